@@ -1,7 +1,7 @@
 /*
  * siblings.c: sibling sets kept sorted in a canonical total order.
  *
- * dyn_siblings_add compares the new clock with each sibling once, remembering the dominated ones
+ * dyn_siblings_add compares the new version with each sibling once, remembering superseded ones
  * in a bitmap (the set never exceeds DYN_SIBLINGS_MAX), and does everything that can fail (the
  * bound check, growing the array, copying the value) before touching the set, so a failed add
  * leaves it as it was. Versions are moved with a field copy plus dyn_vclock_copy, which copies only
@@ -19,6 +19,7 @@ DYN_STATIC_ASSERT(DYN_SIBLINGS_MAX % 64u == 0, "the dominated bitmap holds whole
 
 static void version_move(dyn_version_t *dst, const dyn_version_t *src)
 {
+    dst->dot = src->dot;
     dyn_vclock_copy(&dst->clock, &src->clock);
     dst->timestamp_us = src->timestamp_us;
     dst->value = src->value;
@@ -43,12 +44,43 @@ static int value_cmp(const dyn_version_t *a, const dyn_version_t *b)
     return cmp_u64(a->value_length, b->value_length);
 }
 
+static int dot_cmp(const dyn_vclock_entry_t *a, const dyn_vclock_entry_t *b)
+{
+    int c = cmp_u64(a->node, b->node);
+    if (c == 0)
+        c = cmp_u64(a->epoch, b->epoch);
+    if (c == 0)
+        c = cmp_u64(a->counter, b->counter);
+    return c;
+}
+
+static bool same_dot(const dyn_vclock_entry_t *a, const dyn_vclock_entry_t *b)
+{
+    return a->node == b->node && a->epoch == b->epoch && a->counter == b->counter;
+}
+
+bool dyn_version_supersedes(const dyn_version_t *later, const dyn_version_t *earlier)
+{
+    return dyn_vclock_covers(&later->clock, earlier->dot.node, earlier->dot.epoch,
+                             earlier->dot.counter);
+}
+
+bool dyn_version_valid(const dyn_version_t *v)
+{
+    return v->dot.counter >= 1 && dyn_vclock_valid(&v->clock) &&
+           !dyn_vclock_covers(&v->clock, v->dot.node, v->dot.epoch, v->dot.counter);
+}
+
 /*
- * The canonical total order. Entry timestamps are left out on purpose: they only steer
- * truncation, and two clocks with the same counters are the same version to reconciliation.
+ * The canonical total order. Dots name versions uniquely, so they decide; the rest only breaks
+ * ties between malformed look-alikes. Entry timestamps are left out on purpose: they only steer
+ * truncation.
  */
 int dyn_version_order(const dyn_version_t *a, const dyn_version_t *b)
 {
+    int d = dot_cmp(&a->dot, &b->dot);
+    if (d != 0)
+        return d;
     const dyn_vclock_t *ca = &a->clock, *cb = &b->clock;
     uint32_t n = ca->count < cb->count ? ca->count : cb->count;
     for (uint32_t i = 0; i < n; i++) {
@@ -114,7 +146,7 @@ int dyn_siblings_add(dyn_siblings_t *set, const dyn_version_t *version, dyn_sib_
 {
     DYN_ASSERT(siblings_max <= DYN_SIBLINGS_MAX);
     DYN_ASSERT(set->count <= DYN_SIBLINGS_MAX);
-    DYN_ASSERT(dyn_vclock_valid(&version->clock));
+    DYN_ASSERT(dyn_version_valid(version));
     DYN_ASSERT(version->value != NULL || version->value_length == 0);
     if (version->value_length > DYN_VALUE_MAX)
         return DYN_ETOOBIG;
@@ -126,18 +158,14 @@ int dyn_siblings_add(dyn_siblings_t *set, const dyn_version_t *version, dyn_sib_
     uint64_t dominated[DYN_SIBLINGS_MAX / 64u] = {0};
     uint32_t n_dominated = 0, pos = 0;
     for (uint32_t i = 0; i < set->count; i++) {
-        switch (dyn_vclock_compare(&set->items[i].clock, &version->clock)) {
-        case DYN_VC_EQUAL:
-        case DYN_VC_AFTER:
+        const dyn_version_t *old = &set->items[i];
+        if (same_dot(&old->dot, &version->dot) || dyn_version_supersedes(old, version))
             return 0;
-        case DYN_VC_BEFORE:
+        if (dyn_version_supersedes(version, old)) {
             dominated[i / 64u] |= UINT64_C(1) << (i % 64u);
             n_dominated++;
-            break;
-        case DYN_VC_CONCURRENT:
-            if (dyn_version_order(&set->items[i], version) < 0)
-                pos++;
-            break;
+        } else if (dyn_version_order(old, version) < 0) {
+            pos++;
         }
     }
 
@@ -201,13 +229,24 @@ int dyn_siblings_merge(dyn_siblings_t *dst, const dyn_siblings_t *src, dyn_sib_a
 
 void dyn_siblings_context(const dyn_siblings_t *set, dyn_vclock_t *out)
 {
-    if (set->count == 0) {
-        dyn_vclock_init(out);
-        return;
-    }
-    dyn_vclock_copy(out, &set->items[0].clock);
-    for (uint32_t i = 1; i < set->count; i++)
+    dyn_vclock_init(out);
+    for (uint32_t i = 0; i < set->count; i++)
         (void)dyn_vclock_merge(out, &set->items[i].clock, DYN_VCLOCK_MAX);
+    /*
+     * Extending by one dot can make another contiguous (a:1 then a:2), so repeat until nothing
+     * changes; each pass that changes something adds at least one dot, so at most count passes.
+     */
+    for (uint32_t pass = 0; pass < set->count; pass++) {
+        uint64_t before = 0, after = 0;
+        for (uint32_t e = 0; e < out->count; e++)
+            before += out->entries[e].counter;
+        for (uint32_t i = 0; i < set->count; i++)
+            dyn_vclock_extend_contiguous(out, &set->items[i].dot);
+        for (uint32_t e = 0; e < out->count; e++)
+            after += out->entries[e].counter;
+        if (after == before)
+            break;
+    }
 }
 
 uint32_t dyn_siblings_live_count(const dyn_siblings_t *set)
@@ -221,7 +260,7 @@ uint32_t dyn_siblings_live_count(const dyn_siblings_t *set)
 
 static bool version_equal(const dyn_version_t *a, const dyn_version_t *b)
 {
-    if (a->clock.count != b->clock.count || a->timestamp_us != b->timestamp_us ||
+    if (!same_dot(&a->dot, &b->dot) || a->clock.count != b->clock.count || a->timestamp_us != b->timestamp_us ||
         a->flags != b->flags || a->value_length != b->value_length)
         return false;
     for (uint32_t i = 0; i < a->clock.count; i++) {

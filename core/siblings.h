@@ -1,11 +1,18 @@
 /*
  * siblings.h: versioned values and sibling sets with syntactic reconciliation (paper 4.4).
  *
- * A key's state on a replica is a set of versions none of which descends another: the siblings.
- * Adding a version drops every sibling it descends and is itself dropped if an existing sibling
- * descends or equals it. What is left is returned to the client, with a context (the merge of the
- * sibling clocks) that a later put carries back to supersede them all. A delete is a version with
- * the tombstone flag and no value.
+ * Versions are dotted version vectors (Preguica et al.; Riak 2.0): each write is named by its own
+ * event, the dot (coordinator actor, counter), and carries the causal past it was written with,
+ * the client's context. A version supersedes another only if the other's dot is in its past. Plain
+ * vector clocks with server-side actors cannot tell "I have seen your write" from "I came later
+ * through the same coordinator", so two clients writing with the same stale context through one
+ * coordinator would silently lose one write; with dots both survive as siblings.
+ *
+ * A key's state on a replica is a set of versions none of which supersedes another: the siblings.
+ * Adding a version drops every sibling whose dot is in its past, and is itself dropped if it is
+ * already present (same dot) or in the past of a present version. What is left is returned to the
+ * client, with a context (the join of every sibling's past and dot, see dyn_siblings_context) that
+ * a later put carries back to supersede them all. A delete is a version with the tombstone flag and no value.
  *
  * Values are referenced, not copied, unless the caller asks: a version's value pointer either
  * borrows memory the caller keeps alive (a received datagram, a stored blob) or is owned by the set
@@ -31,7 +38,8 @@ enum {
 };
 
 typedef struct dyn_version {
-    dyn_vclock_t clock;
+    dyn_vclock_entry_t dot; /* this write's own event; counter >= 1; clock must not cover it */
+    dyn_vclock_t clock;     /* the causal past: the context the write was made with */
     uint64_t timestamp_us;  /* the coordinator's clock at write time (last-write-wins mode) */
     const uint8_t *value;
     uint32_t value_length;
@@ -54,11 +62,17 @@ void dyn_siblings_init(dyn_siblings_t *set);
 /* Free owned values and the item array; leaves an empty, reusable set. */
 void dyn_siblings_clear(dyn_siblings_t *set);
 
+/* True if `later` supersedes `earlier`: earlier's dot is in later's causal past. */
+bool dyn_version_supersedes(const dyn_version_t *later, const dyn_version_t *earlier);
+
+/* True if the version is well formed: counter >= 1, clock valid and not covering the dot. */
+bool dyn_version_valid(const dyn_version_t *version);
+
 /*
- * Reconcile one version into the set. Returns 1 if it was added (possibly replacing dominated
- * siblings), 0 if an existing sibling equals or descends it (nothing changes), DYN_ESIBLINGS if
- * adding it would exceed siblings_max (the set is unchanged), DYN_ETOOBIG for a value over
- * DYN_VALUE_MAX, DYN_ENOMEM.
+ * Reconcile one version into the set. Returns 1 if it was added (possibly replacing superseded
+ * siblings), 0 if it is present already (same dot) or superseded by a sibling (nothing changes),
+ * DYN_ESIBLINGS if adding it would exceed siblings_max (the set is unchanged), DYN_ETOOBIG for a
+ * value over DYN_VALUE_MAX, DYN_ENOMEM.
  */
 int dyn_siblings_add(dyn_siblings_t *set, const dyn_version_t *version, dyn_sib_add_mode_t mode,
                      uint32_t siblings_max);
@@ -67,11 +81,19 @@ int dyn_siblings_add(dyn_siblings_t *set, const dyn_version_t *version, dyn_sib_
 int dyn_siblings_merge(dyn_siblings_t *dst, const dyn_siblings_t *src, dyn_sib_add_mode_t mode,
                        uint32_t siblings_max);
 
-/* The context for a client: the merge of all sibling clocks (no truncation). */
+/*
+ * The context for a client: the join of every sibling's past, extended by each sibling's dot where
+ * the dot directly follows what the context already holds for its actor. A version vector cannot
+ * express a gap, so {a:2} would also claim a:1; a dot past a gap is therefore left out, and a put
+ * with this context leaves that sibling in place (a false conflict) rather than superseding a
+ * write the reader was never shown (a lost write). Entries beyond DYN_VCLOCK_MAX actors are
+ * truncated, which can only leave more siblings in place.
+ */
 void dyn_siblings_context(const dyn_siblings_t *set, dyn_vclock_t *out);
 
+
 /*
- * The canonical total order of versions (<0, 0, >0): clock entries, then timestamp, flags and
+ * The canonical total order of versions (<0, 0, >0): by dot, then past, timestamp, flags and
  * value bytes. A valid set is strictly increasing in it; decoders reject any other order.
  */
 int dyn_version_order(const dyn_version_t *a, const dyn_version_t *b);
@@ -79,7 +101,7 @@ int dyn_version_order(const dyn_version_t *a, const dyn_version_t *b);
 /* Number of siblings that are not tombstones. */
 uint32_t dyn_siblings_live_count(const dyn_siblings_t *set);
 
-/* True if both sets hold the same versions (same clocks, flags and values). */
+/* True if both sets hold the same versions (same dots, pasts, flags and values). */
 bool dyn_siblings_equal(const dyn_siblings_t *a, const dyn_siblings_t *b);
 
 /*

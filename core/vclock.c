@@ -234,3 +234,16 @@ int dyn_vclock_valid(const dyn_vclock_t *vc)
     }
     return 1;
 }
+
+int dyn_vclock_covers(const dyn_vclock_t *vc, uint32_t node, uint32_t epoch, uint64_t counter)
+{
+    return dyn_vclock_get(vc, node, epoch) >= counter;
+}
+
+void dyn_vclock_extend_contiguous(dyn_vclock_t *vc, const dyn_vclock_entry_t *dot)
+{
+    if (dyn_vclock_get(vc, dot->node, dot->epoch) + 1 != dot->counter)
+        return;
+    dyn_vclock_t one = {.count = 1, .entries = {*dot}};
+    (void)dyn_vclock_merge(vc, &one, DYN_VCLOCK_MAX);
+}

@@ -61,6 +61,16 @@ int dyn_vclock_merge(dyn_vclock_t *dst, const dyn_vclock_t *src, uint32_t thresh
 
 dyn_vclock_order_t dyn_vclock_compare(const dyn_vclock_t *a, const dyn_vclock_t *b);
 
+/* True if the clock has seen event `counter` of actor (node, epoch): its entry is >= counter. */
+int dyn_vclock_covers(const dyn_vclock_t *vc, uint32_t node, uint32_t epoch, uint64_t counter);
+
+/*
+ * Add event `dot` to the clock if it directly follows the clock's entry for its actor (entry + 1
+ * == dot counter), else leave the clock alone: a version vector cannot express a gap, and adding
+ * a:3 to {a:1} would claim a:2 too. Used to build contexts that claim only what was seen.
+ */
+void dyn_vclock_extend_contiguous(dyn_vclock_t *vc, const dyn_vclock_entry_t *dot);
+
 /* True if a >= b entry-wise (a descends b, or they are equal). */
 int dyn_vclock_descends(const dyn_vclock_t *a, const dyn_vclock_t *b);
 

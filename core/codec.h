@@ -1,0 +1,112 @@
+/*
+ * codec.h: the wire format of every message, and of the sibling sets replicas store.
+ *
+ * A message is: magic 0xD7, format version, type, then the type's fields. Integers are unsigned
+ * LEB128 varints (signed ones zigzag-encoded), and every variable-length field carries its length
+ * before its bytes. Decoding is strict: a truncated or over-long field, a count or length over its
+ * bound, a non-minimal varint, an unknown flag bit, an unsorted clock or trailing bytes all return
+ * DYN_EBADMSG, and the decoder never reads past the buffer it is given. Canonical encodings mean a
+ * decoded message re-encodes to the same bytes.
+ *
+ * The simulator passes every message through this codec too, so the codec runs on every simulated
+ * datagram and the network model can corrupt real bytes.
+ *
+ * Ownership: decoded key, value and sibling value pointers borrow the input buffer, which must
+ * outlive the dyn_msg_t; dyn_msg_clear() frees what decoding allocated (the sibling array).
+ */
+#ifndef DYN_CODEC_H
+#define DYN_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/siblings.h"
+#include "core/vclock.h"
+
+#define DYN_WIRE_MAGIC 0xD7u
+#define DYN_WIRE_VERSION 1u
+/* A bound on any encoded message: one value plus generous headroom for siblings and clocks. */
+#define DYN_MSG_MAX ((size_t)DYN_VALUE_MAX * 4u + 65536u)
+
+typedef enum dyn_msg_type {
+    DYN_MSG_CLIENT_GET = 1,        /* client (or forwarding node) -> coordinator */
+    DYN_MSG_CLIENT_PUT = 2,        /* put, or delete when put_flags has DYN_VERSION_TOMBSTONE */
+    DYN_MSG_CLIENT_REPLY = 3,      /* coordinator -> client: status, context, siblings (get) */
+    DYN_MSG_REPLICA_GET = 4,       /* coordinator -> replica */
+    DYN_MSG_REPLICA_GET_REPLY = 5, /* replica -> coordinator: status, stored siblings */
+    DYN_MSG_REPLICA_PUT = 6,       /* coordinator -> replica: one version to reconcile */
+    DYN_MSG_REPLICA_PUT_REPLY = 7, /* replica -> coordinator: status */
+    DYN_MSG_TYPE_MAX_ = 7,
+} dyn_msg_type_t;
+
+enum {
+    DYN_REQ_FORWARDED = 1u << 0,   /* already forwarded once: coordinate, never forward again */
+    DYN_REQ_FLAGS_ALL_ = DYN_REQ_FORWARDED,
+};
+
+/* Per-request quorum options; 0 means the cluster default. */
+typedef struct dyn_req_opts {
+    uint8_t n, r, w;
+    uint8_t flags; /* DYN_REQ_* */
+} dyn_req_opts_t;
+
+typedef struct dyn_msg {
+    dyn_msg_type_t type;
+    uint64_t request_id;
+    int32_t status;                 /* replies: DYN_OK or a negative dyn_status_t */
+    dyn_req_opts_t opts;            /* CLIENT_GET, CLIENT_PUT */
+    uint32_t coordinator;           /* CLIENT_REPLY: the node that coordinated */
+    const uint8_t *key;             /* all but the replies */
+    uint32_t key_length;
+    uint8_t put_flags;              /* CLIENT_PUT: DYN_VERSION_TOMBSTONE for delete */
+    const uint8_t *value;           /* CLIENT_PUT */
+    uint32_t value_length;
+    dyn_vclock_t context;           /* CLIENT_PUT (what the put supersedes), CLIENT_REPLY */
+    dyn_version_t version;          /* REPLICA_PUT */
+    /*
+     * CLIENT_REPLY and REPLICA_GET_REPLY. On encode, if siblings_blob is non-NULL it is written
+     * verbatim (it must be a valid dyn_codec_encode_siblings() output) and `siblings` is ignored;
+     * this lets a replica answer from its stored bytes without decoding them. On decode both are
+     * set: the blob slice of the input and the decoded set.
+     */
+    dyn_siblings_t siblings;
+    const uint8_t *siblings_blob;
+    uint32_t siblings_blob_length;
+} dyn_msg_t;
+
+/* Zero a message for encoding (empty sibling set, empty clocks). */
+void dyn_msg_init(dyn_msg_t *msg, dyn_msg_type_t type);
+/* Free what dyn_codec_decode() allocated; the message can be decoded into again. */
+void dyn_msg_clear(dyn_msg_t *msg);
+
+/* Exact encoded size of msg, or 0 if a field is over its bound. */
+size_t dyn_codec_encoded_size(const dyn_msg_t *msg);
+/*
+ * Encode msg into buf. Returns the number of bytes written, DYN_ETOOBIG if capacity is too small or
+ * a field is over its bound, DYN_EINVAL for an invalid type or clock.
+ */
+int dyn_codec_encode(const dyn_msg_t *msg, uint8_t *buf, size_t capacity);
+/*
+ * Decode one message. Returns DYN_OK, DYN_EBADMSG (malformed: out is cleared), DYN_EVERSION (magic
+ * right, format version unknown), or DYN_ENOMEM. `out` must be dyn_msg_init()ed or cleared.
+ */
+int dyn_codec_decode(const uint8_t *bytes, size_t length, dyn_msg_t *out);
+
+/* The type byte of an encoded message without decoding it, or 0 if the header is invalid. */
+dyn_msg_type_t dyn_codec_peek_type(const uint8_t *bytes, size_t length);
+
+/* Sibling sets as stored by replicas: the same encoding as inside messages. */
+size_t dyn_codec_siblings_size(const dyn_siblings_t *set);
+int dyn_codec_encode_siblings(const dyn_siblings_t *set, uint8_t *buf, size_t capacity);
+/*
+ * Values borrow `bytes`. `out` must be initialised; what it held is dropped first, but its item
+ * array is kept and reused. Versions out of canonical order are DYN_EBADMSG.
+ */
+int dyn_codec_decode_siblings(const uint8_t *bytes, size_t length, dyn_siblings_t *out);
+
+/* Vector clocks as opaque client contexts. */
+size_t dyn_codec_vclock_size(const dyn_vclock_t *vc);
+int dyn_codec_encode_vclock(const dyn_vclock_t *vc, uint8_t *buf, size_t capacity);
+int dyn_codec_decode_vclock(const uint8_t *bytes, size_t length, dyn_vclock_t *out);
+
+#endif
