@@ -1,0 +1,283 @@
+/*
+ * client.c: pending requests in a slot table, request id = (generation << 32 | slot) as in node.c.
+ * The encoded request is kept for retries, so an attempt costs one send and no re-encoding.
+ */
+#include "core/client.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/prng.h"
+#include "core/status.h"
+
+typedef struct pending {
+    bool busy;
+    uint32_t generation;
+    uint32_t next_free;
+    dyn_op_kind_t kind;
+    uint32_t attempts;
+    uint32_t contact;            /* index into nodes of the current attempt */
+    dyn_time_us start_us;
+    uint64_t timer_handle;
+    dyn_client_done_fn done;
+    void *arg;
+    /*
+     * The encoded request, resent as is on retry: inline when small (almost every request), so a
+     * request costs no allocation; on the heap otherwise. Slots move when the table grows, so the
+     * inline bytes are always reached through wire_of(), never by a stored pointer.
+     */
+    uint8_t *heap_wire;
+    size_t wire_length;
+    uint8_t small_wire[176];
+} pending_t;
+
+static uint8_t *wire_of(pending_t *p)
+{
+    return p->heap_wire ? p->heap_wire : p->small_wire;
+}
+
+struct dyn_client {
+    dyn_client_config_t config;
+    dyn_endpoint_t *nodes;
+    dyn_env_t env;
+    dyn_prng_t prng;
+    pending_t *slots;
+    uint32_t capacity, used, free_head;
+    uint64_t stray;
+    uint64_t bad_messages;
+    dyn_msg_t rx;
+    uint8_t context_buf[DYN_VCLOCK_MAX * 40 + 8];
+};
+
+dyn_client_t *dyn_client_create(const dyn_client_config_t *config, dyn_env_t env)
+{
+    if (!config->nodes || config->node_count == 0 || config->timeout_us == 0 ||
+        config->pending_max == 0)
+        return NULL;
+    dyn_client_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->nodes = malloc(config->node_count * sizeof(dyn_endpoint_t));
+    if (!c->nodes) {
+        free(c);
+        return NULL;
+    }
+    memcpy(c->nodes, config->nodes, config->node_count * sizeof(dyn_endpoint_t));
+    c->config = *config;
+    c->config.nodes = c->nodes;
+    c->env = env;
+    c->free_head = UINT32_MAX;
+    dyn_prng_seed(&c->prng, config->seed);
+    dyn_msg_init(&c->rx, DYN_MSG_CLIENT_REPLY);
+    return c;
+}
+
+void dyn_client_destroy(dyn_client_t *c)
+{
+    if (!c)
+        return;
+    for (uint32_t i = 0; i < c->used; i++)
+        free(c->slots[i].heap_wire);
+    free(c->slots);
+    free(c->nodes);
+    dyn_msg_clear(&c->rx);
+    free(c);
+}
+
+uint32_t dyn_client_pending(const dyn_client_t *c)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->used; i++)
+        n += c->slots[i].busy;
+    return n;
+}
+
+uint64_t dyn_client_stray_replies(const dyn_client_t *c) { return c->stray; }
+uint64_t dyn_client_bad_messages(const dyn_client_t *c) { return c->bad_messages; }
+
+static uint64_t pending_id(const dyn_client_t *c, const pending_t *p)
+{
+    return ((uint64_t)p->generation << 32) | (uint32_t)(p - c->slots);
+}
+
+static pending_t *pending_lookup(dyn_client_t *c, uint64_t id)
+{
+    uint32_t slot = (uint32_t)id;
+    if (slot >= c->used)
+        return NULL;
+    pending_t *p = &c->slots[slot];
+    if (!p->busy || p->generation != (uint32_t)(id >> 32))
+        return NULL;
+    return p;
+}
+
+static pending_t *pending_alloc(dyn_client_t *c)
+{
+    pending_t *p;
+    if (c->free_head != UINT32_MAX) {
+        p = &c->slots[c->free_head];
+        c->free_head = p->next_free;
+    } else {
+        if (c->used == c->capacity) {
+            if (c->capacity >= c->config.pending_max)
+                return NULL;
+            uint32_t cap = c->capacity ? c->capacity * 2 : 16;
+            if (cap > c->config.pending_max)
+                cap = c->config.pending_max;
+            pending_t *slots = realloc(c->slots, (size_t)cap * sizeof(*slots));
+            if (!slots)
+                return NULL;
+            c->slots = slots;
+            c->capacity = cap;
+        }
+        p = &c->slots[c->used++];
+        memset(p, 0, sizeof(*p));
+    }
+    DYN_ASSERT(!p->busy);
+    p->busy = true;
+    p->generation = (p->generation + 1) & 0x7FFFFFFFu;
+    if (p->generation == 0)
+        p->generation = 1;
+    return p;
+}
+
+static void pending_free(dyn_client_t *c, pending_t *p)
+{
+    DYN_ASSERT(p->busy);
+    p->busy = false;
+    free(p->heap_wire);
+    p->heap_wire = NULL;
+    p->next_free = c->free_head;
+    c->free_head = (uint32_t)(p - c->slots);
+}
+
+static void attempt(dyn_client_t *c, pending_t *p, dyn_time_us now_us)
+{
+    p->attempts++;
+    p->timer_handle = dyn_env_timer_arm(&c->env, pending_id(c, p), now_us + c->config.timeout_us);
+    dyn_env_send(&c->env, c->nodes[p->contact], wire_of(p), p->wire_length);
+}
+
+int dyn_client_submit(dyn_client_t *c, dyn_time_us now_us, const dyn_client_request_t *req,
+                      dyn_client_done_fn done, void *arg, uint64_t *request_id)
+{
+    if (!req->key || req->key_length == 0 || req->key_length > DYN_KEY_MAX)
+        return DYN_EINVAL;
+    if (req->kind >= DYN_OP_KIND_COUNT_ || (req->kind != DYN_OP_PUT && req->value_length))
+        return DYN_EINVAL;
+    if (req->value_length > DYN_VALUE_MAX)
+        return DYN_ETOOBIG;
+    dyn_msg_t msg;
+    dyn_msg_init(&msg, req->kind == DYN_OP_GET ? DYN_MSG_CLIENT_GET : DYN_MSG_CLIENT_PUT);
+    if (req->context_length &&
+        dyn_codec_decode_vclock(req->context, req->context_length, &msg.context) != DYN_OK)
+        return DYN_EINVAL;
+    if (req->opts.flags & ~DYN_REQ_FLAGS_ALL_)
+        return DYN_EINVAL;
+    msg.opts = req->opts;
+    msg.key = req->key;
+    msg.key_length = (uint32_t)req->key_length;
+    msg.value = req->value;
+    msg.value_length = (uint32_t)req->value_length;
+    msg.put_flags = req->kind == DYN_OP_DELETE ? DYN_VERSION_TOMBSTONE : 0;
+
+    pending_t *p = pending_alloc(c);
+    if (!p)
+        return DYN_EFULL;
+    msg.request_id = pending_id(c, p);
+    size_t size = dyn_codec_encoded_size(&msg);
+    if (size == 0) {
+        pending_free(c, p);
+        return DYN_ETOOBIG;
+    }
+    if (size > sizeof(p->small_wire)) {
+        p->heap_wire = malloc(size);
+        if (!p->heap_wire) {
+            pending_free(c, p);
+            return DYN_ENOMEM;
+        }
+    }
+    int length = dyn_codec_encode(&msg, wire_of(p), size);
+    DYN_ASSERT(length == (int)size);
+    p->wire_length = size;
+    p->kind = req->kind;
+    p->done = done;
+    p->arg = arg;
+    p->start_us = now_us;
+    p->attempts = 0;
+    p->contact = (uint32_t)dyn_prng_below(&c->prng, c->config.node_count);
+    if (req->via) {
+        for (uint32_t i = 0; i < c->config.node_count; i++)
+            if (c->nodes[i] == req->via)
+                p->contact = i;
+    }
+    if (request_id)
+        *request_id = msg.request_id;
+    attempt(c, p, now_us);
+    return DYN_OK;
+}
+
+static void complete(dyn_client_t *c, pending_t *p, dyn_time_us now_us, const dyn_msg_t *reply,
+                     int status)
+{
+    dyn_client_result_t result = {
+        .status = status,
+        .kind = p->kind,
+        .request_id = pending_id(c, p),
+        .attempts = p->attempts,
+        .start_us = p->start_us,
+        .end_us = now_us,
+    };
+    if (reply) {
+        result.coordinator = reply->coordinator;
+        if (p->kind == DYN_OP_GET)
+            result.siblings = &reply->siblings;
+        if (reply->context.count) {
+            int length = dyn_codec_encode_vclock(&reply->context, c->context_buf,
+                                                 sizeof(c->context_buf));
+            DYN_ASSERT(length > 0);
+            result.context = c->context_buf;
+            result.context_length = (size_t)length;
+        }
+    }
+    dyn_client_done_fn done = p->done;
+    void *arg = p->arg;
+    /* Free first: the callback may submit the next request and reuse this slot. */
+    pending_free(c, p);
+    done(arg, &result);
+}
+
+int dyn_client_on_message(dyn_client_t *c, dyn_time_us now_us, dyn_endpoint_t from,
+                          const uint8_t *bytes, size_t length)
+{
+    (void)from;
+    dyn_msg_t *msg = &c->rx;
+    int rc = dyn_codec_decode(bytes, length, msg);
+    if (rc != DYN_OK) {
+        c->bad_messages++;
+        return rc;
+    }
+    pending_t *p = msg->type == DYN_MSG_CLIENT_REPLY ? pending_lookup(c, msg->request_id) : NULL;
+    if (!p) {
+        c->stray++;
+    } else {
+        dyn_env_timer_cancel(&c->env, p->timer_handle);
+        complete(c, p, now_us, msg, msg->status);
+    }
+    dyn_msg_clear(msg);
+    return DYN_OK;
+}
+
+void dyn_client_on_timer(dyn_client_t *c, dyn_time_us now_us, uint64_t timer_id)
+{
+    pending_t *p = pending_lookup(c, timer_id);
+    if (!p)
+        return;
+    if (p->attempts <= c->config.retries) {
+        p->contact = (p->contact + 1) % (uint32_t)c->config.node_count;
+        attempt(c, p, now_us);
+        return;
+    }
+    complete(c, p, now_us, NULL, DYN_ETIMEDOUT);
+}

@@ -1,0 +1,707 @@
+/*
+ * node.c: replica and coordinator state machines.
+ *
+ * Pending requests live in a table of slots that grows up to requests_pending_max; a request id
+ * is (generation << 32 | slot), so a late reply or timer for a reused slot is recognised as stray
+ * by its generation and ignored. Every decision is a function of the node's state, the message and
+ * the time passed in, so the same inputs always produce the same sends.
+ *
+ * A put is versioned from the client's context: the coordinator's own actor is advanced past both
+ * the context and every version it already stored locally. It is the only issuer of counters for
+ * that actor, so the new clock never compares equal to or older than one it issued before; reusing
+ * the context's counter alone would let a put with a stale context be silently discarded.
+ */
+#include "core/node.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/codec.h"
+#include "core/prng.h"
+#include "core/siblings.h"
+#include "core/status.h"
+
+#define TIMER_KIND_SHIFT 60
+#define TIMER_KIND_OP 1ULL
+#define OP_TABLE_INITIAL 64u
+
+typedef enum op_kind { OP_FREE = 0, OP_GET, OP_PUT, OP_FORWARD } op_kind_t;
+
+typedef struct op {
+    op_kind_t kind;
+    uint32_t generation;
+    uint32_t next_free;
+    uint8_t n, need;              /* replicas asked, answers needed (R or W) */
+    uint8_t ok, failed, responded;
+    bool replied;
+    uint16_t responded_mask;
+    int32_t first_error;
+    dyn_endpoint_t origin;        /* who asked: a client or a forwarding node */
+    uint64_t origin_request_id;
+    uint64_t key_hash;
+    uint64_t timer_handle;
+    dyn_time_us start_us;
+    uint32_t targets[DYN_N_MAX];
+    dyn_siblings_t merged;        /* OP_GET: reconciled answers, values owned */
+    dyn_vclock_t written;         /* OP_PUT: the new version's clock, the reply's context */
+} op_t;
+
+struct dyn_node {
+    dyn_node_config_t config;
+    const dyn_ring_t *ring;
+    dyn_storage_t storage;
+    dyn_env_t env;
+    dyn_node_stats_t stats;
+    dyn_prng_t prng;
+
+    op_t *ops;
+    uint32_t ops_capacity;
+    uint32_t ops_used;
+    uint32_t free_head;           /* UINT32_MAX when no freed slot is waiting */
+
+    dyn_msg_t rx;                 /* decoded incoming message, reused */
+    dyn_siblings_t scratch;       /* local sibling set during a write, reused */
+    dyn_version_t *live_view;     /* DYN_SIBLINGS_MAX versions: live siblings of a get reply */
+    uint8_t *tx;                  /* encode buffer, grows to the largest message sent */
+    size_t tx_capacity;
+    uint8_t *blob;                /* encoded sibling set being stored */
+    size_t blob_capacity;
+};
+
+void dyn_node_config_default(dyn_node_config_t *config)
+{
+    memset(config, 0, sizeof(*config));
+    config->epoch = 1;
+    config->n = 3;
+    config->r = 2;
+    config->w = 2;
+    config->request_timeout_us = 1000000;
+    config->vclock_threshold = 10;
+    config->siblings_max = 100;
+    config->requests_pending_max = 65536;
+}
+
+static bool config_valid(const dyn_node_config_t *c)
+{
+    return c->id != 0 && c->epoch != 0 && c->n >= 1 && c->n <= DYN_N_MAX && c->r >= 1 &&
+           c->w >= 1 && c->r <= c->n && c->w <= c->n && c->vclock_threshold >= 1 &&
+           c->vclock_threshold <= DYN_VCLOCK_MAX && c->siblings_max >= 1 &&
+           c->siblings_max <= DYN_SIBLINGS_MAX && c->requests_pending_max >= 1 &&
+           c->request_timeout_us > 0;
+}
+
+dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *ring,
+                            dyn_storage_t storage, dyn_env_t env)
+{
+    if (!config_valid(config) || !ring)
+        return NULL;
+    dyn_node_t *node = calloc(1, sizeof(*node));
+    if (!node)
+        return NULL;
+    node->config = *config;
+    node->ring = ring;
+    node->storage = storage;
+    node->env = env;
+    node->free_head = UINT32_MAX;
+    dyn_prng_seed(&node->prng, config->seed);
+    dyn_msg_init(&node->rx, DYN_MSG_CLIENT_GET);
+    dyn_siblings_init(&node->scratch);
+    node->live_view = calloc(DYN_SIBLINGS_MAX, sizeof(dyn_version_t));
+    if (!node->live_view) {
+        free(node);
+        return NULL;
+    }
+    return node;
+}
+
+void dyn_node_destroy(dyn_node_t *node)
+{
+    if (!node)
+        return;
+    for (uint32_t i = 0; i < node->ops_used; i++)
+        dyn_siblings_clear(&node->ops[i].merged);
+    free(node->ops);
+    dyn_msg_clear(&node->rx);
+    dyn_siblings_clear(&node->scratch);
+    free(node->live_view);
+    free(node->tx);
+    free(node->blob);
+    free(node);
+}
+
+const dyn_node_stats_t *dyn_node_stats(const dyn_node_t *node) { return &node->stats; }
+uint32_t dyn_node_id(const dyn_node_t *node) { return node->config.id; }
+
+uint32_t dyn_node_pending(const dyn_node_t *node)
+{
+    uint32_t pending = 0;
+    for (uint32_t i = 0; i < node->ops_used; i++)
+        pending += node->ops[i].kind != OP_FREE;
+    return pending;
+}
+
+/* ---- buffers and sending ---------------------------------------------------------------- */
+
+static int reserve(uint8_t **buf, size_t *capacity, size_t needed)
+{
+    if (needed <= *capacity)
+        return DYN_OK;
+    size_t cap = *capacity ? *capacity : 256;
+    while (cap < needed)
+        cap *= 2;
+    uint8_t *p = realloc(*buf, cap);
+    if (!p)
+        return DYN_ENOMEM;
+    *buf = p;
+    *capacity = cap;
+    return DYN_OK;
+}
+
+static int send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
+{
+    size_t size = dyn_codec_encoded_size(msg);
+    if (size == 0)
+        return DYN_ETOOBIG;
+    int rc = reserve(&node->tx, &node->tx_capacity, size);
+    if (rc != DYN_OK)
+        return rc;
+    int length = dyn_codec_encode(msg, node->tx, node->tx_capacity);
+    DYN_ASSERT(length == (int)size);
+    return dyn_env_send(&node->env, to, node->tx, (size_t)length);
+}
+
+static void trace(dyn_node_t *node, dyn_trace_kind_t kind, dyn_endpoint_t peer,
+                  uint64_t request_id, int64_t a, uint64_t key_hash)
+{
+    dyn_trace_event_t ev = {
+        .kind = kind, .peer = peer, .request_id = request_id, .a = a, .key_hash = key_hash};
+    dyn_env_trace(&node->env, &ev);
+}
+
+/* An answer to a client (or forwarding node) that carries only a status. */
+static void reply_status(dyn_node_t *node, dyn_endpoint_t to, uint64_t request_id, int status)
+{
+    dyn_msg_t reply;
+    dyn_msg_init(&reply, DYN_MSG_CLIENT_REPLY);
+    reply.request_id = request_id;
+    reply.status = status;
+    reply.coordinator = node->config.id;
+    if (status == DYN_OK)
+        node->stats.replies_ok++;
+    else
+        node->stats.replies_failed++;
+    send_msg(node, to, &reply);
+}
+
+/* ---- the pending-request table ---------------------------------------------------------- */
+
+static uint64_t op_id(const dyn_node_t *node, const op_t *op)
+{
+    return ((uint64_t)op->generation << 32) | (uint32_t)(op - node->ops);
+}
+
+static op_t *op_lookup(dyn_node_t *node, uint64_t id)
+{
+    uint32_t slot = (uint32_t)id;
+    if (slot >= node->ops_used)
+        return NULL;
+    op_t *op = &node->ops[slot];
+    if (op->kind == OP_FREE || op->generation != (uint32_t)(id >> 32))
+        return NULL;
+    return op;
+}
+
+static op_t *op_alloc(dyn_node_t *node, op_kind_t kind, dyn_time_us now_us)
+{
+    op_t *op;
+    if (node->free_head != UINT32_MAX) {
+        op = &node->ops[node->free_head];
+        node->free_head = op->next_free;
+    } else {
+        if (node->ops_used == node->ops_capacity) {
+            if (node->ops_capacity >= node->config.requests_pending_max)
+                return NULL;
+            uint32_t cap = node->ops_capacity ? node->ops_capacity * 2 : OP_TABLE_INITIAL;
+            if (cap > node->config.requests_pending_max)
+                cap = node->config.requests_pending_max;
+            op_t *ops = realloc(node->ops, (size_t)cap * sizeof(op_t));
+            if (!ops)
+                return NULL;
+            node->ops = ops;
+            node->ops_capacity = cap;
+        }
+        op = &node->ops[node->ops_used++];
+        memset(op, 0, sizeof(*op));
+        dyn_siblings_init(&op->merged);
+    }
+    DYN_ASSERT(op->kind == OP_FREE);
+    /* Generations stay under 2^28 so that an op id fits below the timer-kind bits. */
+    uint32_t generation = (op->generation + 1) & 0x0FFFFFFFu;
+    if (generation == 0)
+        generation = 1;
+    dyn_siblings_t merged = op->merged;   /* keep the array so reuse does not reallocate */
+    memset(op, 0, offsetof(op_t, written));
+    op->merged = merged;
+    op->merged.count = 0;
+    op->generation = generation;
+    op->kind = kind;
+    op->start_us = now_us;
+    op->timer_handle = dyn_env_timer_arm(&node->env, (TIMER_KIND_OP << TIMER_KIND_SHIFT) |
+                                                         op_id(node, op),
+                                         now_us + node->config.request_timeout_us);
+    return op;
+}
+
+static void op_free(dyn_node_t *node, op_t *op, bool cancel_timer)
+{
+    DYN_ASSERT(op->kind != OP_FREE);
+    if (cancel_timer)
+        dyn_env_timer_cancel(&node->env, op->timer_handle);
+    /* Drop owned values but keep the item array for the next request in this slot. */
+    dyn_siblings_t *m = &op->merged;
+    for (uint32_t i = 0; i < m->count; i++)
+        if (m->items[i].owned)
+            free((void *)m->items[i].value);
+    m->count = 0;
+    op->kind = OP_FREE;
+    op->next_free = node->free_head;
+    node->free_head = (uint32_t)(op - node->ops);
+}
+
+/* ---- replica side ----------------------------------------------------------------------- */
+
+/* Decode the key's stored siblings into node->scratch (empty if absent); values borrow storage. */
+static int load_local(dyn_node_t *node, const uint8_t *key, size_t key_length)
+{
+    const uint8_t *blob;
+    size_t blob_length;
+    dyn_siblings_t *set = &node->scratch;
+    int rc = node->storage.ops->get(node->storage.ctx, DYN_SPACE_DATA, key, key_length, &blob,
+                                    &blob_length);
+    if (rc == DYN_ENOTFOUND) {
+        for (uint32_t i = 0; i < set->count; i++)
+            DYN_ASSERT(!set->items[i].owned);
+        set->count = 0;
+        return DYN_OK;
+    }
+    if (rc != DYN_OK)
+        return rc;
+    /* A stored blob that does not decode is a broken invariant of this node's own storage. */
+    rc = dyn_codec_decode_siblings(blob, blob_length, set);
+    DYN_ASSERT(rc == DYN_OK);
+    return DYN_OK;
+}
+
+static int store_scratch(dyn_node_t *node, const uint8_t *key, size_t key_length,
+                         uint64_t key_hash)
+{
+    size_t size = dyn_codec_siblings_size(&node->scratch);
+    int rc = reserve(&node->blob, &node->blob_capacity, size);
+    if (rc != DYN_OK)
+        return rc;
+    int length = dyn_codec_encode_siblings(&node->scratch, node->blob, node->blob_capacity);
+    DYN_ASSERT(length == (int)size);
+    /* The scratch set may borrow the old stored blob; it is encoded before the put replaces it. */
+    rc = node->storage.ops->put(node->storage.ctx, DYN_SPACE_DATA, key, key_length, node->blob,
+                                (size_t)length);
+    if (rc == DYN_OK)
+        trace(node, DYN_TRACE_STORE_WRITE, 0, 0, node->scratch.count, key_hash);
+    return rc;
+}
+
+/*
+ * Reconcile one version into the local sibling set and store the result. Returns 1 if the version
+ * was added, 0 if the store already held it or something newer, or a negative status.
+ */
+static int apply_version(dyn_node_t *node, const uint8_t *key, size_t key_length,
+                         uint64_t key_hash, const dyn_version_t *version)
+{
+    int rc = load_local(node, key, key_length);
+    if (rc != DYN_OK)
+        return rc;
+    node->stats.replica_writes++;
+    rc = dyn_siblings_add(&node->scratch, version, DYN_SIB_BORROW, node->config.siblings_max);
+    if (rc == 0) {
+        node->stats.stale_writes++;
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    rc = store_scratch(node, key, key_length, key_hash);
+    return rc < 0 ? rc : 1;
+}
+
+static void on_replica_get(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg)
+{
+    dyn_msg_t reply;
+    dyn_msg_init(&reply, DYN_MSG_REPLICA_GET_REPLY);
+    reply.request_id = msg->request_id;
+    node->stats.replica_reads++;
+    const uint8_t *blob;
+    size_t blob_length;
+    int rc = node->storage.ops->get(node->storage.ctx, DYN_SPACE_DATA, msg->key, msg->key_length,
+                                    &blob, &blob_length);
+    if (rc == DYN_OK) {
+        reply.siblings_blob = blob;
+        reply.siblings_blob_length = (uint32_t)blob_length;
+    }
+    reply.status = rc == DYN_ENOTFOUND ? DYN_OK : rc;
+    send_msg(node, from, &reply);
+}
+
+static void on_replica_put(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg)
+{
+    uint64_t key_hash = dyn_ring_hash(msg->key, msg->key_length);
+    int rc = apply_version(node, msg->key, msg->key_length, key_hash, &msg->version);
+    dyn_msg_t reply;
+    dyn_msg_init(&reply, DYN_MSG_REPLICA_PUT_REPLY);
+    reply.request_id = msg->request_id;
+    reply.status = rc < 0 ? rc : DYN_OK;
+    send_msg(node, from, &reply);
+}
+
+/* ---- coordinator side ------------------------------------------------------------------- */
+
+static void reply_get(dyn_node_t *node, op_t *op)
+{
+    dyn_msg_t reply;
+    dyn_msg_init(&reply, DYN_MSG_CLIENT_REPLY);
+    reply.request_id = op->origin_request_id;
+    reply.coordinator = node->config.id;
+    dyn_siblings_context(&op->merged, &reply.context);
+    /* Tombstones stay out of the answer but inside the context, so a put can supersede them. */
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < op->merged.count; i++)
+        if (!(op->merged.items[i].flags & DYN_VERSION_TOMBSTONE))
+            node->live_view[live++] = op->merged.items[i];
+    reply.siblings.items = node->live_view;
+    reply.siblings.count = live;
+    reply.siblings.capacity = DYN_SIBLINGS_MAX;
+    reply.status = live ? DYN_OK : DYN_ENOTFOUND;
+    node->stats.replies_ok++;
+    send_msg(node, op->origin, &reply);
+}
+
+static void reply_put(dyn_node_t *node, op_t *op)
+{
+    dyn_msg_t reply;
+    dyn_msg_init(&reply, DYN_MSG_CLIENT_REPLY);
+    reply.request_id = op->origin_request_id;
+    reply.coordinator = node->config.id;
+    dyn_vclock_copy(&reply.context, &op->written);
+    node->stats.replies_ok++;
+    send_msg(node, op->origin, &reply);
+}
+
+/* Answer the client once the quorum is decided; free the request once every replica answered. */
+static void op_progress(dyn_node_t *node, op_t *op)
+{
+    if (!op->replied) {
+        int status = DYN_OK;
+        if (op->ok >= op->need) {
+            if (op->kind == OP_GET)
+                reply_get(node, op);
+            else
+                reply_put(node, op);
+            op->replied = true;
+        } else if (op->failed > op->n - op->need) {
+            status = op->first_error == DYN_ESIBLINGS ? DYN_ESIBLINGS : DYN_ENOQUORUM;
+            reply_status(node, op->origin, op->origin_request_id, status);
+            op->replied = true;
+        }
+        if (op->replied)
+            trace(node, DYN_TRACE_REQUEST_DONE, op->origin, op->origin_request_id, status,
+                  op->key_hash);
+    }
+    if (op->responded == op->n)
+        op_free(node, op, true);
+}
+
+static void op_answer(dyn_node_t *node, op_t *op, uint32_t target_index, int status)
+{
+    DYN_ASSERT(target_index < op->n);
+    DYN_ASSERT(!(op->responded_mask & (1u << target_index)));
+    op->responded_mask |= (uint16_t)(1u << target_index);
+    op->responded++;
+    if (status == DYN_OK) {
+        op->ok++;
+    } else {
+        op->failed++;
+        if (op->first_error == DYN_OK)
+            op->first_error = status;
+    }
+}
+
+static int resolve_opts(const dyn_node_t *node, const dyn_req_opts_t *opts, bool is_get,
+                        uint8_t *n, uint8_t *need)
+{
+    *n = opts->n ? opts->n : node->config.n;
+    *need = is_get ? (opts->r ? opts->r : node->config.r) : (opts->w ? opts->w : node->config.w);
+    if (*n > DYN_N_MAX || *need > *n)
+        return DYN_EINVAL;
+    return DYN_OK;
+}
+
+/* A pending request on behalf of `from`, or NULL after answering DYN_EFULL when the table is. */
+static op_t *op_start(dyn_node_t *node, op_kind_t kind, dyn_time_us now_us, dyn_endpoint_t from,
+                      const dyn_msg_t *msg, uint64_t key_hash)
+{
+    op_t *op = op_alloc(node, kind, now_us);
+    if (!op) {
+        node->stats.rejected_full++;
+        reply_status(node, from, msg->request_id, DYN_EFULL);
+        return NULL;
+    }
+    op->origin = from;
+    op->origin_request_id = msg->request_id;
+    op->key_hash = key_hash;
+    return op;
+}
+
+static void forward(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from, dyn_msg_t *msg,
+                    uint32_t coordinator, uint64_t key_hash)
+{
+    op_t *op = op_start(node, OP_FORWARD, now_us, from, msg, key_hash);
+    if (!op)
+        return;
+    op->n = 1;
+    op->targets[0] = coordinator;
+    node->stats.forwarded++;
+    trace(node, DYN_TRACE_FORWARD, coordinator, msg->request_id, 0, key_hash);
+    msg->request_id = op_id(node, op);
+    msg->opts.flags |= DYN_REQ_FORWARDED;
+    send_msg(node, coordinator, msg);
+}
+
+static void on_forward_reply(dyn_node_t *node, dyn_endpoint_t from, op_t *op, dyn_msg_t *msg)
+{
+    if (from != op->targets[0]) {
+        node->stats.stray_messages++;
+        return;
+    }
+    msg->request_id = op->origin_request_id;
+    if (msg->status == DYN_OK || msg->status == DYN_ENOTFOUND)
+        node->stats.replies_ok++;
+    else
+        node->stats.replies_failed++;
+    send_msg(node, op->origin, msg);
+    op_free(node, op, true);
+}
+
+/*
+ * Local part of a coordinated put: name the write with a new dot of this node's actor, give it the
+ * client's context as its causal past, and store it. The dot's counter must exceed every counter
+ * this actor ever issued for the key; this node is the only issuer and, being a replica, stores
+ * every version it issued or a version whose past covers it, so the local maximum is exact.
+ * Returns 1 (stored), 0 (already present) or a negative status.
+ */
+static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_msg_t *msg,
+                                uint64_t key_hash, dyn_version_t *version)
+{
+    const dyn_node_config_t *c = &node->config;
+    dyn_vclock_copy(&version->clock, &msg->context);
+    int dropped = dyn_vclock_truncate(&version->clock, c->vclock_threshold);
+    if (dropped > 0) {
+        node->stats.vclock_truncations += (uint64_t)dropped;
+        trace(node, DYN_TRACE_VCLOCK_TRUNCATED, 0, msg->request_id, dropped, key_hash);
+    }
+    int rc = load_local(node, msg->key, msg->key_length);
+    if (rc != DYN_OK)
+        return rc;
+    uint64_t last = dyn_vclock_get(&msg->context, c->id, c->epoch);
+    for (uint32_t i = 0; i < node->scratch.count; i++) {
+        const dyn_version_t *v = &node->scratch.items[i];
+        uint64_t seen = dyn_vclock_get(&v->clock, c->id, c->epoch);
+        if (v->dot.node == c->id && v->dot.epoch == c->epoch && v->dot.counter > seen)
+            seen = v->dot.counter;
+        if (seen > last)
+            last = seen;
+    }
+    version->dot = (dyn_vclock_entry_t){
+        .node = c->id, .epoch = c->epoch, .counter = last + 1, .timestamp_us = now_us};
+    version->timestamp_us = now_us;
+    version->value = msg->value;
+    version->value_length = msg->value_length;
+    version->flags = msg->put_flags & DYN_VERSION_TOMBSTONE;
+    version->owned = false;
+    node->stats.replica_writes++;
+    rc = dyn_siblings_add(&node->scratch, version, DYN_SIB_BORROW, c->siblings_max);
+    if (rc <= 0)
+        return rc;
+    rc = store_scratch(node, msg->key, msg->key_length, key_hash);
+    return rc < 0 ? rc : 1;
+}
+
+static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from,
+                              dyn_msg_t *msg)
+{
+    bool is_get = msg->type == DYN_MSG_CLIENT_GET;
+    uint8_t n, need;
+    if (resolve_opts(node, &msg->opts, is_get, &n, &need) != DYN_OK) {
+        reply_status(node, from, msg->request_id, DYN_EINVAL);
+        return;
+    }
+    uint64_t key_hash = dyn_ring_hash(msg->key, msg->key_length);
+    uint32_t targets[DYN_N_MAX];
+    size_t found = dyn_ring_preference_list(node->ring, key_hash, targets, n);
+    if (found < n) {
+        reply_status(node, from, msg->request_id, DYN_EUNAVAIL);
+        return;
+    }
+    int self_index = -1;
+    for (uint32_t i = 0; i < n; i++)
+        if (targets[i] == node->config.id)
+            self_index = (int)i;
+    if (self_index < 0 && !(msg->opts.flags & DYN_REQ_FORWARDED)) {
+        /* Any of the top N can coordinate; a random one spreads the coordination load (4.5). */
+        forward(node, now_us, from, msg, targets[dyn_prng_below(&node->prng, n)], key_hash);
+        return;
+    }
+    if (self_index < 0 && !is_get) {
+        /*
+         * A forwarded write reached a node that does not replicate the key (the two nodes' rings
+         * disagree). It cannot issue a dot it can prove unique without the key's history, so it
+         * refuses rather than risk naming two different writes alike.
+         */
+        reply_status(node, from, msg->request_id, DYN_EUNAVAIL);
+        return;
+    }
+
+    op_t *op = op_start(node, is_get ? OP_GET : OP_PUT, now_us, from, msg, key_hash);
+    if (!op)
+        return;
+    op->n = n;
+    op->need = need;
+    memcpy(op->targets, targets, n * sizeof(uint32_t));
+    trace(node, DYN_TRACE_REQUEST_START, from, msg->request_id, msg->type, key_hash);
+
+    dyn_msg_t out;
+    if (is_get) {
+        node->stats.gets_coordinated++;
+        dyn_msg_init(&out, DYN_MSG_REPLICA_GET);
+        out.request_id = op_id(node, op);
+        out.key = msg->key;
+        out.key_length = msg->key_length;
+        if (self_index >= 0) {
+            node->stats.replica_reads++;
+            int rc = load_local(node, msg->key, msg->key_length);
+            if (rc == DYN_OK)
+                rc = dyn_siblings_merge(&op->merged, &node->scratch, DYN_SIB_COPY,
+                                        DYN_SIBLINGS_MAX);
+            op_answer(node, op, (uint32_t)self_index, rc < 0 ? rc : DYN_OK);
+        }
+    } else {
+        node->stats.puts_coordinated++;
+        dyn_msg_init(&out, DYN_MSG_REPLICA_PUT);
+        out.request_id = op_id(node, op);
+        out.key = msg->key;
+        out.key_length = msg->key_length;
+        int rc = coordinate_local_put(node, now_us, msg, key_hash, &out.version);
+        if (out.version.dot.counter == 0) {
+            /* Failed before the write was named (the local read failed): nothing to replicate. */
+            op_free(node, op, true);
+            reply_status(node, from, msg->request_id, rc);
+            return;
+        }
+        /*
+         * The reply's context: the write's past, plus its dot only where the dot follows the past
+         * directly. After a blind write as a:2 the writer has not seen a:1, and {a:2} would claim
+         * it; reusing such a context would silently supersede a:1.
+         */
+        dyn_vclock_copy(&op->written, &out.version.clock);
+        dyn_vclock_extend_contiguous(&op->written, &out.version.dot);
+        op_answer(node, op, (uint32_t)self_index, rc < 0 ? rc : DYN_OK);
+    }
+    uint64_t id = op_id(node, op);
+    for (uint32_t i = 0; i < n; i++)
+        if ((int)i != self_index)
+            send_msg(node, targets[i], &out);
+    /* The op may be freed by op_progress when every replica (e.g. N=1, local) has answered. */
+    if (op_lookup(node, id))
+        op_progress(node, op);
+}
+
+static void on_replica_reply(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg)
+{
+    op_t *op = op_lookup(node, msg->request_id);
+    op_kind_t expected = msg->type == DYN_MSG_REPLICA_GET_REPLY ? OP_GET : OP_PUT;
+    if (!op || op->kind != expected) {
+        node->stats.stray_messages++;
+        return;
+    }
+    uint32_t index = op->n;
+    for (uint32_t i = 0; i < op->n; i++)
+        if (op->targets[i] == from)
+            index = i;
+    if (index == op->n || (op->responded_mask & (1u << index))) {
+        node->stats.stray_messages++;
+        return;
+    }
+    int status = msg->status;
+    if (status == DYN_OK && expected == OP_GET) {
+        int rc = dyn_siblings_merge(&op->merged, &msg->siblings, DYN_SIB_COPY, DYN_SIBLINGS_MAX);
+        if (rc < 0)
+            status = rc;
+    }
+    op_answer(node, op, index, status);
+    op_progress(node, op);
+}
+
+int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from,
+                        const uint8_t *bytes, size_t length)
+{
+    dyn_msg_t *msg = &node->rx;
+    int rc = dyn_codec_decode(bytes, length, msg);
+    if (rc != DYN_OK) {
+        node->stats.bad_messages++;
+        trace(node, DYN_TRACE_DROP, from, 0, rc, 0);
+        return rc;
+    }
+    switch (msg->type) {
+    case DYN_MSG_CLIENT_GET:
+    case DYN_MSG_CLIENT_PUT:
+        on_client_request(node, now_us, from, msg);
+        break;
+    case DYN_MSG_CLIENT_REPLY: {
+        op_t *op = op_lookup(node, msg->request_id);
+        if (op && op->kind == OP_FORWARD)
+            on_forward_reply(node, from, op, msg);
+        else
+            node->stats.stray_messages++;
+        break;
+    }
+    case DYN_MSG_REPLICA_GET:
+        on_replica_get(node, from, msg);
+        break;
+    case DYN_MSG_REPLICA_PUT:
+        on_replica_put(node, from, msg);
+        break;
+    case DYN_MSG_REPLICA_GET_REPLY:
+    case DYN_MSG_REPLICA_PUT_REPLY:
+        on_replica_reply(node, from, msg);
+        break;
+    }
+    dyn_msg_clear(msg);
+    return DYN_OK;
+}
+
+void dyn_node_on_timer(dyn_node_t *node, dyn_time_us now_us, uint64_t timer_id)
+{
+    (void)now_us;
+    if ((timer_id >> TIMER_KIND_SHIFT) != TIMER_KIND_OP)
+        return;
+    op_t *op = op_lookup(node, timer_id & ((1ULL << TIMER_KIND_SHIFT) - 1));
+    if (!op)
+        return;
+    if (op->replied) {
+        node->stats.replicas_late += (uint64_t)(op->n - op->responded);
+    } else {
+        node->stats.timeouts++;
+        reply_status(node, op->origin, op->origin_request_id, DYN_ETIMEDOUT);
+        trace(node, DYN_TRACE_REQUEST_DONE, op->origin, op->origin_request_id, DYN_ETIMEDOUT,
+              op->key_hash);
+    }
+    op_free(node, op, false);
+}

@@ -1,0 +1,81 @@
+/*
+ * node.h: one Dynamo storage node: replica and request coordinator (paper 4.5, 4.4, 4.1).
+ *
+ * A node answers replica reads and writes from its storage engine, and coordinates the client
+ * requests it receives: a node in the key's preference list coordinates (reads from or writes to
+ * the first N replicas, answers after R or W of them), a node outside it forwards the request once
+ * to a random node of the top N and relays the answer. Puts are versioned by the coordinator's
+ * actor (node id, epoch); gets return every causally concurrent version and a context.
+ *
+ * The node is sans-I/O: the host calls dyn_node_on_message() and dyn_node_on_timer() with the
+ * current time, and the node acts only through its dyn_env_t and dyn_storage_t.
+ *
+ * Ownership: the node borrows the ring and the storage engine (both must outlive it, and the ring
+ * may be shared by many nodes); it owns everything else and frees it in dyn_node_destroy().
+ */
+#ifndef DYN_NODE_H
+#define DYN_NODE_H
+
+#include <stdint.h>
+
+#include "core/env.h"
+#include "core/ring.h"
+#include "core/storage.h"
+
+#define DYN_N_MAX 16 /* the largest replication factor a request may ask for */
+
+typedef struct dyn_node_config {
+    uint32_t id;                    /* ring member id, also this node's endpoint */
+    uint32_t epoch;                 /* incarnation, >= 1; part of every clock actor */
+    uint8_t n, r, w;                /* cluster defaults; requests may override */
+    dyn_time_us request_timeout_us; /* a coordinator gives up on replicas after this */
+    uint32_t vclock_threshold;      /* clock truncation threshold (paper: 10) */
+    uint32_t siblings_max;          /* writes beyond it fail with DYN_ESIBLINGS (Riak: 100) */
+    uint32_t requests_pending_max;  /* coordinated + forwarded requests in flight */
+    uint64_t seed;                  /* the node's own PRNG stream (choice of forward target) */
+} dyn_node_config_t;
+
+/* Defaults: N=3 R=2 W=2, 1 s timeout, threshold 10, 100 siblings, 65536 pending requests. */
+void dyn_node_config_default(dyn_node_config_t *config);
+
+typedef struct dyn_node_stats {
+    uint64_t gets_coordinated, puts_coordinated, forwarded;
+    uint64_t replies_ok, replies_failed;     /* answers sent to clients, by outcome */
+    uint64_t timeouts;                       /* requests answered DYN_ETIMEDOUT */
+    uint64_t replicas_late;                  /* replicas that missed the deadline of a request
+                                                already answered (e.g. a slow third replica) */
+    uint64_t replica_reads, replica_writes;  /* served for coordinators (including itself) */
+    uint64_t stale_writes;                   /* replica writes already dominated locally */
+    uint64_t bad_messages;                   /* datagrams that failed to decode */
+    uint64_t stray_messages;                 /* replies for requests no longer pending */
+    uint64_t rejected_full;                  /* requests refused with DYN_EFULL */
+    uint64_t vclock_truncations;             /* entries dropped by clock truncation */
+} dyn_node_stats_t;
+
+typedef struct dyn_node dyn_node_t;
+
+/*
+ * Create a node. Returns NULL on allocation failure or an invalid config (n, r or w of 0 or over
+ * DYN_N_MAX, r or w > n, threshold outside 1..DYN_VCLOCK_MAX, siblings_max outside
+ * 1..DYN_SIBLINGS_MAX, epoch 0).
+ */
+dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *ring,
+                            dyn_storage_t storage, dyn_env_t env);
+void dyn_node_destroy(dyn_node_t *node);
+
+/*
+ * Handle one datagram. Returns DYN_OK, or DYN_EBADMSG / DYN_EVERSION for bytes that do not decode
+ * (counted, nothing else happens), or the status of a local failure that was also reported to the
+ * requester.
+ */
+int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from,
+                        const uint8_t *bytes, size_t length);
+/* A timer armed by this node fired. Stray or stale timer ids are ignored. */
+void dyn_node_on_timer(dyn_node_t *node, dyn_time_us now_us, uint64_t timer_id);
+
+const dyn_node_stats_t *dyn_node_stats(const dyn_node_t *node);
+uint32_t dyn_node_id(const dyn_node_t *node);
+/* Requests currently pending (coordinated or forwarded). */
+uint32_t dyn_node_pending(const dyn_node_t *node);
+
+#endif
