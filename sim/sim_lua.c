@@ -1,0 +1,1387 @@
+/*
+ * sim_lua.c: the scenario VM, its coroutine scheduler and the bindings.
+ *
+ * Actors are Lua threads anchored in a registry table while they live. A blocking binding
+ * registers what will wake its thread (a timer callback, a client completion, a workload's end),
+ * then yields; the waker pushes the call's results onto the suspended thread's stack and schedules
+ * a resume event at the current simulated time, so every resumption is an event of its own, in
+ * (time, sequence) order like everything else.
+ *
+ * Nothing here iterates a Lua table to decide what to do or print, except to collect keys that are
+ * then sorted: Lua seeds its string hash per state, so table order may differ between runs.
+ */
+#include "sim/sim_lua.h"
+
+#include <gsl/gsl_rng.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/codec.h"
+#include "core/status.h"
+#include "sim/sim_dist.h"
+#include "sim/sim_workload.h"
+
+#define CLUSTER_MT "dynamo.cluster"
+#define CLIENT_MT "dynamo.client"
+#define WORKLOAD_MT "dynamo.workload"
+#define ACTORS_KEY "dynamo.actors"
+#define FAILURES_KEPT 100
+
+typedef struct param {
+    char *name;
+    char *shown;   /* "name=value" */
+} param_t;
+
+typedef struct report {
+    char *name;
+    double value;
+} report_t;
+
+struct sim_lua {
+    lua_State *L;
+    sim_world_t *world;
+    char *script_path;
+    sim_define_t *defines;
+    int *define_used;
+    size_t define_count;
+    int describe;
+    int described;
+    int params_declared;
+    char *scenario_name;
+    int benchmark;
+
+    uint32_t actors;
+    int failed;           /* a script error ended the run */
+    char *error;
+    uint64_t checks_passed, checks_failed;
+    char *failures[FAILURES_KEPT];
+    param_t *params;
+    size_t param_count;
+    char **plots;
+    size_t plot_count;
+    report_t *reports;
+    size_t report_count;
+
+    sim_workload_t **workloads;
+    size_t workload_count;
+};
+
+typedef struct lua_cluster {
+    sim_lua_t *sl;
+} lua_cluster_t;
+
+typedef struct lua_client {
+    sim_lua_t *sl;
+    dyn_client_t *client;
+    dyn_endpoint_t endpoint;
+} lua_client_t;
+
+typedef struct lua_workload {
+    sim_lua_t *sl;
+    sim_workload_t *wl;
+} lua_workload_t;
+
+/* The sim_lua_t behind any state or thread of the VM. */
+static sim_lua_t *get_sl(lua_State *L)
+{
+    sim_lua_t *sl;
+    lua_getallocf(L, (void **)&sl);
+    return sl;
+}
+
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, nsize);
+}
+
+static char *dup_string(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static double now_ms(sim_lua_t *sl) { return (double)sim_world_now(sl->world) / 1000.0; }
+
+static dyn_time_us ms_to_us(lua_State *L, double ms, const char *what)
+{
+    if (!(ms >= 0) || ms > 1e12)
+        luaL_error(L, "%s must be a duration in milliseconds >= 0, got %f", what, ms);
+    return (dyn_time_us)llround(ms * 1000.0);
+}
+
+/* ---- actors ----------------------------------------------------------------------------- */
+
+static void fail_run(sim_lua_t *sl, const char *message)
+{
+    if (!sl->failed) {
+        sl->failed = 1;
+        sl->error = dup_string(message);
+    }
+    sim_world_stop(sl->world);
+}
+
+static void actor_finished(sim_lua_t *sl, lua_State *co)
+{
+    lua_State *L = sl->L;
+    lua_getfield(L, LUA_REGISTRYINDEX, ACTORS_KEY);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    DYN_ASSERT(sl->actors > 0);
+    if (--sl->actors == 0)
+        sim_world_stop(sl->world);
+}
+
+static void resume_actor(sim_lua_t *sl, lua_State *co, int nargs)
+{
+    if (sl->failed)
+        return;
+    int nres = 0;
+    int status = lua_resume(co, sl->L, nargs, &nres);
+    if (status == LUA_YIELD) {
+        lua_pop(co, nres);
+        return;
+    }
+    if (status == LUA_OK) {
+        lua_pop(co, nres);
+        actor_finished(sl, co);
+        return;
+    }
+    const char *msg = lua_tostring(co, -1);
+    luaL_traceback(sl->L, co, msg ? msg : "(error object is not a string)", 0);
+    fail_run(sl, lua_tostring(sl->L, -1));
+    lua_pop(sl->L, 1);
+}
+
+static void resume_event(sim_world_t *w, void *arg, uint64_t nargs)
+{
+    (void)w;
+    lua_State *co = arg;
+    resume_actor(get_sl(co), co, (int)nargs);
+}
+
+/* Start fn (at stack index idx of L, followed by nargs arguments) as a new actor now. */
+static void start_actor(sim_lua_t *sl, lua_State *L, int nargs)
+{
+    lua_State *co = lua_newthread(L);
+    /* Anchor the thread: actors[co] = true until it returns. */
+    lua_getfield(L, LUA_REGISTRYINDEX, ACTORS_KEY);
+    lua_pushvalue(L, -2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 2);
+    lua_xmove(L, co, nargs + 1);   /* the function and its arguments */
+    sl->actors++;
+    sim_world_at(sl->world, sim_world_now(sl->world), resume_event, co, (uint64_t)nargs);
+}
+
+static int l_spawn(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    start_actor(get_sl(L), L, lua_gettop(L) - 1);
+    return 0;
+}
+
+static int l_sleep(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    dyn_time_us delay = ms_to_us(L, luaL_checknumber(L, 1), "sleep");
+    if (!lua_isyieldable(L))
+        return luaL_error(L, "sleep cannot be called here (not inside a scenario actor)");
+    sim_world_at(sl->world, sim_world_now(sl->world) + delay, resume_event, L, 0);
+    return lua_yield(L, 0);
+}
+
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, now_ms(get_sl(L)));
+    return 1;
+}
+
+static int l_log(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    int n = lua_gettop(L);
+    printf("[%12.3f ms]", now_ms(sl));
+    for (int i = 1; i <= n; i++)
+        printf(" %s", luaL_tolstring(L, i, NULL));
+    printf("\n");
+    return 0;
+}
+
+/* ---- checks, reports, plots ------------------------------------------------------------- */
+
+static int l_check(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    luaL_checkany(L, 1);
+    int ok = lua_toboolean(L, 1);
+    if (ok) {
+        sl->checks_passed++;
+    } else {
+        const char *msg = luaL_optstring(L, 2, "check failed");
+        luaL_where(L, 1);
+        lua_pushfstring(L, "%s%s", lua_tostring(L, -1), msg);
+        const char *full = lua_tostring(L, -1);
+        fprintf(stdout, "check failed: %s\n", full);
+        if (sl->checks_failed < FAILURES_KEPT)
+            sl->failures[sl->checks_failed] = dup_string(full);
+        sl->checks_failed++;
+        lua_pop(L, 2);
+    }
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+static int l_report(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    const char *name = luaL_checkstring(L, 1);
+    double value = luaL_checknumber(L, 2);
+    report_t *r = realloc(sl->reports, (sl->report_count + 1) * sizeof(*r));
+    if (!r)
+        return luaL_error(L, "out of memory");
+    sl->reports = r;
+    r[sl->report_count].name = dup_string(name);
+    r[sl->report_count].value = value;
+    sl->report_count++;
+    return 0;
+}
+
+static int l_plot(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    const char *name = luaL_checkstring(L, 1);
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return luaL_error(L, "plot name '%s' must be lower-case letters, digits and _", name);
+    char **plots = realloc(sl->plots, (sl->plot_count + 1) * sizeof(char *));
+    if (!plots)
+        return luaL_error(L, "out of memory");
+    sl->plots = plots;
+    sl->plots[sl->plot_count++] = dup_string(name);
+    return 0;
+}
+
+/* random([m [, n]]) with math.random's contract, drawn from the run's Lua stream. */
+static int l_random(lua_State *L)
+{
+    gsl_rng *rng = sim_world_stream(get_sl(L)->world, SIM_STREAM_LUA);
+    lua_Integer lo, hi;
+    switch (lua_gettop(L)) {
+    case 0:
+        lua_pushnumber(L, gsl_rng_uniform(rng));
+        return 1;
+    case 1:
+        lo = 1;
+        hi = luaL_checkinteger(L, 1);
+        break;
+    case 2:
+        lo = luaL_checkinteger(L, 1);
+        hi = luaL_checkinteger(L, 2);
+        break;
+    default:
+        return luaL_error(L, "wrong number of arguments to random");
+    }
+    luaL_argcheck(L, lo <= hi, lua_gettop(L), "interval is empty");
+    uint64_t span = (uint64_t)hi - (uint64_t)lo + 1;
+    uint64_t r = ((uint64_t)gsl_rng_get(rng) << 32) ^ gsl_rng_get(rng);
+    lua_pushinteger(L, (lua_Integer)((uint64_t)lo + (span ? r % span : r)));
+    return 1;
+}
+
+static int l_randomseed(lua_State *L)
+{
+    return luaL_error(L, "math.randomseed is disabled: randomness comes from the run's --seed");
+}
+
+/* ---- scenario metadata and parameters --------------------------------------------------- */
+
+static int l_scenario(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "name");
+    if (lua_isstring(L, -1)) {
+        free(sl->scenario_name);
+        sl->scenario_name = dup_string(lua_tostring(L, -1));
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "benchmark");
+    sl->benchmark = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int cmp_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Collect the string keys of the table at idx, sorted; caller frees the array (not the keys). */
+static size_t sorted_keys(lua_State *L, int idx, const char ***out)
+{
+    size_t n = 0, cap = 16;
+    const char **keys = malloc(cap * sizeof(char *));
+    if (!keys)
+        luaL_error(L, "out of memory");
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            free(keys);
+            luaL_error(L, "option names must be strings");
+        }
+        if (n == cap) {
+            const char **k = realloc(keys, (cap *= 2) * sizeof(char *));
+            if (!k) {
+                free(keys);
+                luaL_error(L, "out of memory");
+            }
+            keys = k;
+        }
+        keys[n++] = lua_tostring(L, -1); /* anchored by the table itself */
+    }
+    qsort(keys, n, sizeof(char *), cmp_strings);
+    *out = keys;
+    return n;
+}
+
+/* Reject option names outside `allowed` (NULL-terminated), naming all unknown ones sorted. */
+static void check_options(lua_State *L, int idx, const char *what, const char *const *allowed)
+{
+    const char **keys;
+    size_t n = sorted_keys(L, idx, &keys);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    int unknown = 0;
+    for (size_t i = 0; i < n; i++) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            ok |= strcmp(keys[i], *a) == 0;
+        if (!ok) {
+            luaL_addstring(&b, unknown++ ? ", " : "");
+            luaL_addstring(&b, keys[i]);
+        }
+    }
+    free(keys);
+    luaL_pushresult(&b);
+    if (unknown) {
+        luaL_Buffer v;
+        luaL_buffinit(L, &v);
+        for (const char *const *a = allowed; *a; a++) {
+            luaL_addstring(&v, a == allowed ? "" : ", ");
+            luaL_addstring(&v, *a);
+        }
+        luaL_pushresult(&v);
+        luaL_error(L, "%s: unknown option%s %s (known: %s)", what, unknown > 1 ? "s" : "",
+                   lua_tostring(L, -2), lua_tostring(L, -1));
+    }
+    lua_pop(L, 1);
+}
+
+static const char *value_text(lua_State *L, int idx)
+{
+    return luaL_tolstring(L, idx, NULL); /* pushes the text */
+}
+
+/*
+ * params{ name = {default, "description"}, ... } -> table of values, with -D overrides applied
+ * and converted to the default's type.
+ */
+static int l_params(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (sl->params_declared)
+        return luaL_error(L, "params{} may be called once per scenario");
+    sl->params_declared = 1;
+    const char **names;
+    size_t n = sorted_keys(L, 1, &names);
+    lua_createtable(L, 0, (int)n);
+    int result = lua_gettop(L);
+    if (sl->describe)
+        printf("parameters of %s:\n", sl->script_path);
+    sl->params = calloc(n ? n : 1, sizeof(param_t));
+    for (size_t i = 0; i < n; i++) {
+        /* The string is anchored by the params table; the array is freed on error paths. */
+        const char *name = names[i];
+        lua_getfield(L, 1, name);
+        if (!lua_istable(L, -1)) {
+            free(names);
+            return luaL_error(L, "params: '%s' must be {default, \"description\"}", name);
+        }
+        lua_rawgeti(L, -1, 1);   /* default */
+        lua_rawgeti(L, -2, 2);   /* description */
+        int type = lua_type(L, -2);
+        if (type != LUA_TNUMBER && type != LUA_TSTRING && type != LUA_TBOOLEAN) {
+            free(names);
+            return luaL_error(L, "params: default of '%s' must be a number, string or boolean",
+                              name);
+        }
+        const char *description = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
+        if (sl->describe) {
+            printf("  %-20s %-12s %s\n", name, value_text(L, -2), description);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);           /* description; the default stays on top */
+        for (size_t d = 0; d < sl->define_count; d++) {
+            if (strcmp(sl->defines[d].name, name) != 0)
+                continue;
+            sl->define_used[d] = 1;
+            const char *text = sl->defines[d].value;
+            lua_pop(L, 1);
+            if (type == LUA_TNUMBER) {
+                if (!lua_stringtonumber(L, text)) {
+                    free(names);
+                    return luaL_error(L, "-D %s=%s: '%s' is a number parameter", name, text,
+                                      name);
+                }
+            } else if (type == LUA_TBOOLEAN) {
+                int t = strcmp(text, "true") == 0 || strcmp(text, "1") == 0;
+                int f = strcmp(text, "false") == 0 || strcmp(text, "0") == 0;
+                if (!t && !f) {
+                    free(names);
+                    return luaL_error(L, "-D %s=%s: '%s' is a boolean parameter (true or false)",
+                                      name, text, name);
+                }
+                lua_pushboolean(L, t);
+            } else {
+                lua_pushstring(L, text);
+            }
+        }
+        sl->params[i].name = dup_string(name);
+        lua_pushfstring(L, "%s=%s", name, value_text(L, -1));
+        sl->params[i].shown = dup_string(lua_tostring(L, -1));
+        lua_pop(L, 2);
+        sl->param_count = i + 1;
+        lua_setfield(L, result, name);
+        lua_pop(L, 1);           /* the declaration table */
+    }
+    free(names);
+    for (size_t d = 0; d < sl->define_count; d++) {
+        if (!sl->define_used[d]) {
+            luaL_Buffer b;
+            luaL_buffinit(L, &b);
+            for (size_t i = 0; i < sl->param_count; i++) {
+                luaL_addstring(&b, i ? ", " : "");
+                luaL_addstring(&b, sl->params[i].name);
+            }
+            luaL_pushresult(&b);
+            return luaL_error(L, "-D %s: the scenario declares no such parameter (declared: %s)",
+                              sl->defines[d].name, lua_tostring(L, -1));
+        }
+    }
+    if (sl->describe) {
+        sl->described = 1;
+        sim_world_stop(sl->world);
+        return lua_yield(L, 0);  /* never resumed: describe ends here */
+    }
+    printf("params:");
+    for (size_t i = 0; i < sl->param_count; i++)
+        printf(" %s", sl->params[i].shown);
+    printf("\n");
+    fflush(stdout);
+    return 1;
+}
+
+/* ---- option helpers --------------------------------------------------------------------- */
+
+static lua_Integer opt_int(lua_State *L, int t, const char *name, lua_Integer def,
+                           lua_Integer lo, lua_Integer hi)
+{
+    lua_getfield(L, t, name);
+    lua_Integer v = def;
+    if (!lua_isnil(L, -1)) {
+        int isnum;
+        v = lua_tointegerx(L, -1, &isnum);
+        if (!isnum)
+            luaL_error(L, "option '%s' must be an integer, got %s", name, value_text(L, -1));
+    }
+    lua_pop(L, 1);
+    if (v < lo || v > hi)
+        luaL_error(L, "option '%s' must be between %I and %I, got %I", name, lo, hi, v);
+    return v;
+}
+
+static double opt_num(lua_State *L, int t, const char *name, double def)
+{
+    lua_getfield(L, t, name);
+    double v = def;
+    if (!lua_isnil(L, -1)) {
+        int isnum;
+        v = lua_tonumberx(L, -1, &isnum);
+        if (!isnum)
+            luaL_error(L, "option '%s' must be a number, got %s", name, value_text(L, -1));
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static const char *opt_str(lua_State *L, int t, const char *name, const char *def)
+{
+    lua_getfield(L, t, name);
+    const char *v = def;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "option '%s' must be a string, got %s", name, value_text(L, -1));
+        v = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1);  /* the string stays alive: it is held by the options table */
+    return v;
+}
+
+static void parse_dist(lua_State *L, int idx, const char *what, double scale, sim_dist_t *out);
+
+static const char *const dist_keys[] = {"dist", "value", "min", "max", "mean", "sd", "median",
+                                        "sigma", "scale", "alpha", "offset", "components",
+                                        "weight", NULL};
+
+/*
+ * A distribution from Lua: a number (constant) or {dist=..., ...}. Parameters with a unit are
+ * multiplied by `scale`: 1000 for durations (milliseconds in Lua, microseconds inside), 1 for
+ * sizes in bytes.
+ */
+static void parse_dist(lua_State *L, int idx, const char *what, double scale, sim_dist_t *out)
+{
+    idx = lua_absindex(L, idx);
+    memset(out, 0, sizeof(*out));
+    out->max = 3600e6;
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        *out = sim_dist_constant(lua_tonumber(L, idx) * scale);
+        if (!(out->p1 >= 0))
+            luaL_error(L, "%s: a constant must be >= 0", what);
+        return;
+    }
+    if (!lua_istable(L, idx))
+        luaL_error(L, "%s: give a number of milliseconds or a table {dist=..., ...}", what);
+    check_options(L, idx, what, dist_keys);
+    const char *kind = opt_str(L, idx, "dist", NULL);
+    if (!kind)
+        luaL_error(L, "%s: missing dist= (constant, uniform, exponential, normal, lognormal, "
+                   "pareto or mixture)", what);
+    out->offset = opt_num(L, idx, "offset", 0) * scale;
+    out->min = opt_num(L, idx, "min", 0) * scale;
+    out->max = opt_num(L, idx, "max", 3600e6 / scale) * scale;
+    if (!(out->min >= 0) || !(out->max >= out->min))
+        luaL_error(L, "%s: need 0 <= min <= max", what);
+    if (strcmp(kind, "constant") == 0) {
+        out->kind = SIM_DIST_CONSTANT;
+        out->p1 = opt_num(L, idx, "value", NAN) * scale;
+        if (!(out->p1 >= 0))
+            luaL_error(L, "%s: constant needs value= (ms) >= 0", what);
+    } else if (strcmp(kind, "uniform") == 0) {
+        out->kind = SIM_DIST_UNIFORM;
+        out->p1 = out->min;
+        out->p2 = out->max;
+        if (!(out->p2 > out->p1) || out->p2 >= 3600e6)
+            luaL_error(L, "%s: uniform needs min= < max= (ms)", what);
+    } else if (strcmp(kind, "exponential") == 0) {
+        out->kind = SIM_DIST_EXPONENTIAL;
+        out->p1 = opt_num(L, idx, "mean", NAN) * scale;
+        if (!(out->p1 > 0))
+            luaL_error(L, "%s: exponential needs mean= (ms) > 0", what);
+    } else if (strcmp(kind, "normal") == 0) {
+        out->kind = SIM_DIST_NORMAL;
+        out->p1 = opt_num(L, idx, "mean", NAN) * scale;
+        out->p2 = opt_num(L, idx, "sd", NAN) * scale;
+        if (!(out->p1 >= 0) || !(out->p2 >= 0))
+            luaL_error(L, "%s: normal needs mean= >= 0 and sd= >= 0 (ms)", what);
+    } else if (strcmp(kind, "lognormal") == 0) {
+        out->kind = SIM_DIST_LOGNORMAL;
+        out->p1 = opt_num(L, idx, "median", NAN) * scale;
+        out->p2 = opt_num(L, idx, "sigma", NAN);
+        if (!(out->p1 > 0) || !(out->p2 > 0))
+            luaL_error(L, "%s: lognormal needs median= (ms) > 0 and sigma= > 0", what);
+    } else if (strcmp(kind, "pareto") == 0) {
+        out->kind = SIM_DIST_PARETO;
+        out->p1 = opt_num(L, idx, "scale", NAN) * scale;
+        out->p2 = opt_num(L, idx, "alpha", NAN);
+        if (!(out->p1 > 0) || !(out->p2 > 0))
+            luaL_error(L, "%s: pareto needs scale= (ms) > 0 and alpha= > 0", what);
+    } else if (strcmp(kind, "mixture") == 0) {
+        out->kind = SIM_DIST_MIXTURE;
+        lua_getfield(L, idx, "components");
+        if (!lua_istable(L, -1) || luaL_len(L, -1) < 1)
+            luaL_error(L, "%s: mixture needs components={ {weight=w, dist=...}, ... }", what);
+        lua_Integer n = luaL_len(L, -1);
+        if (n > 64)
+            luaL_error(L, "%s: at most 64 mixture components", what);
+        /* Build into a Lua-owned userdata first so an error while parsing leaks nothing. */
+        sim_dist_t *parts = lua_newuserdatauv(L, (size_t)n * sizeof(sim_dist_t), 0);
+        double *weights = lua_newuserdatauv(L, (size_t)n * sizeof(double), 0);
+        double total = 0;
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, -3, i);
+            if (!lua_istable(L, -1))
+                luaL_error(L, "%s: mixture component %I must be a table", what, i);
+            weights[i - 1] = opt_num(L, -1, "weight", NAN);
+            if (!(weights[i - 1] > 0))
+                luaL_error(L, "%s: mixture component %I needs weight= > 0", what, i);
+            total += weights[i - 1];
+            lua_pushnil(L);
+            lua_setfield(L, -2, "weight");  /* so the component parses as a plain dist */
+            parse_dist(L, -1, what, scale, &parts[i - 1]);
+            if (parts[i - 1].kind == SIM_DIST_MIXTURE)
+                luaL_error(L, "%s: mixtures cannot nest", what);
+            lua_pop(L, 1);
+        }
+        out->count = (size_t)n;
+        out->parts = malloc((size_t)n * sizeof(sim_dist_t));
+        out->weights = malloc((size_t)n * sizeof(double));
+        if (!out->parts || !out->weights) {
+            free(out->parts);
+            free(out->weights);
+            luaL_error(L, "out of memory");
+        }
+        memcpy(out->parts, parts, (size_t)n * sizeof(sim_dist_t));
+        for (lua_Integer i = 0; i < n; i++)
+            out->weights[i] = weights[i] / total;
+        lua_pop(L, 3);
+    } else {
+        luaL_error(L, "%s: unknown dist '%s' (constant, uniform, exponential, normal, lognormal, "
+                   "pareto, mixture)", what, kind);
+    }
+}
+
+/* ---- cluster ---------------------------------------------------------------------------- */
+
+static const char *const cluster_keys[] = {
+    "nodes", "n", "r", "w", "strategy", "partitions", "tokens", "latency", "latency_by_type",
+    "timeout", "vclock_threshold", "siblings_max", "requests_pending_max", NULL};
+
+static const struct {
+    const char *name;
+    dyn_msg_type_t type;
+} msg_type_names[] = {
+    {"client_get", DYN_MSG_CLIENT_GET},         {"client_put", DYN_MSG_CLIENT_PUT},
+    {"client_reply", DYN_MSG_CLIENT_REPLY},     {"read_request", DYN_MSG_REPLICA_GET},
+    {"read_response", DYN_MSG_REPLICA_GET_REPLY}, {"write_request", DYN_MSG_REPLICA_PUT},
+    {"write_ack", DYN_MSG_REPLICA_PUT_REPLY},
+};
+
+static lua_cluster_t *check_cluster(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, CLUSTER_MT);
+}
+
+static uint32_t default_partitions(uint32_t nodes)
+{
+    uint32_t q = 64;
+    while (q < nodes * 8u && q < (1u << 20))
+        q *= 2;
+    return q;
+}
+
+static int l_cluster_new(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_options(L, 1, "cluster.new", cluster_keys);
+    sim_cluster_config_t cc;
+    memset(&cc, 0, sizeof(cc));
+    dyn_node_config_default(&cc.node);
+    cc.nodes = (uint32_t)opt_int(L, 1, "nodes", 5, 1, 65535);
+    cc.node.n = (uint8_t)opt_int(L, 1, "n", 3, 1, DYN_N_MAX);
+    cc.node.r = (uint8_t)opt_int(L, 1, "r", (cc.node.n / 2) + 1, 1, cc.node.n);
+    cc.node.w = (uint8_t)opt_int(L, 1, "w", (cc.node.n / 2) + 1, 1, cc.node.n);
+    if (cc.node.n > cc.nodes)
+        return luaL_error(L, "cluster.new: n=%d needs at least %d nodes, got %d", cc.node.n,
+                          cc.node.n, cc.nodes);
+    const char *strategy = opt_str(L, 1, "strategy", "S3");
+    if (strcmp(strategy, "S1") == 0)
+        cc.ring.strategy = DYN_STRATEGY_S1;
+    else if (strcmp(strategy, "S2") == 0)
+        cc.ring.strategy = DYN_STRATEGY_S2;
+    else if (strcmp(strategy, "S3") == 0)
+        cc.ring.strategy = DYN_STRATEGY_S3;
+    else
+        return luaL_error(L, "cluster.new: strategy must be \"S1\", \"S2\" or \"S3\", got \"%s\"",
+                          strategy);
+    cc.ring.partitions = (uint32_t)opt_int(L, 1, "partitions", default_partitions(cc.nodes),
+                                           cc.ring.strategy == DYN_STRATEGY_S3 ? cc.nodes : 1,
+                                           1 << 24);
+    cc.ring.tokens_per_node = (uint32_t)opt_int(L, 1, "tokens", 8, 1, 4096);
+    cc.node.request_timeout_us = ms_to_us(L, opt_num(L, 1, "timeout", 1000), "timeout");
+    if (cc.node.request_timeout_us == 0)
+        return luaL_error(L, "cluster.new: timeout must be > 0 ms");
+    cc.node.vclock_threshold = (uint32_t)opt_int(L, 1, "vclock_threshold", 10, 1, DYN_VCLOCK_MAX);
+    cc.node.siblings_max = (uint32_t)opt_int(L, 1, "siblings_max", 100, 1, DYN_SIBLINGS_MAX);
+    cc.node.requests_pending_max =
+        (uint32_t)opt_int(L, 1, "requests_pending_max", 65536, 1, 1 << 24);
+
+    char err[256];
+    if (sim_world_create_cluster(sl->world, &cc, err, sizeof(err)) != 0)
+        return luaL_error(L, "cluster.new: %s", err);
+
+    sim_net_t *net = sim_world_net(sl->world);
+    lua_getfield(L, 1, "latency");
+    if (!lua_isnil(L, -1)) {
+        sim_dist_t d;
+        parse_dist(L, -1, "cluster.new latency", 1000.0, &d);
+        int rc = sim_net_set_latency(net, &d);
+        sim_dist_free(&d);
+        if (rc != 0)
+            return luaL_error(L, "out of memory");
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "latency_by_type");
+    if (!lua_isnil(L, -1)) {
+        luaL_checktype(L, -1, LUA_TTABLE);
+        int t = lua_gettop(L);
+        const char *allowed[sizeof(msg_type_names) / sizeof(msg_type_names[0]) + 1];
+        size_t count = sizeof(msg_type_names) / sizeof(msg_type_names[0]);
+        for (size_t i = 0; i < count; i++)
+            allowed[i] = msg_type_names[i].name;
+        allowed[count] = NULL;
+        check_options(L, t, "cluster.new latency_by_type", allowed);
+        for (size_t i = 0; i < count; i++) {
+            lua_getfield(L, t, msg_type_names[i].name);
+            if (!lua_isnil(L, -1)) {
+                sim_dist_t d;
+                parse_dist(L, -1, msg_type_names[i].name, 1000.0, &d);
+                int rc = sim_net_set_latency_for(net, msg_type_names[i].type, &d);
+                sim_dist_free(&d);
+                if (rc != 0)
+                    return luaL_error(L, "out of memory");
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+
+    char lat[256];
+    sim_dist_describe(sim_net_latency(net), 1000.0, "ms", lat, sizeof(lat));
+    const sim_cluster_config_t *c = sim_world_cluster_config(sl->world);
+    char placement[96];
+    if (c->ring.strategy == DYN_STRATEGY_S1)
+        snprintf(placement, sizeof(placement), "tokens=%u", c->ring.tokens_per_node);
+    else if (c->ring.strategy == DYN_STRATEGY_S2)
+        snprintf(placement, sizeof(placement), "tokens=%u partitions=%u",
+                 c->ring.tokens_per_node, c->ring.partitions);
+    else
+        snprintf(placement, sizeof(placement), "partitions=%u", c->ring.partitions);
+    printf("cluster: nodes=%u N=%u R=%u W=%u strategy=S%d %s timeout=%gms latency=%s "
+           "ring_seed=%llu\n",
+           c->nodes, c->node.n, c->node.r, c->node.w, (int)c->ring.strategy, placement,
+           (double)c->node.request_timeout_us / 1000.0, lat, (unsigned long long)c->ring.seed);
+    fflush(stdout);
+
+    lua_cluster_t *lc = lua_newuserdatauv(L, sizeof(*lc), 0);
+    lc->sl = sl;
+    luaL_setmetatable(L, CLUSTER_MT);
+    return 1;
+}
+
+static int l_cluster_nodes(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    lua_pushinteger(L, sim_world_node_count(lc->sl->world));
+    return 1;
+}
+
+static int l_cluster_preference_list(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    size_t length;
+    const char *key = luaL_checklstring(L, 2, &length);
+    const dyn_ring_t *ring = sim_world_ring(lc->sl->world);
+    lua_Integer max = luaL_optinteger(L, 3, sim_world_cluster_config(lc->sl->world)->node.n);
+    luaL_argcheck(L, max >= 1 && max <= (lua_Integer)dyn_ring_node_count(ring), 3,
+                  "length must be between 1 and the node count");
+    uint32_t out[DYN_RING_NODES_MAX > 1024 ? 1024 : DYN_RING_NODES_MAX];
+    if (max > 1024)
+        max = 1024;
+    size_t n = dyn_ring_preference_list(ring, dyn_ring_hash(key, length), out, (size_t)max);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, out[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* ownership{n=} -> array of each node's share of the hash space it replicates, by node id. */
+static int l_cluster_ownership(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    const dyn_ring_t *ring = sim_world_ring(lc->sl->world);
+    lua_Integer n = luaL_optinteger(L, 2, sim_world_cluster_config(lc->sl->world)->node.n);
+    luaL_argcheck(L, n >= 1 && n <= (lua_Integer)dyn_ring_node_count(ring), 2, "bad n");
+    uint32_t count = sim_world_node_count(lc->sl->world);
+    lua_createtable(L, (int)count, 0);
+    for (uint32_t id = 1; id <= count; id++) {
+        lua_pushnumber(L, dyn_ring_ownership(ring, id, (size_t)n));
+        lua_rawseti(L, -2, id);
+    }
+    return 1;
+}
+
+/* node_stats(id) -> table of the node's counters. */
+static int l_cluster_node_stats(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    lua_Integer id = luaL_checkinteger(L, 2);
+    dyn_node_t *node = sim_world_node(lc->sl->world, (uint32_t)id);
+    luaL_argcheck(L, node != NULL, 2, "no such node");
+    const dyn_node_stats_t *s = dyn_node_stats(node);
+    dyn_mem_store_t *store = sim_world_store(lc->sl->world, (uint32_t)id);
+    lua_newtable(L);
+#define FIELD(name, value) (lua_pushinteger(L, (lua_Integer)(value)), lua_setfield(L, -2, name))
+    FIELD("gets_coordinated", s->gets_coordinated);
+    FIELD("puts_coordinated", s->puts_coordinated);
+    FIELD("forwarded", s->forwarded);
+    FIELD("replies_ok", s->replies_ok);
+    FIELD("replies_failed", s->replies_failed);
+    FIELD("timeouts", s->timeouts);
+    FIELD("replicas_late", s->replicas_late);
+    FIELD("replica_reads", s->replica_reads);
+    FIELD("replica_writes", s->replica_writes);
+    FIELD("stale_writes", s->stale_writes);
+    FIELD("bad_messages", s->bad_messages);
+    FIELD("stray_messages", s->stray_messages);
+    FIELD("rejected_full", s->rejected_full);
+    FIELD("vclock_truncations", s->vclock_truncations);
+    FIELD("keys", dyn_mem_store_key_count(store, DYN_SPACE_DATA));
+    FIELD("store_bytes", dyn_mem_store_bytes(store));
+    FIELD("pending", dyn_node_pending(node));
+#undef FIELD
+    return 1;
+}
+
+static const char *const client_keys[] = {"timeout", "retries", "via", NULL};
+
+static int l_cluster_client(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    if (lua_isnoneornil(L, 2))
+        lua_newtable(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    check_options(L, 2, "client", client_keys);
+    dyn_client_config_t cc = {
+        .timeout_us = ms_to_us(L, opt_num(L, 2, "timeout", 2000), "timeout"),
+        .retries = (uint32_t)opt_int(L, 2, "retries", 0, 0, 100),
+        .pending_max = 1024,
+    };
+    if (cc.timeout_us == 0)
+        return luaL_error(L, "client: timeout must be > 0 ms");
+    uint32_t via = (uint32_t)opt_int(L, 2, "via", 0, 0, sim_world_node_count(lc->sl->world));
+    if (via) {
+        cc.nodes = &via;
+        cc.node_count = 1;
+    }
+    lua_client_t *lcl = lua_newuserdatauv(L, sizeof(*lcl), 0);
+    lcl->sl = lc->sl;
+    lcl->endpoint = sim_world_add_client(lc->sl->world, &cc, &lcl->client);
+    if (!lcl->endpoint)
+        return luaL_error(L, "client: could not create a client");
+    luaL_setmetatable(L, CLIENT_MT);
+    return 1;
+}
+
+static const char *const workload_keys[] = {
+    "ops", "rate", "clients", "concurrency", "keys", "key_dist", "zipf_s", "read_fraction",
+    "delete_fraction", "value_size", "timeout", "retries", "blind_puts", NULL};
+
+static int l_cluster_workload(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    sim_lua_t *sl = lc->sl;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    check_options(L, 2, "workload", workload_keys);
+    sim_workload_config_t c;
+    sim_workload_config_default(&c);
+    c.ops = (uint64_t)opt_int(L, 2, "ops", (lua_Integer)c.ops, 0, (lua_Integer)1 << 40);
+    c.rate_per_s = opt_num(L, 2, "rate", 0);
+    c.clients = (uint32_t)opt_int(L, 2, "clients", c.clients, 1, 100000);
+    c.concurrency = (uint32_t)opt_int(L, 2, "concurrency", c.concurrency, 1, 1024);
+    c.keys = (uint64_t)opt_int(L, 2, "keys", (lua_Integer)c.keys, 1, 100000000);
+    const char *dist = opt_str(L, 2, "key_dist", "uniform");
+    if (strcmp(dist, "uniform") == 0)
+        c.key_dist = SIM_KEYS_UNIFORM;
+    else if (strcmp(dist, "zipf") == 0)
+        c.key_dist = SIM_KEYS_ZIPF;
+    else
+        return luaL_error(L, "workload: key_dist must be \"uniform\" or \"zipf\", got \"%s\"",
+                          dist);
+    c.zipf_s = opt_num(L, 2, "zipf_s", c.zipf_s);
+    c.read_fraction = opt_num(L, 2, "read_fraction", c.read_fraction);
+    c.delete_fraction = opt_num(L, 2, "delete_fraction", c.delete_fraction);
+    lua_getfield(L, 2, "value_size");
+    if (lua_istable(L, -1)) {
+        /* Sizes drawn per put, in bytes; a Lua-owned box keeps an error here from leaking. */
+        sim_dist_t *box = lua_newuserdatauv(L, sizeof(sim_dist_t), 0);
+        parse_dist(L, -2, "workload value_size", 1.0, box);
+        c.value_dist = *box;
+        c.value_dist_set = 1;
+        lua_pop(L, 1);
+    } else {
+        c.value_size = (uint32_t)opt_int(L, 2, "value_size", c.value_size, 0, DYN_VALUE_MAX);
+    }
+    lua_pop(L, 1);
+    c.timeout_us = ms_to_us(L, opt_num(L, 2, "timeout", 1000), "timeout");
+    c.retries = (uint32_t)opt_int(L, 2, "retries", 0, 0, 100);
+    lua_getfield(L, 2, "blind_puts");
+    c.blind_puts = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    char err[256];
+    sim_workload_t *wl = sim_workload_start(sl->world, &c, err, sizeof(err));
+    if (c.value_dist_set)
+        sim_dist_free(&c.value_dist);   /* the workload keeps its own copy */
+    if (!wl)
+        return luaL_error(L, "workload: %s", err);
+    sim_workload_t **list = realloc(sl->workloads, (sl->workload_count + 1) * sizeof(*list));
+    if (!list) {
+        sim_workload_destroy(wl);
+        return luaL_error(L, "out of memory");
+    }
+    sl->workloads = list;
+    list[sl->workload_count++] = wl;
+    lua_workload_t *lw = lua_newuserdatauv(L, sizeof(*lw), 0);
+    lw->sl = sl;
+    lw->wl = wl;
+    luaL_setmetatable(L, WORKLOAD_MT);
+    return 1;
+}
+
+/* ---- client operations ------------------------------------------------------------------ */
+
+typedef struct waiter {
+    sim_lua_t *sl;
+    lua_State *co;
+} waiter_t;
+
+static const char *status_name(int status)
+{
+    return dyn_strerror(status);
+}
+
+/* Completion: push the results onto the suspended thread, then resume it as its own event. */
+static void client_done(void *arg, const dyn_client_result_t *res)
+{
+    waiter_t *wt = arg;
+    lua_State *co = wt->co;
+    sim_lua_t *sl = wt->sl;
+    free(wt);
+    if (sl->failed)
+        return;
+    /* Scenario calls count in the run's statistics like workload operations. */
+    sim_op_record_t rec = {
+        .start_us = res->start_us, .end_us = res->end_us, .status = res->status,
+        .coordinator = res->coordinator, .kind = (uint8_t)res->kind,
+        .attempts = (uint8_t)(res->attempts > 255 ? 255 : res->attempts),
+        .siblings = (uint16_t)(res->siblings ? res->siblings->count : 0),
+    };
+    sim_metrics_record(sim_world_metrics(sl->world), &rec);
+    int nres;
+    if (!lua_checkstack(co, 4))
+        DYN_ASSERT(0 && "Lua stack exhausted");
+    if (res->status == DYN_OK || (res->kind == DYN_OP_GET && res->status == DYN_ENOTFOUND)) {
+        if (res->kind == DYN_OP_GET) {
+            const dyn_siblings_t *s = res->siblings;
+            uint32_t count = s ? s->count : 0;
+            lua_createtable(co, (int)count, 0);
+            for (uint32_t i = 0; i < count; i++) {
+                lua_pushlstring(co, (const char *)s->items[i].value, s->items[i].value_length);
+                lua_rawseti(co, -2, (lua_Integer)i + 1);
+            }
+        } else {
+            lua_pushboolean(co, 1);
+        }
+        if (res->context_length)
+            lua_pushlstring(co, (const char *)res->context, res->context_length);
+        else
+            lua_pushnil(co);
+        nres = 2;
+    } else {
+        lua_pushnil(co);
+        lua_pushstring(co, status_name(res->status));
+        nres = 2;
+    }
+    sim_world_at(sl->world, sim_world_now(sl->world), resume_event, co, (uint64_t)nres);
+}
+
+static const char *const request_keys[] = {"n", "r", "w", "via", NULL};
+
+static void read_request_opts(lua_State *L, int idx, dyn_client_request_t *req)
+{
+    if (lua_isnoneornil(L, idx))
+        return;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    check_options(L, idx, "request options", request_keys);
+    req->opts.n = (uint8_t)opt_int(L, idx, "n", 0, 0, DYN_N_MAX);
+    req->opts.r = (uint8_t)opt_int(L, idx, "r", 0, 0, DYN_N_MAX);
+    req->opts.w = (uint8_t)opt_int(L, idx, "w", 0, 0, DYN_N_MAX);
+    req->via = (dyn_endpoint_t)opt_int(L, idx, "via", 0, 0, 65535);
+}
+
+static int client_call(lua_State *L, dyn_client_request_t *req)
+{
+    lua_client_t *lcl = luaL_checkudata(L, 1, CLIENT_MT);
+    sim_lua_t *sl = lcl->sl;
+    static const char *const names[] = {"get", "put", "delete"};
+    const char *op = names[req->kind];
+    if (req->key_length == 0)
+        return luaL_error(L, "%s: the key must not be empty", op);
+    if (req->key_length > DYN_KEY_MAX)
+        return luaL_error(L, "%s: the key is %d bytes, over the %d-byte limit", op,
+                          (int)req->key_length, (int)DYN_KEY_MAX);
+    if (req->value_length > DYN_VALUE_MAX)
+        return luaL_error(L, "%s: the value is %d bytes, over the %d-byte limit", op,
+                          (int)req->value_length, (int)DYN_VALUE_MAX);
+    if (!lua_isyieldable(L))
+        return luaL_error(L, "client calls must run inside a scenario actor");
+    waiter_t *wt = malloc(sizeof(*wt));
+    if (!wt)
+        return luaL_error(L, "out of memory");
+    wt->sl = sl;
+    wt->co = L;
+    int rc = dyn_client_submit(lcl->client, sim_world_now(sl->world), req, client_done, wt, NULL);
+    if (rc != DYN_OK) {
+        free(wt);
+        if (rc == DYN_EINVAL)
+            return luaL_error(L, "%s: invalid request (is the context a string a get returned?)",
+                              op);
+        if (rc == DYN_ETOOBIG)
+            return luaL_error(L, "%s: %s", op, dyn_strerror(rc));
+        lua_pushnil(L);
+        lua_pushstring(L, dyn_strerror(rc));
+        return 2;
+    }
+    return lua_yield(L, 0);
+}
+
+/* client:get(key [, opts]) -> values, context | nil, error */
+static int l_client_get(lua_State *L)
+{
+    dyn_client_request_t req = {.kind = DYN_OP_GET};
+    req.key = (const uint8_t *)luaL_checklstring(L, 2, &req.key_length);
+    read_request_opts(L, 3, &req);
+    return client_call(L, &req);
+}
+
+/* client:put(key, value [, context [, opts]]) -> true, context | nil, error */
+static int l_client_put(lua_State *L)
+{
+    dyn_client_request_t req = {.kind = DYN_OP_PUT};
+    req.key = (const uint8_t *)luaL_checklstring(L, 2, &req.key_length);
+    req.value = (const uint8_t *)luaL_checklstring(L, 3, &req.value_length);
+    if (!lua_isnoneornil(L, 4))
+        req.context = (const uint8_t *)luaL_checklstring(L, 4, &req.context_length);
+    read_request_opts(L, 5, &req);
+    return client_call(L, &req);
+}
+
+/* client:delete(key [, context [, opts]]) -> true, context | nil, error */
+static int l_client_delete(lua_State *L)
+{
+    dyn_client_request_t req = {.kind = DYN_OP_DELETE};
+    req.key = (const uint8_t *)luaL_checklstring(L, 2, &req.key_length);
+    if (!lua_isnoneornil(L, 3))
+        req.context = (const uint8_t *)luaL_checklstring(L, 3, &req.context_length);
+    read_request_opts(L, 4, &req);
+    return client_call(L, &req);
+}
+
+/* ---- workloads -------------------------------------------------------------------------- */
+
+static void workload_done(sim_workload_t *wl, void *arg)
+{
+    (void)wl;
+    waiter_t *wt = arg;
+    sim_lua_t *sl = wt->sl;
+    lua_State *co = wt->co;
+    free(wt);
+    if (!sl->failed)
+        sim_world_at(sl->world, sim_world_now(sl->world), resume_event, co, 0);
+}
+
+static int l_workload_wait(lua_State *L)
+{
+    lua_workload_t *lw = luaL_checkudata(L, 1, WORKLOAD_MT);
+    if (sim_workload_done(lw->wl))
+        return 0;
+    if (!lua_isyieldable(L))
+        return luaL_error(L, "wait must run inside a scenario actor");
+    waiter_t *wt = malloc(sizeof(*wt));
+    if (!wt)
+        return luaL_error(L, "out of memory");
+    wt->sl = lw->sl;
+    wt->co = L;
+    sim_workload_on_done(lw->wl, workload_done, wt);
+    return lua_yield(L, 0);
+}
+
+static int l_workload_progress(lua_State *L)
+{
+    lua_workload_t *lw = luaL_checkudata(L, 1, WORKLOAD_MT);
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)sim_workload_issued(lw->wl));
+    lua_setfield(L, -2, "issued");
+    lua_pushinteger(L, (lua_Integer)sim_workload_completed(lw->wl));
+    lua_setfield(L, -2, "completed");
+    lua_pushinteger(L, (lua_Integer)sim_workload_rejected(lw->wl));
+    lua_setfield(L, -2, "rejected");
+    lua_pushinteger(L, (lua_Integer)sim_workload_keys_written(lw->wl));
+    lua_setfield(L, -2, "keys_written");
+    lua_pushboolean(L, sim_workload_done(lw->wl));
+    lua_setfield(L, -2, "done");
+    return 1;
+}
+
+/* ---- stats ------------------------------------------------------------------------------ */
+
+static void push_summary(lua_State *L, sim_metrics_t *m, dyn_op_kind_t kind)
+{
+    sim_op_summary_t s;
+    sim_metrics_summary(m, kind, &s);
+    lua_newtable(L);
+#define INT(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))
+#define MS(name, v) (lua_pushnumber(L, (double)(v) / 1000.0), lua_setfield(L, -2, name))
+    INT("count", s.count);
+    INT("ok", s.ok);
+    INT("not_found", s.not_found);
+    INT("failed", s.failed);
+    INT("timeouts", s.timeouts);
+    MS("mean", s.mean_us);
+    MS("p50", s.p50_us);
+    MS("p90", s.p90_us);
+    MS("p99", s.p99_us);
+    MS("p999", s.p999_us);
+    MS("max", s.max_us);
+#undef INT
+#undef MS
+}
+
+/* stats() -> {get=..., put=..., delete=...}: counts and latencies in ms of every op so far. */
+static int l_stats(lua_State *L)
+{
+    sim_metrics_t *m = sim_world_metrics(get_sl(L)->world);
+    lua_newtable(L);
+    push_summary(L, m, DYN_OP_GET);
+    lua_setfield(L, -2, "get");
+    push_summary(L, m, DYN_OP_PUT);
+    lua_setfield(L, -2, "put");
+    push_summary(L, m, DYN_OP_DELETE);
+    lua_setfield(L, -2, "delete");
+    return 1;
+}
+
+/* percentile(kind, p) -> latency in ms of successful ops of that kind */
+static int l_percentile(lua_State *L)
+{
+    static const char *const kinds[] = {"get", "put", "delete", NULL};
+    int kind = luaL_checkoption(L, 1, NULL, kinds);
+    double p = luaL_checknumber(L, 2);
+    luaL_argcheck(L, p > 0 && p <= 100, 2, "percentile must be in (0, 100]");
+    sim_metrics_t *m = sim_world_metrics(get_sl(L)->world);
+    lua_pushnumber(L, (double)sim_metrics_percentile(m, (dyn_op_kind_t)kind, p) / 1000.0);
+    return 1;
+}
+
+/* ---- the VM ----------------------------------------------------------------------------- */
+
+static const luaL_Reg cluster_methods[] = {
+    {"client", l_cluster_client},       {"workload", l_cluster_workload},
+    {"nodes", l_cluster_nodes},         {"preference_list", l_cluster_preference_list},
+    {"ownership", l_cluster_ownership}, {"node_stats", l_cluster_node_stats},
+    {NULL, NULL}};
+static const luaL_Reg client_methods[] = {
+    {"get", l_client_get}, {"put", l_client_put}, {"delete", l_client_delete}, {NULL, NULL}};
+static const luaL_Reg workload_methods[] = {
+    {"wait", l_workload_wait}, {"progress", l_workload_progress}, {NULL, NULL}};
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods)
+{
+    luaL_newmetatable(L, name);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+}
+
+static void open_sandbox(lua_State *L)
+{
+    static const luaL_Reg libs[] = {
+        {LUA_GNAME, luaopen_base},         {LUA_TABLIBNAME, luaopen_table},
+        {LUA_STRLIBNAME, luaopen_string},  {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8},   {LUA_COLIBNAME, luaopen_coroutine},
+        {NULL, NULL}};
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+    }
+    /* No files, no code loading, no GC steering: a scenario's inputs are its text and its seed. */
+    static const char *const removed[] = {"dofile", "loadfile", "load", "require",
+                                          "collectgarbage", NULL};
+    for (const char *const *r = removed; *r; r++) {
+        lua_pushnil(L);
+        lua_setglobal(L, *r);
+    }
+    lua_getglobal(L, "math");
+    lua_pushcfunction(L, l_random);
+    lua_setfield(L, -2, "random");
+    lua_pushcfunction(L, l_randomseed);
+    lua_setfield(L, -2, "randomseed");
+    lua_pop(L, 1);
+
+    static const luaL_Reg globals[] = {
+        {"scenario", l_scenario}, {"params", l_params},   {"sleep", l_sleep},
+        {"now", l_now},           {"spawn", l_spawn},     {"log", l_log},
+        {"check", l_check},       {"report", l_report},   {"plot", l_plot},
+        {"stats", l_stats},       {"percentile", l_percentile}, {"random", l_random},
+        {NULL, NULL}};
+    for (const luaL_Reg *g = globals; g->func; g++) {
+        lua_pushcfunction(L, g->func);
+        lua_setglobal(L, g->name);
+    }
+    lua_newtable(L);
+    lua_pushcfunction(L, l_cluster_new);
+    lua_setfield(L, -2, "new");
+    lua_setglobal(L, "cluster");
+    new_class(L, CLUSTER_MT, cluster_methods);
+    new_class(L, CLIENT_MT, client_methods);
+    new_class(L, WORKLOAD_MT, workload_methods);
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, ACTORS_KEY);
+}
+
+sim_lua_t *sim_lua_create(sim_world_t *world, const char *script_path,
+                          const sim_define_t *defines, size_t define_count, int describe)
+{
+    sim_lua_t *sl = calloc(1, sizeof(*sl));
+    if (!sl)
+        return NULL;
+    sl->world = world;
+    sl->describe = describe;
+    sl->script_path = dup_string(script_path);
+    sl->defines = calloc(define_count ? define_count : 1, sizeof(sim_define_t));
+    sl->define_used = calloc(define_count ? define_count : 1, sizeof(int));
+    if (!sl->script_path || !sl->defines || !sl->define_used) {
+        sim_lua_destroy(sl);
+        return NULL;
+    }
+    for (size_t i = 0; i < define_count; i++) {
+        sl->defines[i].name = dup_string(defines[i].name);
+        sl->defines[i].value = dup_string(defines[i].value);
+    }
+    sl->define_count = define_count;
+    /* The allocator's user data carries sl, so every thread of the VM can find it. */
+    sl->L = lua_newstate(lua_alloc, sl);
+    if (!sl->L) {
+        sim_lua_destroy(sl);
+        return NULL;
+    }
+    open_sandbox(sl->L);
+    return sl;
+}
+
+void sim_lua_destroy(sim_lua_t *sl)
+{
+    if (!sl)
+        return;
+    if (sl->L)
+        lua_close(sl->L);
+    for (size_t i = 0; i < sl->workload_count; i++)
+        sim_workload_destroy(sl->workloads[i]);
+    free(sl->workloads);
+    for (size_t i = 0; i < sl->define_count; i++) {
+        free((void *)sl->defines[i].name);
+        free((void *)sl->defines[i].value);
+    }
+    free(sl->defines);
+    free(sl->define_used);
+    for (size_t i = 0; i < sl->param_count; i++) {
+        free(sl->params[i].name);
+        free(sl->params[i].shown);
+    }
+    free(sl->params);
+    for (size_t i = 0; i < sl->plot_count; i++)
+        free(sl->plots[i]);
+    free(sl->plots);
+    for (size_t i = 0; i < sl->report_count; i++)
+        free(sl->reports[i].name);
+    free(sl->reports);
+    for (size_t i = 0; i < FAILURES_KEPT; i++)
+        free(sl->failures[i]);
+    free(sl->error);
+    free(sl->scenario_name);
+    free(sl->script_path);
+    free(sl);
+}
+
+sim_lua_outcome_t sim_lua_run(sim_lua_t *sl)
+{
+    lua_State *L = sl->L;
+    if (luaL_loadfilex(L, sl->script_path, "t") != LUA_OK) {
+        fail_run(sl, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return SIM_LUA_ERROR;
+    }
+    start_actor(sl, L, 0);
+    sim_run_result_t r = sim_world_run(sl->world);
+    if (sl->described)
+        return SIM_LUA_DESCRIBED;
+    if (sl->failed)
+        return SIM_LUA_ERROR;
+    if (r == SIM_RUN_TIME_LIMIT || r == SIM_RUN_EVENTS_MAX) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "the run hit its %s limit with %u actor(s) still running",
+                 r == SIM_RUN_TIME_LIMIT ? "simulated time" : "event count", sl->actors);
+        fail_run(sl, msg);
+        return SIM_LUA_ERROR;
+    }
+    if (sl->actors > 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "deadlock: %u actor(s) are waiting for something that can "
+                 "never happen (no events left)", sl->actors);
+        fail_run(sl, msg);
+        return SIM_LUA_ERROR;
+    }
+    return sl->checks_failed ? SIM_LUA_CHECK_FAILED : SIM_LUA_PASS;
+}
+
+const char *sim_lua_error(const sim_lua_t *sl) { return sl->error; }
+const char *sim_lua_scenario_name(const sim_lua_t *sl) { return sl->scenario_name; }
+int sim_lua_is_benchmark(const sim_lua_t *sl) { return sl->benchmark; }
+uint64_t sim_lua_checks_passed(const sim_lua_t *sl) { return sl->checks_passed; }
+uint64_t sim_lua_checks_failed(const sim_lua_t *sl) { return sl->checks_failed; }
+
+const char *sim_lua_check_failure(const sim_lua_t *sl, size_t i)
+{
+    return i < FAILURES_KEPT && i < sl->checks_failed ? sl->failures[i] : NULL;
+}
+
+size_t sim_lua_param_count(const sim_lua_t *sl) { return sl->param_count; }
+const char *sim_lua_param(const sim_lua_t *sl, size_t i) { return sl->params[i].shown; }
+size_t sim_lua_plot_count(const sim_lua_t *sl) { return sl->plot_count; }
+const char *sim_lua_plot(const sim_lua_t *sl, size_t i) { return sl->plots[i]; }
+size_t sim_lua_report_count(const sim_lua_t *sl) { return sl->report_count; }
+const char *sim_lua_report_name(const sim_lua_t *sl, size_t i) { return sl->reports[i].name; }
+double sim_lua_report_value(const sim_lua_t *sl, size_t i) { return sl->reports[i].value; }
+
+uint64_t sim_lua_keys_written(const sim_lua_t *sl)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < sl->workload_count; i++)
+        n += sim_workload_keys_written(sl->workloads[i]);
+    return n;
+}

@@ -1,0 +1,56 @@
+/*
+ * sim_metrics.h: the history of every client operation and exact latency percentiles.
+ *
+ * Each completed client operation is appended to the history (kind, outcome, start and end in
+ * simulated time, attempts, coordinator). Percentiles are exact, computed by sorting the recorded
+ * latencies of successful operations: a simulator has every sample, so there is no reason to
+ * approximate with a histogram. Nearest-rank definition: pXX is the smallest latency such that at
+ * least XX % of samples are <= it.
+ *
+ * Ownership: the metrics object owns its history; records returned by sim_metrics_history()
+ * borrow it until the next record call.
+ */
+#ifndef SIM_METRICS_H
+#define SIM_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/client.h"
+#include "core/env.h"
+
+typedef struct sim_op_record {
+    dyn_time_us start_us, end_us;
+    int32_t status;
+    uint32_t coordinator;
+    uint8_t kind;      /* dyn_op_kind_t */
+    uint8_t attempts;
+    uint16_t siblings; /* get: live versions returned */
+} sim_op_record_t;
+
+typedef struct sim_op_summary {
+    uint64_t count;      /* completed operations */
+    uint64_t ok;         /* DYN_OK, and DYN_ENOTFOUND for reads (a successful answer) */
+    uint64_t not_found;  /* of ok: gets that found no live version */
+    uint64_t failed;     /* everything else */
+    uint64_t timeouts;   /* of failed: DYN_ETIMEDOUT */
+    /* Latency of ok operations, microseconds; 0 when there are none. */
+    double mean_us;
+    uint64_t p50_us, p90_us, p99_us, p999_us, max_us;
+} sim_op_summary_t;
+
+typedef struct sim_metrics sim_metrics_t;
+
+sim_metrics_t *sim_metrics_create(void);
+void sim_metrics_destroy(sim_metrics_t *m);
+/* Returns 0, or -1 if the history could not grow (the operation is then only counted). */
+int sim_metrics_record(sim_metrics_t *m, const sim_op_record_t *rec);
+void sim_metrics_summary(sim_metrics_t *m, dyn_op_kind_t kind, sim_op_summary_t *out);
+/* Nearest-rank percentile (0 < p <= 100) of ok latencies of one kind, microseconds. */
+uint64_t sim_metrics_percentile(sim_metrics_t *m, dyn_op_kind_t kind, double p);
+/* Sorted ok latencies of one kind (borrowed until the next record); *count receives the length. */
+const uint64_t *sim_metrics_sorted(sim_metrics_t *m, dyn_op_kind_t kind, size_t *count);
+const sim_op_record_t *sim_metrics_history(const sim_metrics_t *m, size_t *count);
+uint64_t sim_metrics_total(const sim_metrics_t *m);
+
+#endif

@@ -1,0 +1,316 @@
+/*
+ * sim_queue.c: array binary heap of 24-byte (time, seq, slot) entries over a slot pool with a
+ * free list, plus FIFO lanes for fixed-delay events. The research baseline (research/perf.md
+ * section 1) found the plain binary heap the fastest of the heaps tried at every size; the lanes
+ * exist because most pending events of a loaded run are timeouts, which need no heap at all.
+ */
+#include "sim/sim_queue.h"
+
+#include <stdlib.h>
+
+#include "core/status.h"
+
+typedef struct heap_entry {
+    dyn_time_us time;
+    uint64_t seq;
+    uint32_t slot;
+} heap_entry_t;
+
+typedef struct slot {
+    sim_event_t ev;
+    uint32_t generation;
+    uint32_t next_free;
+    uint8_t cancelled;
+    uint8_t busy;
+} slot_t;
+
+/*
+ * A ring buffer of events in nondecreasing (time, seq) order. Events are stored inline, not in the
+ * slot pool: lanes are read front to back, so this memory streams through the cache instead of
+ * being touched at random. Entry i of the lane's history sits at ring[(head + i - head_abs) & mask].
+ */
+typedef struct lane_entry {
+    uint64_t seq;
+    uint8_t cancelled;
+    sim_event_t ev;
+} lane_entry_t;
+
+typedef struct lane {
+    uint64_t key;
+    lane_entry_t *ring;
+    size_t head, count, capacity;   /* capacity is a power of two */
+    uint64_t head_abs;              /* how many entries were ever popped from this lane */
+} lane_t;
+
+/* Lane handles have the top bit set: lane index in bits 56..62, absolute position below. */
+#define LANE_HANDLE_BIT (1ULL << 63)
+#define LANE_POS_MASK ((1ULL << 56) - 1)
+
+struct sim_queue {
+    heap_entry_t *heap;
+    size_t size, capacity;
+    slot_t *slots;
+    uint32_t slots_used, slots_capacity, free_head;
+    uint64_t seq;
+    lane_t lanes[SIM_QUEUE_LANES_MAX];
+    uint32_t lane_count;
+    size_t lane_events;
+};
+
+sim_queue_t *sim_queue_create(void)
+{
+    sim_queue_t *q = calloc(1, sizeof(*q));
+    if (q)
+        q->free_head = UINT32_MAX;
+    return q;
+}
+
+void sim_queue_destroy(sim_queue_t *q)
+{
+    if (!q)
+        return;
+    for (uint32_t i = 0; i < q->lane_count; i++)
+        free(q->lanes[i].ring);
+    free(q->heap);
+    free(q->slots);
+    free(q);
+}
+
+static inline int before(const heap_entry_t *a, const heap_entry_t *b)
+{
+    return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+static uint32_t slot_alloc(sim_queue_t *q)
+{
+    if (q->free_head != UINT32_MAX) {
+        uint32_t s = q->free_head;
+        q->free_head = q->slots[s].next_free;
+        return s;
+    }
+    if (q->slots_used == q->slots_capacity) {
+        uint32_t cap = q->slots_capacity ? q->slots_capacity * 2 : 1024;
+        slot_t *slots = realloc(q->slots, (size_t)cap * sizeof(*slots));
+        if (!slots)
+            return UINT32_MAX;
+        q->slots = slots;
+        q->slots_capacity = cap;
+    }
+    q->slots[q->slots_used].generation = 0;
+    return q->slots_used++;
+}
+
+/* Take a slot for ev; returns the heap entry to file it under, or slot UINT32_MAX on failure. */
+static heap_entry_t make_entry(sim_queue_t *q, const sim_event_t *ev, uint64_t *handle)
+{
+    heap_entry_t e = {.time = ev->time, .seq = 0, .slot = slot_alloc(q)};
+    if (e.slot == UINT32_MAX)
+        return e;
+    slot_t *slot = &q->slots[e.slot];
+    slot->ev = *ev;
+    slot->generation = (slot->generation + 1) & 0x7FFFFFFFu;
+    if (slot->generation == 0)
+        slot->generation = 1;
+    slot->cancelled = 0;
+    slot->busy = 1;
+    e.seq = q->seq++;
+    *handle = ((uint64_t)slot->generation << 32) | e.slot;
+    return e;
+}
+
+static void release_slot(sim_queue_t *q, uint32_t s)
+{
+    slot_t *slot = &q->slots[s];
+    DYN_ASSERT(slot->busy);
+    slot->busy = 0;
+    slot->next_free = q->free_head;
+    q->free_head = s;
+}
+
+static int heap_insert(sim_queue_t *q, heap_entry_t e)
+{
+    if (q->size == q->capacity) {
+        size_t cap = q->capacity ? q->capacity * 2 : 1024;
+        heap_entry_t *heap = realloc(q->heap, cap * sizeof(*heap));
+        if (!heap)
+            return -1;
+        q->heap = heap;
+        q->capacity = cap;
+    }
+    size_t i = q->size++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!before(&e, &q->heap[parent]))
+            break;
+        q->heap[i] = q->heap[parent];
+        i = parent;
+    }
+    q->heap[i] = e;
+    return 0;
+}
+
+uint64_t sim_queue_push(sim_queue_t *q, const sim_event_t *ev)
+{
+    uint64_t handle = 0;
+    heap_entry_t e = make_entry(q, ev, &handle);
+    if (e.slot == UINT32_MAX)
+        return 0;
+    if (heap_insert(q, e) != 0) {
+        release_slot(q, e.slot);
+        return 0;
+    }
+    return handle;
+}
+
+static lane_t *find_lane(sim_queue_t *q, uint64_t key)
+{
+    for (uint32_t i = 0; i < q->lane_count; i++)
+        if (q->lanes[i].key == key)
+            return &q->lanes[i];
+    if (q->lane_count == SIM_QUEUE_LANES_MAX)
+        return NULL;
+    lane_t *lane = &q->lanes[q->lane_count++];
+    lane->key = key;
+    return lane;
+}
+
+uint64_t sim_queue_push_lane(sim_queue_t *q, const sim_event_t *ev, uint64_t lane_key)
+{
+    lane_t *lane = find_lane(q, lane_key);
+    if (!lane)
+        return sim_queue_push(q, ev);
+    if (lane->count == lane->capacity) {
+        size_t cap = lane->capacity ? lane->capacity * 2 : 1024;
+        lane_entry_t *ring = malloc(cap * sizeof(*ring));
+        if (!ring)
+            return 0;
+        for (size_t i = 0; i < lane->count; i++)
+            ring[i] = lane->ring[(lane->head + i) & (lane->capacity - 1)];
+        free(lane->ring);
+        lane->ring = ring;
+        lane->head = 0;
+        lane->capacity = cap;
+    }
+    if (lane->count > 0) {
+        const lane_entry_t *tail =
+            &lane->ring[(lane->head + lane->count - 1) & (lane->capacity - 1)];
+        DYN_ASSERT(tail->ev.time <= ev->time); /* a lane must stay sorted */
+    }
+    lane_entry_t *e = &lane->ring[(lane->head + lane->count) & (lane->capacity - 1)];
+    e->seq = q->seq++;
+    e->cancelled = 0;
+    e->ev = *ev;
+    uint64_t position = lane->head_abs + lane->count;
+    lane->count++;
+    q->lane_events++;
+    return LANE_HANDLE_BIT | ((uint64_t)(lane - q->lanes) << 56) | (position & LANE_POS_MASK);
+}
+
+void sim_queue_cancel(sim_queue_t *q, uint64_t handle)
+{
+    if (handle & LANE_HANDLE_BIT) {
+        uint32_t index = (uint32_t)((handle >> 56) & 0x7F);
+        uint64_t position = handle & LANE_POS_MASK;
+        if (index >= q->lane_count)
+            return;
+        lane_t *lane = &q->lanes[index];
+        if (position < lane->head_abs || position >= lane->head_abs + lane->count)
+            return; /* already popped */
+        lane->ring[(lane->head + (position - lane->head_abs)) & (lane->capacity - 1)].cancelled = 1;
+        return;
+    }
+    uint32_t s = (uint32_t)handle;
+    if (handle == 0 || s >= q->slots_used)
+        return;
+    slot_t *slot = &q->slots[s];
+    if (slot->busy && slot->generation == (uint32_t)(handle >> 32))
+        slot->cancelled = 1;
+}
+
+static heap_entry_t heap_pop(sim_queue_t *q)
+{
+    heap_entry_t top = q->heap[0];
+    heap_entry_t last = q->heap[--q->size];
+    size_t n = q->size, i = 0;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= n)
+            break;
+        if (child + 1 < n && before(&q->heap[child + 1], &q->heap[child]))
+            child++;
+        if (!before(&q->heap[child], &last))
+            break;
+        q->heap[i] = q->heap[child];
+        i = child;
+    }
+    if (n > 0)
+        q->heap[i] = last;
+    return top;
+}
+
+/* The source holding the earliest entry: -1 for the heap, a lane index, or -2 if empty. */
+static int earliest(const sim_queue_t *q)
+{
+    int best = q->size ? -1 : -2;
+    dyn_time_us time = q->size ? q->heap[0].time : 0;
+    uint64_t seq = q->size ? q->heap[0].seq : 0;
+    for (uint32_t i = 0; i < q->lane_count; i++) {
+        const lane_t *lane = &q->lanes[i];
+        if (lane->count == 0)
+            continue;
+        const lane_entry_t *head = &lane->ring[lane->head];
+        if (best == -2 || head->ev.time < time || (head->ev.time == time && head->seq < seq)) {
+            time = head->ev.time;
+            seq = head->seq;
+            best = (int)i;
+        }
+    }
+    return best;
+}
+
+int sim_queue_pop(sim_queue_t *q, sim_event_t *out, void (*discard)(sim_event_t *ev))
+{
+    for (;;) {
+        int source = earliest(q);
+        if (source == -2)
+            return 0;
+        if (source >= 0) {
+            lane_t *lane = &q->lanes[source];
+            lane_entry_t *e = &lane->ring[lane->head];
+            lane->head = (lane->head + 1) & (lane->capacity - 1);
+            lane->head_abs++;
+            lane->count--;
+            q->lane_events--;
+            if (e->cancelled) {
+                if (discard)
+                    discard(&e->ev);
+                continue;
+            }
+            *out = e->ev;
+            return 1;
+        }
+        heap_entry_t e = heap_pop(q);
+        slot_t *slot = &q->slots[e.slot];
+        release_slot(q, e.slot);
+        if (slot->cancelled) {
+            if (discard)
+                discard(&slot->ev);
+            continue;
+        }
+        *out = slot->ev;
+        return 1;
+    }
+}
+
+dyn_time_us sim_queue_peek_time(const sim_queue_t *q)
+{
+    int source = earliest(q);
+    if (source == -2)
+        return DYN_TIME_NEVER;
+    if (source == -1)
+        return q->heap[0].time;
+    return q->lanes[source].ring[q->lanes[source].head].ev.time;
+}
+
+size_t sim_queue_size(const sim_queue_t *q) { return q->size + q->lane_events; }
+uint64_t sim_queue_pushed(const sim_queue_t *q) { return q->seq; }

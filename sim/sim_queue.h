@@ -1,0 +1,69 @@
+/*
+ * sim_queue.h: the simulator's event queue, a binary heap ordered by (time, sequence).
+ *
+ * Every insert takes the next value of a 64-bit sequence counter, so two events at the same
+ * microsecond always run in insertion order whatever the heap does internally: ties never depend
+ * on memory layout. Events live in a pool of slots; the heap holds (time, seq, slot) triples so
+ * sifting touches only the heap array. Cancellation is lazy: a cancelled event stays in the heap
+ * and is skipped when popped, which costs less than removing it because most cancelled events
+ * (request timeouts) are cancelled long before they are due.
+ *
+ * Lanes: events scheduled a fixed delay after the current time (request timeouts: most of the
+ * pending events of a busy run) arrive in deadline order, so a FIFO per delay value is already
+ * sorted. sim_queue_push_lane() appends to such a FIFO in O(1); pop takes the smallest (time, seq)
+ * among the heap top and the lane heads, so the order is exactly that of a single heap while the
+ * heap itself stays small enough to live in cache.
+ *
+ * Ownership: the queue owns its pool; an event's payload pointer is the caller's business.
+ */
+#ifndef SIM_QUEUE_H
+#define SIM_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/env.h"
+
+typedef struct sim_event {
+    dyn_time_us time;
+    uint32_t kind;         /* meaning decided by the world */
+    uint32_t target;       /* endpoint or actor the event is for */
+    uint32_t source;
+    uint32_t length;
+    uint64_t a;            /* kind-specific: timer id, waiter id, ... */
+    void *data;            /* kind-specific payload (message bytes, a callback) */
+    void *arg;             /* kind-specific: callback argument */
+} sim_event_t;
+
+typedef struct sim_queue sim_queue_t;
+
+sim_queue_t *sim_queue_create(void);
+void sim_queue_destroy(sim_queue_t *q);
+
+/*
+ * Schedule a copy of *ev at ev->time. Returns a handle for sim_queue_cancel (never 0), or 0 on
+ * allocation failure.
+ */
+uint64_t sim_queue_push(sim_queue_t *q, const sim_event_t *ev);
+/*
+ * Schedule into the FIFO lane named `lane_key` (e.g. the delay in microseconds). The caller
+ * guarantees times pushed into one lane never decrease (asserted). When more than
+ * SIM_QUEUE_LANES_MAX distinct keys are in use, the event goes to the heap instead.
+ */
+uint64_t sim_queue_push_lane(sim_queue_t *q, const sim_event_t *ev, uint64_t lane_key);
+#define SIM_QUEUE_LANES_MAX 8
+
+/* Cancel a scheduled event; a handle of an event already popped or cancelled is ignored. */
+void sim_queue_cancel(sim_queue_t *q, uint64_t handle);
+/*
+ * Pop the earliest live event into *out. Returns 1, or 0 if none is left. Cancelled events are
+ * passed to `discard` (may be NULL) so their payloads can be freed.
+ */
+int sim_queue_pop(sim_queue_t *q, sim_event_t *out, void (*discard)(sim_event_t *ev));
+/* Earliest live or cancelled event's time, DYN_TIME_NEVER if empty. */
+dyn_time_us sim_queue_peek_time(const sim_queue_t *q);
+/* Scheduled events, cancelled ones included until they are popped. */
+size_t sim_queue_size(const sim_queue_t *q);
+uint64_t sim_queue_pushed(const sim_queue_t *q);
+
+#endif

@@ -1,0 +1,350 @@
+/*
+ * sim_workload.c: arrivals, key and operation choice, and the per-key context cache.
+ *
+ * Zipf keys use GSL's Walker alias table over p(k) ~ 1/k^s, built once: O(1) per draw. Key rank
+ * k is written as "k<rank>", so the hottest keys are k0, k1, ...; the ring hash scatters them.
+ */
+#include "sim/sim_workload.h"
+
+#include <gsl/gsl_randist.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+
+typedef struct ctx_entry {
+    uint8_t *bytes;
+    uint16_t length;
+    uint8_t written;
+} ctx_entry_t;
+
+typedef struct wl_client {
+    sim_workload_t *wl;
+    dyn_client_t *client;
+} wl_client_t;
+
+typedef struct op_arg {
+    sim_workload_t *wl;
+    uint64_t key_index;
+    uint32_t client;
+} op_arg_t;
+
+struct sim_workload {
+    sim_world_t *world;
+    sim_workload_config_t config;
+    gsl_rng *rng;
+    gsl_ran_discrete_t *zipf;
+    wl_client_t *clients;
+    ctx_entry_t *contexts;
+    uint8_t *value;
+    uint32_t value_capacity;
+    uint64_t issued, completed, rejected, keys_written;
+    uint32_t next_client;
+    /*
+     * One argument per request in flight. Clients bound their pending requests, so the total in
+     * flight is bounded too and the array is allocated once: callbacks hold pointers into it.
+     */
+    op_arg_t *args;
+    uint32_t *free_args;
+    uint32_t free_count, args_count;
+    sim_workload_done_fn done_fn;
+    void *done_arg;
+    int done_called;
+};
+
+void sim_workload_config_default(sim_workload_config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->ops = 10000;
+    c->clients = 8;
+    c->concurrency = 1;
+    c->keys = 1000;
+    c->key_dist = SIM_KEYS_UNIFORM;
+    c->zipf_s = 0.99;
+    c->read_fraction = 0.5;
+    c->value_size = 100;
+    c->timeout_us = 1000000;
+}
+
+static void issue(sim_world_t *w, void *arg, uint64_t a);
+
+static int validate(const sim_workload_config_t *c, char *err, size_t err_size)
+{
+    if (c->clients < 1 || c->clients > 100000)
+        snprintf(err, err_size, "clients must be 1..100000, got %u", c->clients);
+    else if (c->keys < 1 || c->keys > 100000000)
+        snprintf(err, err_size, "keys must be 1..100000000, got %llu",
+                 (unsigned long long)c->keys);
+    else if (!(c->read_fraction >= 0 && c->read_fraction <= 1))
+        snprintf(err, err_size, "read_fraction must be in [0, 1], got %g", c->read_fraction);
+    else if (!(c->delete_fraction >= 0 && c->delete_fraction <= 1))
+        snprintf(err, err_size, "delete_fraction must be in [0, 1], got %g",
+                 c->delete_fraction);
+    else if (c->key_dist == SIM_KEYS_ZIPF && !(c->zipf_s > 0 && c->zipf_s < 10))
+        snprintf(err, err_size, "zipf exponent must be in (0, 10), got %g", c->zipf_s);
+    else if (c->value_size > DYN_VALUE_MAX)
+        snprintf(err, err_size, "value_size %u is over the %u-byte value limit", c->value_size,
+                 DYN_VALUE_MAX);
+    else if (!(c->rate_per_s >= 0) || (c->rate_per_s == 0 && c->concurrency < 1))
+        snprintf(err, err_size, "give a rate > 0 (open loop) or a concurrency >= 1");
+    else if (c->concurrency > 1024)
+        snprintf(err, err_size, "concurrency must be at most 1024 per client, got %u",
+                 c->concurrency);
+    else if (c->timeout_us == 0)
+        snprintf(err, err_size, "timeout must be > 0");
+    else
+        return 0;
+    return -1;
+}
+
+sim_workload_t *sim_workload_start(sim_world_t *w, const sim_workload_config_t *config,
+                                   char *err, size_t err_size)
+{
+    if (validate(config, err, err_size) != 0)
+        return NULL;
+    if (sim_world_node_count(w) == 0) {
+        snprintf(err, err_size, "create the cluster before its workload");
+        return NULL;
+    }
+    sim_workload_t *wl = calloc(1, sizeof(*wl));
+    if (!wl)
+        goto oom;
+    wl->world = w;
+    wl->config = *config;
+    wl->rng = sim_world_stream(w, SIM_STREAM_WORKLOAD);
+    wl->clients = calloc(config->clients, sizeof(wl_client_t));
+    wl->contexts = calloc(config->keys, sizeof(ctx_entry_t));
+    if (config->value_dist_set) {
+        if (sim_dist_copy(&wl->config.value_dist, &config->value_dist) != 0) {
+            wl->config.value_dist_set = 0;
+            goto oom;
+        }
+        wl->value_capacity = (uint32_t)(config->value_dist.max < DYN_VALUE_MAX
+                                            ? config->value_dist.max : DYN_VALUE_MAX);
+    } else {
+        wl->value_capacity = config->value_size;
+    }
+    wl->value = malloc((size_t)wl->value_capacity + 8);
+    if (!wl->clients || !wl->contexts || !wl->value)
+        goto oom;
+    for (uint32_t i = 0; i < wl->value_capacity + 8; i++)
+        wl->value[i] = (uint8_t)('a' + gsl_rng_uniform_int(wl->rng, 26));
+    if (config->key_dist == SIM_KEYS_ZIPF) {
+        double *p = malloc(config->keys * sizeof(double));
+        if (!p)
+            goto oom;
+        for (uint64_t k = 0; k < config->keys; k++)
+            p[k] = 1.0 / pow((double)(k + 1), config->zipf_s);
+        wl->zipf = gsl_ran_discrete_preproc(config->keys, p);
+        free(p);
+        if (!wl->zipf)
+            goto oom;
+    }
+    uint32_t per_client = config->rate_per_s > 0 ? 256 : config->concurrency;
+    wl->args_count = config->clients * per_client + 1;
+    wl->args = calloc(wl->args_count, sizeof(op_arg_t));
+    wl->free_args = malloc(wl->args_count * sizeof(uint32_t));
+    if (!wl->args || !wl->free_args)
+        goto oom;
+    for (uint32_t i = 0; i < wl->args_count; i++)
+        wl->free_args[wl->free_count++] = wl->args_count - 1 - i;
+    for (uint32_t i = 0; i < config->clients; i++) {
+        dyn_client_config_t cc = {
+            .timeout_us = config->timeout_us, .retries = config->retries,
+            .pending_max = per_client,
+        };
+        wl->clients[i].wl = wl;
+        if (!sim_world_add_client(w, &cc, &wl->clients[i].client)) {
+            snprintf(err, err_size, "could not create client %u", i);
+            sim_workload_destroy(wl);
+            return NULL;
+        }
+    }
+    dyn_time_us start = config->start_us > sim_world_now(w) ? config->start_us : sim_world_now(w);
+    if (config->ops == 0) {
+        wl->done_called = 0;
+    } else if (config->rate_per_s > 0) {
+        sim_world_at(w, start, issue, wl, 0);
+    } else {
+        /* Closed loop: each client starts `concurrency` chains of back-to-back requests. */
+        uint64_t chains = (uint64_t)config->clients * config->concurrency;
+        for (uint64_t c = 0; c < chains && c < config->ops; c++)
+            sim_world_at(w, start, issue, wl, 1 + (c % config->clients));
+    }
+    return wl;
+oom:
+    snprintf(err, err_size, "out of memory building the workload");
+    sim_workload_destroy(wl);
+    return NULL;
+}
+
+void sim_workload_destroy(sim_workload_t *wl)
+{
+    if (!wl)
+        return;
+    if (wl->contexts)
+        for (uint64_t k = 0; k < wl->config.keys; k++)
+            free(wl->contexts[k].bytes);
+    free(wl->contexts);
+    free(wl->clients);
+    free(wl->value);
+    if (wl->config.value_dist_set)
+        sim_dist_free(&wl->config.value_dist);
+    free(wl->args);
+    free(wl->free_args);
+    if (wl->zipf)
+        gsl_ran_discrete_free(wl->zipf);
+    free(wl);
+}
+
+static void check_done(sim_workload_t *wl)
+{
+    if (!wl->done_called && wl->done_fn && sim_workload_done(wl)) {
+        wl->done_called = 1;
+        wl->done_fn(wl, wl->done_arg);
+    }
+}
+
+void sim_workload_on_done(sim_workload_t *wl, sim_workload_done_fn fn, void *arg)
+{
+    wl->done_fn = fn;
+    wl->done_arg = arg;
+    wl->done_called = 0;
+    check_done(wl);
+}
+
+int sim_workload_done(const sim_workload_t *wl)
+{
+    return wl->issued >= wl->config.ops && wl->completed + wl->rejected >= wl->issued;
+}
+
+uint64_t sim_workload_issued(const sim_workload_t *wl) { return wl->issued; }
+uint64_t sim_workload_completed(const sim_workload_t *wl) { return wl->completed; }
+uint64_t sim_workload_rejected(const sim_workload_t *wl) { return wl->rejected; }
+uint64_t sim_workload_keys_written(const sim_workload_t *wl) { return wl->keys_written; }
+
+static op_arg_t *arg_alloc(sim_workload_t *wl)
+{
+    DYN_ASSERT(wl->free_count > 0);
+    return &wl->args[wl->free_args[--wl->free_count]];
+}
+
+static void on_complete(void *arg, const dyn_client_result_t *res);
+
+/* "k<index>" without sprintf, which costs more than the rest of issuing a request. */
+static size_t key_name(uint64_t index, char *buf)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + index % 10);
+        index /= 10;
+    } while (index);
+    buf[0] = 'k';
+    for (size_t i = 0; i < n; i++)
+        buf[1 + i] = digits[n - 1 - i];
+    return n + 1;
+}
+
+/* a == 0: open-loop arrival; a == c + 1: closed-loop chain of client c. */
+static void issue(sim_world_t *w, void *arg, uint64_t a)
+{
+    sim_workload_t *wl = arg;
+    const sim_workload_config_t *c = &wl->config;
+    if (wl->issued >= c->ops)
+        return;
+    uint32_t ci;
+    if (a == 0) {
+        ci = wl->next_client;
+        wl->next_client = (wl->next_client + 1) % c->clients;
+        double gap_s = gsl_ran_exponential(wl->rng, 1.0 / c->rate_per_s);
+        if (wl->issued + 1 < c->ops)
+            sim_world_at(w, sim_world_now(w) + (dyn_time_us)(gap_s * 1e6), issue, wl, 0);
+    } else {
+        ci = (uint32_t)(a - 1);
+    }
+    uint64_t key = c->key_dist == SIM_KEYS_ZIPF ? gsl_ran_discrete(wl->rng, wl->zipf)
+                                                : gsl_rng_uniform_int(wl->rng, c->keys);
+    char key_buf[32];
+    size_t key_length = key_name(key, key_buf);
+    dyn_client_request_t req = {.key = (const uint8_t *)key_buf, .key_length = key_length};
+    double u = gsl_rng_uniform(wl->rng);
+    if (u < c->read_fraction) {
+        req.kind = DYN_OP_GET;
+    } else {
+        req.kind = gsl_rng_uniform(wl->rng) < c->delete_fraction ? DYN_OP_DELETE : DYN_OP_PUT;
+        if (req.kind == DYN_OP_PUT) {
+            /* Vary the first bytes so successive values of a key differ. */
+            memcpy(wl->value, &wl->issued, sizeof(wl->issued));
+            req.value = wl->value;
+            req.value_length = c->value_size;
+            if (c->value_dist_set) {
+                double size = sim_dist_sample(&c->value_dist, wl->rng);
+                req.value_length = size < wl->value_capacity ? (uint32_t)size : wl->value_capacity;
+            }
+        }
+        if (!c->blind_puts && wl->contexts[key].bytes) {
+            req.context = wl->contexts[key].bytes;
+            req.context_length = wl->contexts[key].length;
+        }
+    }
+    op_arg_t *oa = arg_alloc(wl);
+    oa->wl = wl;
+    oa->key_index = key;
+    oa->client = ci;
+    wl->issued++;
+    int rc = dyn_client_submit(wl->clients[ci].client, sim_world_now(w), &req, on_complete, oa,
+                               NULL);
+    if (rc != DYN_OK) {
+        wl->rejected++;
+        wl->free_args[wl->free_count++] = (uint32_t)(oa - wl->args);
+        if (a != 0)   /* keep the chain alive */
+            sim_world_at(w, sim_world_now(w) + 1000, issue, wl, a);
+        check_done(wl);
+    }
+}
+
+static void remember_context(sim_workload_t *wl, uint64_t key, const dyn_client_result_t *res)
+{
+    ctx_entry_t *e = &wl->contexts[key];
+    if (res->context_length == 0 || res->context_length > UINT16_MAX)
+        return;
+    if (e->length != res->context_length) {
+        uint8_t *bytes = realloc(e->bytes, res->context_length);
+        if (!bytes)
+            return;
+        e->bytes = bytes;
+        e->length = (uint16_t)res->context_length;
+    }
+    memcpy(e->bytes, res->context, res->context_length);
+}
+
+static void on_complete(void *arg, const dyn_client_result_t *res)
+{
+    op_arg_t *oa = arg;
+    sim_workload_t *wl = oa->wl;
+    sim_world_t *w = wl->world;
+    uint64_t key = oa->key_index;
+    uint32_t client = oa->client;
+    wl->free_args[wl->free_count++] = (uint32_t)(oa - wl->args);
+    wl->completed++;
+    sim_op_record_t rec = {
+        .start_us = res->start_us, .end_us = res->end_us, .status = res->status,
+        .coordinator = res->coordinator, .kind = (uint8_t)res->kind,
+        .attempts = (uint8_t)(res->attempts > 255 ? 255 : res->attempts),
+        .siblings = (uint16_t)(res->siblings ? res->siblings->count : 0),
+    };
+    sim_metrics_record(sim_world_metrics(w), &rec);
+    if (res->status == DYN_OK || res->status == DYN_ENOTFOUND)
+        remember_context(wl, key, res);
+    if (res->status == DYN_OK && res->kind == DYN_OP_PUT && !wl->contexts[key].written) {
+        wl->contexts[key].written = 1;
+        wl->keys_written++;
+    }
+    /* Closed loop: the client that finished issues its next request at once. */
+    if (wl->config.rate_per_s == 0 && wl->issued < wl->config.ops)
+        sim_world_at(w, sim_world_now(w), issue, wl, (uint64_t)client + 1);
+    check_done(wl);
+}

@@ -1,0 +1,517 @@
+/*
+ * sim_world.c: the event loop and the environment the simulator gives every node and client.
+ *
+ * Events are of four kinds: a datagram delivery (bytes owned by the event), a node or client
+ * timer, and a callback (workloads, Lua actors). Dispatch folds a fixed-layout record of each
+ * event into an XXH3 stream: that hash is the run digest.
+ */
+#include "sim/sim_world.h"
+
+#include <gsl/gsl_rng.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/codec.h"
+#include "core/prng.h"
+#include "core/status.h"
+#include "sim/sim_queue.h"
+
+enum { EV_DELIVER = 1, EV_TIMER = 2, EV_CALLBACK = 3 };
+
+/*
+ * Message buffers up to SMALL_MSG_BYTES come from a LIFO free list: nearly every message is
+ * small, and reusing the buffer freed last keeps it warm in cache. Larger ones use malloc.
+ */
+#define SMALL_MSG_BYTES 512u
+#define SMALL_MSG_FREE_MAX 65536u
+
+/* Digest records are hashed in batches; XXH3's streaming call has a fixed cost per update. */
+#define DIGEST_BATCH_BYTES 4096u
+
+typedef struct endpoint {
+    sim_world_t *world;
+    dyn_endpoint_t id;
+} endpoint_t;
+
+typedef struct sim_node {
+    endpoint_t ep;
+    dyn_node_t *node;
+    dyn_mem_store_t *store;
+} sim_node_t;
+
+typedef struct sim_client {
+    endpoint_t ep;
+    dyn_client_t *client;
+} sim_client_t;
+
+struct sim_world {
+    uint64_t seed;
+    dyn_time_us now_us;
+    sim_queue_t *queue;
+    gsl_rng *streams[SIM_STREAM_COUNT_];
+    sim_net_t *net;
+    sim_metrics_t *metrics;
+    XXH3_state_t *digest;
+
+    sim_cluster_config_t cluster;
+    dyn_ring_t *ring;
+    sim_node_t *nodes;       /* index id - 1 */
+    uint32_t node_count;
+    sim_client_t **clients;  /* index id - SIM_CLIENT_BASE */
+    uint32_t client_count, client_capacity;
+
+    dyn_time_us time_limit_us;
+    uint64_t events_max;
+    uint64_t events;
+    uint64_t messages;
+    void **small_free;
+    uint32_t small_free_count;
+    uint8_t digest_batch[DIGEST_BATCH_BYTES];
+    size_t digest_batch_length;
+    double pending_sum;
+    uint64_t pending_samples;
+    int stop;
+    sim_progress_fn progress;
+    void *progress_arg;
+};
+
+/* The fixed-layout record each event contributes to the digest. */
+typedef struct digest_record {
+    uint64_t time;
+    uint64_t a;
+    uint64_t payload_hash;
+    uint32_t kind, target, source, length;
+} digest_record_t;
+
+static void digest_flush(sim_world_t *w)
+{
+    XXH3_64bits_update(w->digest, w->digest_batch, w->digest_batch_length);
+    w->digest_batch_length = 0;
+}
+
+static void digest_append(sim_world_t *w, const void *record, size_t length)
+{
+    if (w->digest_batch_length + length > DIGEST_BATCH_BYTES)
+        digest_flush(w);
+    if (length > DIGEST_BATCH_BYTES) {
+        XXH3_64bits_update(w->digest, record, length);
+        return;
+    }
+    memcpy(w->digest_batch + w->digest_batch_length, record, length);
+    w->digest_batch_length += length;
+}
+
+static void digest_event(sim_world_t *w, uint32_t kind, uint32_t target, uint32_t source,
+                         uint64_t a, const void *payload, uint32_t length)
+{
+    digest_record_t r = {
+        .time = w->now_us, .a = a, .kind = kind, .target = target, .source = source,
+        .length = length,
+        .payload_hash = payload ? XXH3_64bits(payload, length) : 0,
+    };
+    digest_append(w, &r, sizeof(r));
+}
+
+static uint8_t *msg_alloc(sim_world_t *w, size_t length)
+{
+    if (length <= SMALL_MSG_BYTES) {
+        if (w->small_free_count)
+            return w->small_free[--w->small_free_count];
+        return malloc(SMALL_MSG_BYTES);
+    }
+    return malloc(length);
+}
+
+static void msg_free(sim_world_t *w, void *buf, size_t length)
+{
+    if (length <= SMALL_MSG_BYTES && w->small_free_count < SMALL_MSG_FREE_MAX) {
+        w->small_free[w->small_free_count++] = buf;
+        return;
+    }
+    free(buf);
+}
+
+sim_world_t *sim_world_create(uint64_t seed)
+{
+    sim_world_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->seed = seed;
+    w->queue = sim_queue_create();
+    w->net = sim_net_create();
+    w->metrics = sim_metrics_create();
+    w->digest = XXH3_createState();
+    w->small_free = malloc(SMALL_MSG_FREE_MAX * sizeof(void *));
+    w->time_limit_us = DYN_TIME_NEVER;
+    w->events_max = UINT64_MAX;
+    if (!w->queue || !w->net || !w->metrics || !w->digest || !w->small_free) {
+        sim_world_destroy(w);
+        return NULL;
+    }
+    XXH3_64bits_reset_withSeed(w->digest, seed);
+    for (int s = 1; s < SIM_STREAM_COUNT_; s++) {
+        /* An explicit generator type and seed: never gsl_rng_env_setup(), which reads env vars. */
+        w->streams[s] = gsl_rng_alloc(gsl_rng_mt19937);
+        if (!w->streams[s]) {
+            sim_world_destroy(w);
+            return NULL;
+        }
+        gsl_rng_set(w->streams[s], (unsigned long)dyn_seed_derive(seed, (uint64_t)s));
+    }
+    return w;
+}
+
+/* Payloads of events dropped undispatched: every message buffer is a malloc block either way. */
+static void discard_event(sim_event_t *ev)
+{
+    if (ev->kind == EV_DELIVER)
+        free(ev->data);
+}
+
+void sim_world_destroy(sim_world_t *w)
+{
+    if (!w)
+        return;
+    if (w->queue) {
+        sim_event_t ev;
+        /* Drain pending deliveries so their payloads are freed. */
+        while (sim_queue_pop(w->queue, &ev, discard_event))
+            discard_event(&ev);
+        sim_queue_destroy(w->queue);
+    }
+    for (uint32_t i = 0; i < w->node_count; i++) {
+        dyn_node_destroy(w->nodes[i].node);
+        dyn_mem_store_destroy(w->nodes[i].store);
+    }
+    free(w->nodes);
+    for (uint32_t i = 0; i < w->client_count; i++) {
+        dyn_client_destroy(w->clients[i]->client);
+        free(w->clients[i]);
+    }
+    free(w->clients);
+    dyn_ring_destroy(w->ring);
+    for (int s = 1; s < SIM_STREAM_COUNT_; s++)
+        if (w->streams[s])
+            gsl_rng_free(w->streams[s]);
+    sim_net_destroy(w->net);
+    sim_metrics_destroy(w->metrics);
+    if (w->small_free) {
+        for (uint32_t i = 0; i < w->small_free_count; i++)
+            free(w->small_free[i]);
+        free(w->small_free);
+    }
+    if (w->digest)
+        XXH3_freeState(w->digest);
+    free(w);
+}
+
+uint64_t sim_world_seed(const sim_world_t *w) { return w->seed; }
+dyn_time_us sim_world_now(const sim_world_t *w) { return w->now_us; }
+sim_net_t *sim_world_net(sim_world_t *w) { return w->net; }
+sim_metrics_t *sim_world_metrics(sim_world_t *w) { return w->metrics; }
+uint32_t sim_world_node_count(const sim_world_t *w) { return w->node_count; }
+const dyn_ring_t *sim_world_ring(const sim_world_t *w) { return w->ring; }
+const sim_cluster_config_t *sim_world_cluster_config(const sim_world_t *w) { return &w->cluster; }
+uint64_t sim_world_events(const sim_world_t *w) { return w->events; }
+uint64_t sim_world_messages(const sim_world_t *w) { return w->messages; }
+size_t sim_world_pending_events(const sim_world_t *w) { return sim_queue_size(w->queue); }
+
+double sim_world_mean_pending(const sim_world_t *w)
+{
+    return w->pending_samples ? w->pending_sum / (double)w->pending_samples
+                              : (double)sim_queue_size(w->queue);
+}
+uint64_t sim_world_digest(sim_world_t *w)
+{
+    digest_flush(w);
+    return XXH3_64bits_digest(w->digest);
+}
+
+void sim_world_digest_add(sim_world_t *w, const void *bytes, size_t length)
+{
+    digest_append(w, bytes, length);
+}
+
+gsl_rng *sim_world_stream(sim_world_t *w, sim_stream_t stream)
+{
+    DYN_ASSERT(stream >= 1 && stream < SIM_STREAM_COUNT_);
+    return w->streams[stream];
+}
+
+dyn_node_t *sim_world_node(sim_world_t *w, uint32_t id)
+{
+    return id >= 1 && id <= w->node_count ? w->nodes[id - 1].node : NULL;
+}
+
+dyn_mem_store_t *sim_world_store(sim_world_t *w, uint32_t id)
+{
+    return id >= 1 && id <= w->node_count ? w->nodes[id - 1].store : NULL;
+}
+
+/* ---- the environment given to nodes and clients ---------------------------------------- */
+
+static uint64_t push(sim_world_t *w, const sim_event_t *ev)
+{
+    DYN_ASSERT(ev->time >= w->now_us);
+    uint64_t handle = sim_queue_push(w->queue, ev);
+    DYN_ASSERT(handle != 0); /* out of memory in the simulator: nothing sensible to continue with */
+    return handle;
+}
+
+static int env_send(void *ctx, dyn_endpoint_t to, const uint8_t *bytes, size_t length)
+{
+    endpoint_t *ep = ctx;
+    sim_world_t *w = ep->world;
+    if (length > DYN_MSG_MAX)
+        return DYN_ETOOBIG;
+    uint8_t *copy = msg_alloc(w, length);
+    if (!copy)
+        return DYN_ENOMEM;
+    memcpy(copy, bytes, length);
+    dyn_msg_type_t type = dyn_codec_peek_type(bytes, length);
+    dyn_time_us delay = sim_net_delay(w->net, ep->id, to, type, w->streams[SIM_STREAM_NET]);
+    sim_event_t ev = {
+        .time = w->now_us + delay, .kind = EV_DELIVER, .target = to, .source = ep->id,
+        .length = (uint32_t)length, .data = copy,
+    };
+    push(w, &ev);
+    return DYN_OK;
+}
+
+static uint64_t env_timer_arm(void *ctx, uint64_t timer_id, dyn_time_us deadline_us)
+{
+    endpoint_t *ep = ctx;
+    sim_world_t *w = ep->world;
+    sim_event_t ev = {
+        .time = deadline_us < w->now_us ? w->now_us : deadline_us, .kind = EV_TIMER,
+        .target = ep->id, .a = timer_id,
+    };
+    /* Timers of one delay are armed in deadline order: file them in that delay's FIFO lane. */
+    uint64_t handle = sim_queue_push_lane(w->queue, &ev, ev.time - w->now_us);
+    DYN_ASSERT(handle != 0);
+    return handle;
+}
+
+static void env_timer_cancel(void *ctx, uint64_t handle)
+{
+    endpoint_t *ep = ctx;
+    sim_queue_cancel(ep->world->queue, handle);
+}
+
+static void env_trace(void *ctx, const dyn_trace_event_t *event)
+{
+    endpoint_t *ep = ctx;
+    struct {
+        uint64_t time, request_id, key_hash;
+        int64_t a;
+        uint32_t kind, endpoint, peer, pad;
+    } r = {ep->world->now_us, event->request_id, event->key_hash, event->a, event->kind, ep->id,
+           event->peer, 0};
+    digest_append(ep->world, &r, sizeof(r));
+}
+
+static const dyn_env_ops_t sim_env_ops = {
+    .send = env_send,
+    .timer_arm = env_timer_arm,
+    .timer_cancel = env_timer_cancel,
+    .trace = env_trace,
+};
+
+/* ---- cluster and clients ---------------------------------------------------------------- */
+
+int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config, char *err,
+                             size_t err_size)
+{
+    if (w->nodes) {
+        snprintf(err, err_size, "a cluster already exists in this run (one per scenario)");
+        return -1;
+    }
+    if (config->nodes < 1 || config->nodes >= SIM_CLIENT_BASE) {
+        snprintf(err, err_size, "nodes must be between 1 and %u, got %u", SIM_CLIENT_BASE - 1,
+                 config->nodes);
+        return -1;
+    }
+    w->cluster = *config;
+    if (w->cluster.ring.seed == 0)
+        w->cluster.ring.seed = dyn_seed_derive(w->seed, SIM_STREAM_RING);
+    uint32_t *ids = malloc(config->nodes * sizeof(uint32_t));
+    w->nodes = calloc(config->nodes, sizeof(sim_node_t));
+    if (!ids || !w->nodes) {
+        free(ids);
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < config->nodes; i++)
+        ids[i] = i + 1;
+    int rc = dyn_ring_create(&w->ring, &w->cluster.ring, ids, config->nodes);
+    free(ids);
+    if (rc != DYN_OK) {
+        snprintf(err, err_size, "invalid ring (strategy S%d, %u nodes, %u partitions, %u tokens "
+                 "per node): %s", (int)config->ring.strategy, config->nodes,
+                 config->ring.partitions, config->ring.tokens_per_node, dyn_strerror(rc));
+        return -1;
+    }
+    for (uint32_t i = 0; i < config->nodes; i++) {
+        sim_node_t *sn = &w->nodes[i];
+        sn->ep = (endpoint_t){.world = w, .id = i + 1};
+        sn->store = dyn_mem_store_create();
+        dyn_node_config_t nc = config->node;
+        nc.id = i + 1;
+        nc.seed = dyn_seed_derive(w->seed, SIM_STREAM_NODE_BASE + nc.id);
+        sn->node = sn->store ? dyn_node_create(&nc, w->ring, dyn_mem_store_storage(sn->store),
+                                               (dyn_env_t){.ops = &sim_env_ops, .ctx = &sn->ep})
+                             : NULL;
+        w->node_count = i + 1;
+        if (!sn->node) {
+            snprintf(err, err_size, "invalid node configuration (n=%u r=%u w=%u; r and w must "
+                     "be between 1 and n, n at most %d)", nc.n, nc.r, nc.w, DYN_N_MAX);
+            return -1;
+        }
+    }
+    if (config->node.n > config->nodes) {
+        snprintf(err, err_size, "n=%u is larger than the cluster (%u nodes)", config->node.n,
+                 config->nodes);
+        return -1;
+    }
+    return 0;
+}
+
+dyn_endpoint_t sim_world_add_client(sim_world_t *w, const dyn_client_config_t *config,
+                                    dyn_client_t **out)
+{
+    if (w->node_count == 0 || w->client_count >= SIM_CLIENTS_MAX)
+        return 0;
+    if (w->client_count == w->client_capacity) {
+        uint32_t cap = w->client_capacity ? w->client_capacity * 2 : 16;
+        sim_client_t **clients = realloc(w->clients, cap * sizeof(*clients));
+        if (!clients)
+            return 0;
+        w->clients = clients;
+        w->client_capacity = cap;
+    }
+    dyn_client_config_t cc = *config;
+    uint32_t *all = NULL;
+    if (!cc.nodes) {
+        all = malloc(w->node_count * sizeof(uint32_t));
+        if (!all)
+            return 0;
+        for (uint32_t i = 0; i < w->node_count; i++)
+            all[i] = i + 1;
+        cc.nodes = all;
+        cc.node_count = w->node_count;
+    }
+    cc.seed = gsl_rng_get(w->streams[SIM_STREAM_CLIENTS]);
+    /* Each client is its own allocation: its env context must not move when the array grows. */
+    sim_client_t *sc = calloc(1, sizeof(*sc));
+    if (!sc) {
+        free(all);
+        return 0;
+    }
+    sc->ep = (endpoint_t){.world = w, .id = SIM_CLIENT_BASE + w->client_count};
+    sc->client = dyn_client_create(&cc, (dyn_env_t){.ops = &sim_env_ops, .ctx = &sc->ep});
+    free(all);
+    if (!sc->client) {
+        free(sc);
+        return 0;
+    }
+    w->clients[w->client_count++] = sc;
+    if (out)
+        *out = sc->client;
+    return sc->ep.id;
+}
+
+/* ---- the loop --------------------------------------------------------------------------- */
+
+uint64_t sim_world_at(sim_world_t *w, dyn_time_us when, sim_callback_fn fn, void *arg,
+                      uint64_t a)
+{
+    sim_event_t ev = {
+        .time = when < w->now_us ? w->now_us : when, .kind = EV_CALLBACK, .a = a,
+        .data = *(void **)&fn, .arg = arg,
+    };
+    return push(w, &ev);
+}
+
+void sim_world_cancel(sim_world_t *w, uint64_t handle) { sim_queue_cancel(w->queue, handle); }
+
+void sim_world_set_limits(sim_world_t *w, dyn_time_us time_limit_us, uint64_t events_max)
+{
+    w->time_limit_us = time_limit_us;
+    w->events_max = events_max;
+}
+
+void sim_world_set_progress(sim_world_t *w, sim_progress_fn fn, void *arg)
+{
+    w->progress = fn;
+    w->progress_arg = arg;
+}
+
+void sim_world_stop(sim_world_t *w) { w->stop = 1; }
+
+static void dispatch(sim_world_t *w, sim_event_t *ev)
+{
+    switch (ev->kind) {
+    case EV_DELIVER: {
+        w->messages++;
+        digest_event(w, ev->kind, ev->target, ev->source, 0, ev->data, ev->length);
+        if (ev->target >= 1 && ev->target <= w->node_count) {
+            dyn_node_on_message(w->nodes[ev->target - 1].node, w->now_us, ev->source, ev->data,
+                                ev->length);
+        } else if (ev->target >= SIM_CLIENT_BASE &&
+                   ev->target - SIM_CLIENT_BASE < w->client_count) {
+            dyn_client_on_message(w->clients[ev->target - SIM_CLIENT_BASE]->client, w->now_us,
+                                  ev->source, ev->data, ev->length);
+        }
+        msg_free(w, ev->data, ev->length);
+        break;
+    }
+    case EV_TIMER:
+        digest_event(w, ev->kind, ev->target, 0, ev->a, NULL, 0);
+        if (ev->target >= 1 && ev->target <= w->node_count)
+            dyn_node_on_timer(w->nodes[ev->target - 1].node, w->now_us, ev->a);
+        else if (ev->target >= SIM_CLIENT_BASE && ev->target - SIM_CLIENT_BASE < w->client_count)
+            dyn_client_on_timer(w->clients[ev->target - SIM_CLIENT_BASE]->client, w->now_us,
+                                ev->a);
+        break;
+    case EV_CALLBACK: {
+        digest_event(w, ev->kind, 0, 0, ev->a, NULL, 0);
+        sim_callback_fn fn;
+        *(void **)&fn = ev->data;
+        fn(w, ev->arg, ev->a);
+        break;
+    }
+    default:
+        DYN_ASSERT(0 && "unknown event kind");
+    }
+}
+
+sim_run_result_t sim_world_run(sim_world_t *w)
+{
+    w->stop = 0;
+    sim_event_t ev;
+    for (;;) {
+        if (w->stop)
+            return SIM_RUN_STOPPED;
+        if (w->events >= w->events_max)
+            return SIM_RUN_EVENTS_MAX;
+        dyn_time_us next = sim_queue_peek_time(w->queue);
+        if (next == DYN_TIME_NEVER)
+            return SIM_RUN_IDLE;
+        if (next > w->time_limit_us)
+            return SIM_RUN_TIME_LIMIT;
+        if (!sim_queue_pop(w->queue, &ev, discard_event))
+            return SIM_RUN_IDLE;
+        DYN_ASSERT(ev.time >= w->now_us); /* time never goes backwards */
+        w->now_us = ev.time;
+        w->events++;
+        dispatch(w, &ev);
+        if ((w->events & 0xFFF) == 0) {
+            w->pending_sum += (double)sim_queue_size(w->queue);
+            w->pending_samples++;
+        }
+        if (w->progress && (w->events & 0xFFFF) == 0)
+            w->progress(w, w->progress_arg);
+    }
+}

@@ -1,0 +1,108 @@
+/*
+ * sim_world.h: one simulated world: virtual time, the event loop, a cluster, clients, the network.
+ *
+ * Single-threaded and deterministic by construction: events run in (time, sequence) order; all
+ * randomness comes from streams derived from the one run seed (network, workload, Lua, nodes,
+ * faults), so adding draws to one stream never shifts another; every delivered message, fired
+ * timer, callback and core trace event is folded into the run digest. Same seed, same commit,
+ * same build: same digest.
+ *
+ * Endpoints: node i (1-based) has endpoint id i; clients have ids from SIM_CLIENT_BASE. Every
+ * message between endpoints is real encoded bytes handed to the receiver's on_message.
+ *
+ * Ownership: the world owns the cluster's nodes, rings, stores, clients, network and metrics.
+ */
+#ifndef SIM_WORLD_H
+#define SIM_WORLD_H
+
+#include <gsl/gsl_rng.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/client.h"
+#include "core/env.h"
+#include "core/mem_store.h"
+#include "core/node.h"
+#include "core/ring.h"
+#include "sim/sim_metrics.h"
+#include "sim/sim_net.h"
+
+#define SIM_CLIENT_BASE 0x40000000u
+#define SIM_CLIENTS_MAX 1000000u
+
+/* Named random streams, each seeded by dyn_seed_derive(seed, stream). */
+typedef enum sim_stream {
+    SIM_STREAM_NET = 1,
+    SIM_STREAM_WORKLOAD = 2,
+    SIM_STREAM_LUA = 3,
+    SIM_STREAM_FAULTS = 4,
+    SIM_STREAM_RING = 5,
+    SIM_STREAM_CLIENTS = 6,
+    SIM_STREAM_COUNT_ = 7,
+    SIM_STREAM_NODE_BASE = 1u << 20, /* + node id: each node's own PRNG (not a GSL stream) */
+} sim_stream_t;
+
+typedef struct sim_world sim_world_t;
+
+typedef struct sim_cluster_config {
+    uint32_t nodes;
+    dyn_ring_config_t ring;   /* seed is derived from the run seed if 0 */
+    dyn_node_config_t node;   /* template; id is set per node */
+} sim_cluster_config_t;
+
+typedef enum sim_run_result {
+    SIM_RUN_IDLE = 0,        /* nothing left to do */
+    SIM_RUN_STOPPED = 1,     /* sim_world_stop() was called */
+    SIM_RUN_TIME_LIMIT = 2,
+    SIM_RUN_EVENTS_MAX = 3,
+} sim_run_result_t;
+
+typedef void (*sim_callback_fn)(sim_world_t *w, void *arg, uint64_t a);
+typedef void (*sim_progress_fn)(sim_world_t *w, void *arg);
+
+sim_world_t *sim_world_create(uint64_t seed);
+void sim_world_destroy(sim_world_t *w);
+
+uint64_t sim_world_seed(const sim_world_t *w);
+gsl_rng *sim_world_stream(sim_world_t *w, sim_stream_t stream);
+dyn_time_us sim_world_now(const sim_world_t *w);
+sim_net_t *sim_world_net(sim_world_t *w);
+sim_metrics_t *sim_world_metrics(sim_world_t *w);
+
+/* Build the one cluster of this world. Returns 0, or -1 with a message in err. */
+int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config, char *err,
+                             size_t err_size);
+uint32_t sim_world_node_count(const sim_world_t *w);
+dyn_node_t *sim_world_node(sim_world_t *w, uint32_t id);
+dyn_mem_store_t *sim_world_store(sim_world_t *w, uint32_t id);
+const dyn_ring_t *sim_world_ring(const sim_world_t *w);
+const sim_cluster_config_t *sim_world_cluster_config(const sim_world_t *w);
+
+/*
+ * Add a client that contacts `contacts` (NULL: every node). The world owns it. Returns its
+ * endpoint id, or 0 on failure. config->nodes and config->seed are filled in by the world.
+ */
+dyn_endpoint_t sim_world_add_client(sim_world_t *w, const dyn_client_config_t *config,
+                                    dyn_client_t **out);
+
+/* Run fn(w, arg, a) at time `when` (>= now). Returns a handle for sim_world_cancel. */
+uint64_t sim_world_at(sim_world_t *w, dyn_time_us when, sim_callback_fn fn, void *arg,
+                      uint64_t a);
+void sim_world_cancel(sim_world_t *w, uint64_t handle);
+
+void sim_world_set_limits(sim_world_t *w, dyn_time_us time_limit_us, uint64_t events_max);
+void sim_world_set_progress(sim_world_t *w, sim_progress_fn fn, void *arg);
+sim_run_result_t sim_world_run(sim_world_t *w);
+void sim_world_stop(sim_world_t *w);
+
+uint64_t sim_world_events(const sim_world_t *w);
+uint64_t sim_world_messages(const sim_world_t *w);
+size_t sim_world_pending_events(const sim_world_t *w);
+/* Mean number of scheduled events, sampled every 4096 events. */
+double sim_world_mean_pending(const sim_world_t *w);
+/* Digest of everything that happened so far (hex-printed as the run digest). */
+uint64_t sim_world_digest(sim_world_t *w);
+/* Fold extra bytes into the digest (e.g. scenario-level events). */
+void sim_world_digest_add(sim_world_t *w, const void *bytes, size_t length);
+
+#endif

@@ -1,0 +1,44 @@
+#!/bin/sh
+# banned_calls.sh: core/ and sim/ must not read clocks, draw from libc randomness, read the
+# environment or start threads: any of these would make a run differ from its replay. The one
+# exception is sim/sim_wall.c, which measures wall time for progress lines and benchmark figures
+# and feeds nothing back into a run. core/ additionally may not print or touch sockets.
+set -u
+root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
+status=0
+
+scan() {  # scan PATTERN WHY FILES...
+    pattern=$1
+    why=$2
+    shift 2
+    # Match code only: drop string literals, one-line comments and comment-block lines first.
+    hits=$(grep -nE "" "$@" 2>/dev/null |
+        sed -E -e 's/"([^"\\]|\\.)*"/""/g' -e 's|/\*.*\*/||g' -e 's|//.*$||' |
+        grep -vE '^[^:]+:[0-9]+:\s*(/?\*)' | grep -E "$pattern")
+    if [ -n "$hits" ]; then
+        printf '%s\n' "$hits" | sed "s|\$| <- $why|"
+        status=1
+    fi
+}
+
+sim_files=$(ls "$root"/sim/*.c "$root"/sim/*.h | grep -v '/sim_wall\.[ch]$')
+core_files=$(ls "$root"/core/*.c "$root"/core/*.h)
+
+clock='\b(time|clock|gettimeofday|clock_gettime|timespec_get|ftime)[[:space:]]*\('
+random='\b(rand|srand|random|srandom|drand48|lrand48|getrandom|arc4random|gsl_rng_env_setup)[[:space:]]*\('
+environ='\b(getenv|secure_getenv|setenv)[[:space:]]*\(|\benviron\b'
+threads='\bpthread_[a-z_]+[[:space:]]*\(|\bthrd_create\b|<pthread\.h>|<threads\.h>'
+io='\b(printf|fprintf|puts|fopen|socket|sendto|recvfrom)[[:space:]]*\(|<sys/socket\.h>|<stdio\.h>'
+
+# shellcheck disable=SC2086
+{
+    scan "$clock" "wall clock: take time as an argument (core) or use virtual time (sim)" $core_files $sim_files
+    scan "$random" "randomness: use dyn_prng_t or a stream derived from the run seed" $core_files $sim_files
+    scan "$environ" "environment: pass configuration explicitly" $core_files $sim_files
+    scan "$threads" "threads: the simulator is single-threaded by design" $core_files $sim_files
+    scan "$io" "I/O in core: go through dyn_env_t (send, trace)" $core_files
+}
+if [ "$status" -eq 0 ]; then
+    echo "banned calls: none in core/ and sim/ (sim_wall.c excepted)"
+fi
+exit "$status"
