@@ -161,14 +161,21 @@ static int reserve(uint8_t **buf, size_t *capacity, size_t needed)
 
 static int send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
 {
-    size_t size = dyn_codec_encoded_size(msg);
-    if (size == 0)
-        return DYN_ETOOBIG;
-    int rc = reserve(&node->tx, &node->tx_capacity, size);
-    if (rc != DYN_OK)
-        return rc;
-    int length = dyn_codec_encode(msg, node->tx, node->tx_capacity);
-    DYN_ASSERT(length == (int)size);
+    /* Encode straight into the buffer, which has grown to the largest message sent so far;
+     * only a larger one pays for sizing first. */
+    int length = node->tx ? dyn_codec_encode(msg, node->tx, node->tx_capacity) : DYN_ETOOBIG;
+    if (length == DYN_ETOOBIG) {
+        size_t size = dyn_codec_encoded_size(msg);
+        if (size == 0)
+            return DYN_ETOOBIG;
+        int rc = reserve(&node->tx, &node->tx_capacity, size);
+        if (rc != DYN_OK)
+            return rc;
+        length = dyn_codec_encode(msg, node->tx, node->tx_capacity);
+        DYN_ASSERT(length == (int)size);
+    }
+    if (length < 0)
+        return length;
     return dyn_env_send(&node->env, to, node->tx, (size_t)length);
 }
 

@@ -1,0 +1,166 @@
+/*
+ * test_sim.c: the simulator's kernel pieces on their own: the event queue's (time, sequence)
+ * order across heap and lanes with cancellation, exact nearest-rank percentiles, and the latency
+ * distributions' means.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+
+#include "core/prng.h"
+#include "core/status.h"
+#include "sim/sim_dist.h"
+#include "sim/sim_metrics.h"
+#include "sim/sim_queue.h"
+
+/* Events pushed at random times into the heap and into lanes pop in (time, push order). */
+static void test_queue_total_order(void **state)
+{
+    (void)state;
+    sim_queue_t *q = sim_queue_create();
+    dyn_prng_t rng;
+    dyn_prng_seed(&rng, 11);
+    enum { N = 20000 };
+    uint64_t *handles = calloc(N, sizeof(uint64_t));
+    int *cancelled = calloc(N, sizeof(int));
+    dyn_time_us lane_tail[3] = {0, 0, 0};
+    for (uint32_t i = 0; i < N; i++) {
+        sim_event_t ev = {.time = dyn_prng_below(&rng, 1000), .a = i};
+        uint32_t lane = (uint32_t)dyn_prng_below(&rng, 4);
+        if (lane < 3) {
+            /* A lane takes nondecreasing times only. */
+            ev.time = lane_tail[lane] += dyn_prng_below(&rng, 3);
+            handles[i] = sim_queue_push_lane(q, &ev, 100 + lane);
+        } else {
+            handles[i] = sim_queue_push(q, &ev);
+        }
+        assert_true(handles[i] != 0);
+    }
+    for (uint32_t i = 0; i < N; i += 7) {
+        sim_queue_cancel(q, handles[i]);
+        cancelled[i] = 1;
+    }
+    sim_event_t ev, prev = {0};
+    size_t popped = 0, expected = 0;
+    for (uint32_t i = 0; i < N; i++)
+        expected += !cancelled[i];
+    while (sim_queue_pop(q, &ev, NULL)) {
+        assert_false(cancelled[ev.a]);
+        if (popped > 0) {
+            assert_true(ev.time >= prev.time);
+            if (ev.time == prev.time)
+                assert_true(ev.a > prev.a); /* ties in push order, across heap and lanes */
+        }
+        prev = ev;
+        popped++;
+    }
+    assert_int_equal(popped, expected);
+    assert_int_equal(sim_queue_size(q), 0);
+    /* A handle of an event already popped cancels nothing and does not crash. */
+    sim_queue_cancel(q, handles[1]);
+    free(handles);
+    free(cancelled);
+    sim_queue_destroy(q);
+}
+
+static void record(sim_metrics_t *m, dyn_op_kind_t kind, int status, uint64_t latency)
+{
+    sim_op_record_t r = {.start_us = 1000, .end_us = 1000 + latency, .status = status,
+                         .kind = (uint8_t)kind};
+    assert_int_equal(sim_metrics_record(m, &r), 0);
+}
+
+/* Nearest rank: p is the smallest sample with at least p % of samples at or below it. */
+static void test_percentiles_exact(void **state)
+{
+    (void)state;
+    sim_metrics_t *m = sim_metrics_create();
+    /* 1..1000 in a scrambled order, plus failures that must not count in latency. */
+    for (uint64_t i = 0; i < 1000; i++)
+        record(m, DYN_OP_GET, DYN_OK, (i * 7919) % 1000 + 1);
+    record(m, DYN_OP_GET, DYN_ETIMEDOUT, 999999);
+    record(m, DYN_OP_GET, DYN_ENOTFOUND, 1); /* a successful read that found nothing */
+    assert_int_equal(sim_metrics_percentile(m, DYN_OP_GET, 50), 500);
+    assert_int_equal(sim_metrics_percentile(m, DYN_OP_GET, 99), 990);
+    assert_int_equal(sim_metrics_percentile(m, DYN_OP_GET, 99.9), 999);
+    assert_int_equal(sim_metrics_percentile(m, DYN_OP_GET, 100), 1000);
+    sim_op_summary_t s;
+    sim_metrics_summary(m, DYN_OP_GET, &s);
+    assert_int_equal(s.count, 1002);
+    assert_int_equal(s.ok, 1001);
+    assert_int_equal(s.not_found, 1);
+    assert_int_equal(s.failed, 1);
+    assert_int_equal(s.timeouts, 1);
+    assert_int_equal(s.max_us, 1000);
+    /* Large latencies sort right too (the sort works 16 bits at a time). */
+    record(m, DYN_OP_PUT, DYN_OK, (uint64_t)1 << 40);
+    record(m, DYN_OP_PUT, DYN_OK, 3);
+    record(m, DYN_OP_PUT, DYN_OK, ((uint64_t)1 << 40) - 1);
+    assert_int_equal(sim_metrics_percentile(m, DYN_OP_PUT, 1), 3);
+    assert_int_equal(sim_metrics_percentile(m, DYN_OP_PUT, 60), ((uint64_t)1 << 40) - 1);
+    assert_int_equal(sim_metrics_percentile(m, DYN_OP_PUT, 100), (uint64_t)1 << 40);
+    sim_metrics_summary(m, DYN_OP_DELETE, &s);
+    assert_int_equal(s.count, 0);
+    assert_int_equal(s.p99_us, 0);
+    sim_metrics_destroy(m);
+}
+
+static double sample_mean(const sim_dist_t *d, gsl_rng *rng, int n)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        double x = sim_dist_sample(d, rng);
+        assert_true(x >= d->min && x <= d->max);
+        sum += x;
+    }
+    return sum / n;
+}
+
+/* Each distribution's sample mean is within 2 % of its analytic mean over 200,000 draws. */
+static void test_distribution_means(void **state)
+{
+    (void)state;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 5);
+    const double H = 3600e6;
+    sim_dist_t parts[2] = {
+        {.kind = SIM_DIST_CONSTANT, .p1 = 100, .max = H},
+        {.kind = SIM_DIST_EXPONENTIAL, .p1 = 1000, .max = H},
+    };
+    double weights[2] = {0.75, 0.25};
+    sim_dist_t cases[] = {
+        {.kind = SIM_DIST_CONSTANT, .p1 = 500, .max = H},
+        {.kind = SIM_DIST_UNIFORM, .p1 = 100, .p2 = 300, .max = H},
+        {.kind = SIM_DIST_EXPONENTIAL, .p1 = 250, .max = H},
+        {.kind = SIM_DIST_NORMAL, .p1 = 1000, .p2 = 50, .max = H},
+        {.kind = SIM_DIST_LOGNORMAL, .p1 = 500, .p2 = 0.5, .max = H},
+        {.kind = SIM_DIST_PARETO, .p1 = 100, .p2 = 3, .max = H},
+        {.kind = SIM_DIST_MIXTURE, .count = 2, .weights = weights, .parts = parts, .max = H},
+        {.kind = SIM_DIST_EXPONENTIAL, .p1 = 250, .offset = 40, .max = H},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        double want = sim_dist_mean(&cases[i]);
+        double got = sample_mean(&cases[i], rng, 200000);
+        assert_true(fabs(got - want) <= 0.02 * want);
+    }
+    /* Clamping: a normal around 0 never goes below min. */
+    sim_dist_t clamped = {.kind = SIM_DIST_NORMAL, .p1 = 0, .p2 = 100, .min = 10, .max = 20};
+    (void)sample_mean(&clamped, rng, 1000);
+    gsl_rng_free(rng);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_queue_total_order),
+        cmocka_unit_test(test_percentiles_exact),
+        cmocka_unit_test(test_distribution_means),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
