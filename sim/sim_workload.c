@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/codec.h"
 #include "core/status.h"
+#include "core/vclock.h"
 
 typedef struct ctx_entry {
     uint8_t *bytes;
@@ -306,19 +308,33 @@ static void issue(sim_world_t *w, void *arg, uint64_t a)
     }
 }
 
+/*
+ * The workload is one application sharing what it has been shown, so a key's context is the join
+ * of every context its replies carried. Replacing it with the latest reply would forget siblings a
+ * get had returned as soon as a put reply (which covers only its own write) came back, and the
+ * next put would leave them standing. Contexts claim only seen writes, so their join does too.
+ */
 static void remember_context(sim_workload_t *wl, uint64_t key, const dyn_client_result_t *res)
 {
     ctx_entry_t *e = &wl->contexts[key];
-    if (res->context_length == 0 || res->context_length > UINT16_MAX)
+    if (res->context_length == 0)
         return;
-    if (e->length != res->context_length) {
-        uint8_t *bytes = realloc(e->bytes, res->context_length);
+    dyn_vclock_t joined, seen;
+    if (dyn_codec_decode_vclock(res->context, res->context_length, &joined) != DYN_OK)
+        return;
+    if (e->bytes && dyn_codec_decode_vclock(e->bytes, e->length, &seen) == DYN_OK)
+        (void)dyn_vclock_merge(&joined, &seen, DYN_VCLOCK_MAX);
+    uint8_t buf[DYN_VCLOCK_MAX * 40 + 8];
+    int length = dyn_codec_encode_vclock(&joined, buf, sizeof(buf));
+    DYN_ASSERT(length > 0);
+    if (e->length != (uint16_t)length) {
+        uint8_t *bytes = realloc(e->bytes, (size_t)length);
         if (!bytes)
             return;
         e->bytes = bytes;
-        e->length = (uint16_t)res->context_length;
+        e->length = (uint16_t)length;
     }
-    memcpy(e->bytes, res->context, res->context_length);
+    memcpy(e->bytes, buf, (size_t)length);
 }
 
 static void on_complete(void *arg, const dyn_client_result_t *res)
