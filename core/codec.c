@@ -773,6 +773,47 @@ dyn_msg_type_t dyn_codec_peek_type(const uint8_t *bytes, size_t length)
     return (dyn_msg_type_t)bytes[2];
 }
 
+static int get_status(reader_t *r, int32_t *out);
+
+/* Every message type starts with its request id right after the header. */
+static int read_header_and_id(const uint8_t *bytes, size_t length, reader_t *r, uint64_t *id)
+{
+    if (dyn_codec_peek_type(bytes, length) == 0 || length > DYN_MSG_MAX)
+        return DYN_EBADMSG;
+    *r = (reader_t){bytes + HEADER_SIZE, bytes + length};
+    return get_varint(r, id);
+}
+
+int dyn_codec_peek_reply(const uint8_t *bytes, size_t length, uint64_t *request_id,
+                         int32_t *status)
+{
+    reader_t r;
+    TRY(read_header_and_id(bytes, length, &r, request_id));
+    dyn_msg_type_t type = (dyn_msg_type_t)bytes[2];
+    if (type != DYN_MSG_CLIENT_REPLY && type != DYN_MSG_REPLICA_GET_REPLY &&
+        type != DYN_MSG_REPLICA_PUT_REPLY)
+        return DYN_EBADMSG;
+    return get_status(&r, status);
+}
+
+int dyn_codec_with_request_id(const uint8_t *bytes, size_t length, uint64_t request_id,
+                              uint8_t *out, size_t capacity)
+{
+    reader_t r;
+    uint64_t old_id;
+    TRY(read_header_and_id(bytes, length, &r, &old_id));
+    size_t rest = remaining(&r);
+    size_t total = HEADER_SIZE + varint_size(request_id) + rest;
+    if (total > capacity || total > DYN_MSG_MAX)
+        return DYN_ETOOBIG;
+    memcpy(out, bytes, HEADER_SIZE);
+    uint8_t *p = put_varint(out + HEADER_SIZE, request_id);
+    if (rest)
+        memcpy(p, r.p, rest);
+    DYN_ASSERT((size_t)(p + rest - out) == total);
+    return (int)total;
+}
+
 static int get_status(reader_t *r, int32_t *out)
 {
     uint64_t z;

@@ -95,6 +95,23 @@ int dyn_codec_decode(const uint8_t *bytes, size_t length, dyn_msg_t *out);
 /* The type byte of an encoded message without decoding it, or 0 if the header is invalid. */
 dyn_msg_type_t dyn_codec_peek_type(const uint8_t *bytes, size_t length);
 
+/*
+ * A reply's request id and status, read from its first fields only; the rest is not examined.
+ * Returns DYN_OK, or DYN_EBADMSG if the header, id or status is malformed or the type is not a
+ * reply (CLIENT_REPLY, REPLICA_GET_REPLY, REPLICA_PUT_REPLY).
+ */
+int dyn_codec_peek_reply(const uint8_t *bytes, size_t length, uint64_t *request_id,
+                         int32_t *status);
+
+/*
+ * Copy an encoded message into out with its request id replaced, leaving every other byte as it
+ * was: a relaying node changes the id without decoding (or validating) the body, which its final
+ * receiver decodes strictly anyway. Returns the length written, DYN_EBADMSG for a malformed header
+ * or id, DYN_ETOOBIG if out is too small.
+ */
+int dyn_codec_with_request_id(const uint8_t *bytes, size_t length, uint64_t request_id,
+                              uint8_t *out, size_t capacity);
+
 /* Sibling sets as stored by replicas: the same encoding as inside messages. */
 size_t dyn_codec_siblings_size(const dyn_siblings_t *set);
 int dyn_codec_encode_siblings(const dyn_siblings_t *set, uint8_t *buf, size_t capacity);

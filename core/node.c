@@ -482,18 +482,31 @@ static void forward(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from, d
     send_msg(node, coordinator, msg);
 }
 
-static void on_forward_reply(dyn_node_t *node, dyn_endpoint_t from, op_t *op, dyn_msg_t *msg)
+/*
+ * The coordinator answered a forwarded request: pass its reply to the original requester with the
+ * requester's id. Only the id changes, so the body is copied as is, not decoded and re-encoded:
+ * a get's reply carries every sibling's value, and the requester decodes it strictly anyway.
+ */
+static void relay_reply(dyn_node_t *node, dyn_endpoint_t from, op_t *op, const uint8_t *bytes,
+                        size_t length, int32_t status)
 {
     if (from != op->targets[0]) {
         node->stats.stray_messages++;
         return;
     }
-    msg->request_id = op->origin_request_id;
-    if (msg->status == DYN_OK || msg->status == DYN_ENOTFOUND)
-        node->stats.replies_ok++;
-    else
-        node->stats.replies_failed++;
-    send_msg(node, op->origin, msg);
+    int n = DYN_ETOOBIG;
+    if (reserve(&node->tx, &node->tx_capacity, length + 10) == DYN_OK)
+        n = dyn_codec_with_request_id(bytes, length, op->origin_request_id, node->tx,
+                                      node->tx_capacity);
+    if (n < 0) {
+        reply_status(node, op->origin, op->origin_request_id, n);
+    } else {
+        if (status == DYN_OK || status == DYN_ENOTFOUND)
+            node->stats.replies_ok++;
+        else
+            node->stats.replies_failed++;
+        dyn_env_send(&node->env, op->origin, node->tx, (size_t)n);
+    }
     op_free(node, op, true);
 }
 
@@ -659,6 +672,20 @@ static void on_replica_reply(dyn_node_t *node, dyn_endpoint_t from, const dyn_ms
 int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from,
                         const uint8_t *bytes, size_t length)
 {
+    if (dyn_codec_peek_type(bytes, length) == DYN_MSG_CLIENT_REPLY) {
+        /*
+         * The answer to a request this node forwarded: relay it without decoding. Anything else
+         * (a stray, a malformed reply) takes the full decode below, to be counted as what it is.
+         */
+        uint64_t id;
+        int32_t status;
+        op_t *op = dyn_codec_peek_reply(bytes, length, &id, &status) == DYN_OK
+                       ? op_lookup(node, id) : NULL;
+        if (op && op->kind == OP_FORWARD) {
+            relay_reply(node, from, op, bytes, length, status);
+            return DYN_OK;
+        }
+    }
     dyn_msg_t *msg = &node->rx;
     int rc = dyn_codec_decode(bytes, length, msg);
     if (rc != DYN_OK) {
@@ -671,14 +698,9 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
     case DYN_MSG_CLIENT_PUT:
         on_client_request(node, now_us, from, msg);
         break;
-    case DYN_MSG_CLIENT_REPLY: {
-        op_t *op = op_lookup(node, msg->request_id);
-        if (op && op->kind == OP_FORWARD)
-            on_forward_reply(node, from, op, msg);
-        else
-            node->stats.stray_messages++;
+    case DYN_MSG_CLIENT_REPLY: /* not for a pending forward (those are relayed above) */
+        node->stats.stray_messages++;
         break;
-    }
     case DYN_MSG_REPLICA_GET:
         on_replica_get(node, from, msg);
         break;

@@ -937,6 +937,57 @@ static int decode_built(const builder_t *b)
     return rc;
 }
 
+/* Relaying: peek a reply's id and status, and rewrite the id leaving every other byte alone. */
+static void test_relay_rewrite(void **state)
+{
+    (void)state;
+    dyn_version_t items[3];
+    make_versions(items);
+    dyn_msg_t m;
+    dyn_msg_init(&m, DYN_MSG_CLIENT_REPLY);
+    m.request_id = 300;          /* a two-byte varint */
+    m.status = DYN_ENOTFOUND;
+    m.coordinator = 4;
+    m.siblings.items = items;
+    m.siblings.count = 3;
+    m.siblings.capacity = 3;
+    uint8_t buf[BUF_CAP], out[BUF_CAP];
+    int n = dyn_codec_encode(&m, buf, sizeof buf);
+    assert_true(n > 0);
+    uint64_t id;
+    int32_t status;
+    assert_int_equal(dyn_codec_peek_reply(buf, (size_t)n, &id, &status), DYN_OK);
+    assert_int_equal(id, 300);
+    assert_int_equal(status, DYN_ENOTFOUND);
+    const uint64_t ids[] = {1, 300, (uint64_t)1 << 40, UINT64_MAX};
+    for (size_t i = 0; i < 4; i++) {
+        int k = dyn_codec_with_request_id(buf, (size_t)n, ids[i], out, sizeof out);
+        assert_true(k > 0);
+        dyn_msg_t d;
+        dyn_msg_init(&d, (dyn_msg_type_t)0);
+        assert_int_equal(dyn_codec_decode(out, (size_t)k, &d), DYN_OK);
+        m.request_id = ids[i];
+        assert_msg_equal(&m, &d);
+        dyn_msg_clear(&d);
+        /* One byte short of room is refused, not truncated. */
+        assert_int_equal(dyn_codec_with_request_id(buf, (size_t)n, ids[i], out, (size_t)k - 1),
+                         DYN_ETOOBIG);
+    }
+    /* Requests are not replies; a truncated id or a bad header is malformed. */
+    dyn_msg_t g;
+    dyn_msg_init(&g, DYN_MSG_CLIENT_GET);
+    g.request_id = 9;
+    g.key = (const uint8_t *)"k";
+    g.key_length = 1;
+    int gn = dyn_codec_encode(&g, out, sizeof out);
+    assert_true(gn > 0);
+    assert_int_equal(dyn_codec_peek_reply(out, (size_t)gn, &id, &status), DYN_EBADMSG);
+    assert_int_equal(dyn_codec_peek_reply(buf, 4, &id, &status), DYN_EBADMSG);
+    assert_int_equal(dyn_codec_with_request_id(buf, 3, 1, out, sizeof out), DYN_EBADMSG);
+    buf[0] ^= 0xFF;
+    assert_int_equal(dyn_codec_with_request_id(buf, (size_t)n, 1, out, sizeof out), DYN_EBADMSG);
+}
+
 /*
  * Siblings must arrive in strictly increasing canonical order, which is dot order first (node,
  * epoch, counter): no duplicates, no reordering, and the timestamp or past cannot make up for it.
@@ -1772,6 +1823,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_lengths),
         cmocka_unit_test(test_huge_counts),
         cmocka_unit_test(test_sibling_order_enforced),
+        cmocka_unit_test(test_relay_rewrite),
         cmocka_unit_test(test_dot_rules),
         cmocka_unit_test(test_clock_order_and_counter),
         cmocka_unit_test(test_varint_strictness),
