@@ -239,6 +239,7 @@ static void complete(dyn_client_t *c, pending_t *p, dyn_time_us now_us, const dy
             DYN_ASSERT(length > 0);
             result.context = c->context_buf;
             result.context_length = (size_t)length;
+            result.context_clock = &reply->context;
         }
     }
     dyn_client_done_fn done = p->done;

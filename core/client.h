@@ -51,6 +51,7 @@ typedef struct dyn_client_result {
     const dyn_siblings_t *siblings; /* get: the live versions (may be empty); else NULL */
     const uint8_t *context;         /* encoded clock for a later put; length 0 if none */
     size_t context_length;
+    const dyn_vclock_t *context_clock; /* the same context decoded, or NULL if none */
 } dyn_client_result_t;
 
 typedef void (*dyn_client_done_fn)(void *arg, const dyn_client_result_t *result);

@@ -814,6 +814,27 @@ int dyn_codec_with_request_id(const uint8_t *bytes, size_t length, uint64_t requ
     return (int)total;
 }
 
+int dyn_codec_forward_request(const uint8_t *bytes, size_t length, uint64_t request_id,
+                              uint8_t flags, uint8_t *out, size_t capacity)
+{
+    dyn_msg_type_t type = dyn_codec_peek_type(bytes, length);
+    if (type != DYN_MSG_CLIENT_GET && type != DYN_MSG_CLIENT_PUT)
+        return DYN_EBADMSG;
+    if (flags & ~(unsigned)DYN_REQ_FLAGS_ALL_)
+        return DYN_EINVAL;
+    reader_t r;
+    uint64_t old_id;
+    TRY(read_header_and_id(bytes, length, &r, &old_id));
+    /* The options follow the id: n, r, w, flags. */
+    if (remaining(&r) < 4)
+        return DYN_EBADMSG;
+    int n = dyn_codec_with_request_id(bytes, length, request_id, out, capacity);
+    if (n < 0)
+        return n;
+    out[HEADER_SIZE + varint_size(request_id) + 3] |= flags;
+    return n;
+}
+
 static int get_status(reader_t *r, int32_t *out)
 {
     uint64_t z;

@@ -112,6 +112,15 @@ int dyn_codec_peek_reply(const uint8_t *bytes, size_t length, uint64_t *request_
 int dyn_codec_with_request_id(const uint8_t *bytes, size_t length, uint64_t request_id,
                               uint8_t *out, size_t capacity);
 
+/*
+ * Copy a client request (CLIENT_GET or CLIENT_PUT, already decoded and so known valid) with its
+ * request id replaced and `flags` OR-ed into its option flags: how a node forwards a request
+ * without encoding it again. Returns the length written, DYN_EBADMSG for another type or a bad
+ * header, DYN_EINVAL for unknown flag bits, DYN_ETOOBIG if out is too small.
+ */
+int dyn_codec_forward_request(const uint8_t *bytes, size_t length, uint64_t request_id,
+                              uint8_t flags, uint8_t *out, size_t capacity);
+
 /* Sibling sets as stored by replicas: the same encoding as inside messages. */
 size_t dyn_codec_siblings_size(const dyn_siblings_t *set);
 int dyn_codec_encode_siblings(const dyn_siblings_t *set, uint8_t *buf, size_t capacity);

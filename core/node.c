@@ -467,8 +467,13 @@ static op_t *op_start(dyn_node_t *node, op_kind_t kind, dyn_time_us now_us, dyn_
     return op;
 }
 
+/*
+ * Send the request on to `coordinator` under a forward op's id with the FORWARDED flag set. The
+ * request was decoded (and so validated) on arrival; only the id and a flag byte change, so the
+ * received bytes are copied with those rewritten instead of being encoded again.
+ */
 static void forward(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from, dyn_msg_t *msg,
-                    uint32_t coordinator, uint64_t key_hash)
+                    const uint8_t *bytes, size_t length, uint32_t coordinator, uint64_t key_hash)
 {
     op_t *op = op_start(node, OP_FORWARD, now_us, from, msg, key_hash);
     if (!op)
@@ -477,9 +482,17 @@ static void forward(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from, d
     op->targets[0] = coordinator;
     node->stats.forwarded++;
     trace(node, DYN_TRACE_FORWARD, coordinator, msg->request_id, 0, key_hash);
-    msg->request_id = op_id(node, op);
-    msg->opts.flags |= DYN_REQ_FORWARDED;
-    send_msg(node, coordinator, msg);
+    int n = DYN_ENOMEM;
+    if (reserve(&node->tx, &node->tx_capacity, length + 10) == DYN_OK)
+        n = dyn_codec_forward_request(bytes, length, op_id(node, op), DYN_REQ_FORWARDED,
+                                      node->tx, node->tx_capacity);
+    DYN_ASSERT(n != DYN_EBADMSG && n != DYN_EINVAL); /* it decoded, so it has the layout */
+    if (n < 0) {
+        op_free(node, op, true);
+        reply_status(node, from, msg->request_id, n);
+        return;
+    }
+    dyn_env_send(&node->env, coordinator, node->tx, (size_t)n);
 }
 
 /*
@@ -555,7 +568,7 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
 }
 
 static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from,
-                              dyn_msg_t *msg)
+                              dyn_msg_t *msg, const uint8_t *bytes, size_t length)
 {
     bool is_get = msg->type == DYN_MSG_CLIENT_GET;
     uint8_t n, need;
@@ -576,7 +589,8 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
             self_index = (int)i;
     if (self_index < 0 && !(msg->opts.flags & DYN_REQ_FORWARDED)) {
         /* Any of the top N can coordinate; a random one spreads the coordination load (4.5). */
-        forward(node, now_us, from, msg, targets[dyn_prng_below(&node->prng, n)], key_hash);
+        forward(node, now_us, from, msg, bytes, length, targets[dyn_prng_below(&node->prng, n)],
+                key_hash);
         return;
     }
     if (self_index < 0 && !is_get) {
@@ -696,7 +710,7 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
     switch (msg->type) {
     case DYN_MSG_CLIENT_GET:
     case DYN_MSG_CLIENT_PUT:
-        on_client_request(node, now_us, from, msg);
+        on_client_request(node, now_us, from, msg, bytes, length);
         break;
     case DYN_MSG_CLIENT_REPLY: /* not for a pending forward (those are relayed above) */
         node->stats.stray_messages++;

@@ -982,6 +982,23 @@ static void test_relay_rewrite(void **state)
     int gn = dyn_codec_encode(&g, out, sizeof out);
     assert_true(gn > 0);
     assert_int_equal(dyn_codec_peek_reply(out, (size_t)gn, &id, &status), DYN_EBADMSG);
+    /* Forwarding a request: new id, FORWARDED set, every other field as it was. */
+    uint8_t fwd[BUF_CAP];
+    int fn = dyn_codec_forward_request(out, (size_t)gn, (uint64_t)1 << 33, DYN_REQ_FORWARDED, fwd,
+                                       sizeof fwd);
+    assert_true(fn > gn);
+    dyn_msg_t fd;
+    dyn_msg_init(&fd, (dyn_msg_type_t)0);
+    assert_int_equal(dyn_codec_decode(fwd, (size_t)fn, &fd), DYN_OK);
+    g.request_id = (uint64_t)1 << 33;
+    g.opts.flags = DYN_REQ_FORWARDED;
+    assert_msg_equal(&g, &fd);
+    dyn_msg_clear(&fd);
+    assert_int_equal(dyn_codec_forward_request(out, (size_t)gn, 1, 0x80, fwd, sizeof fwd),
+                     DYN_EINVAL);
+    assert_int_equal(dyn_codec_forward_request(buf, (size_t)n, 1, DYN_REQ_FORWARDED, fwd,
+                                               sizeof fwd),
+                     DYN_EBADMSG); /* a reply is not a request */
     assert_int_equal(dyn_codec_peek_reply(buf, 4, &id, &status), DYN_EBADMSG);
     assert_int_equal(dyn_codec_with_request_id(buf, 3, 1, out, sizeof out), DYN_EBADMSG);
     buf[0] ^= 0xFF;
