@@ -317,11 +317,10 @@ static void issue(sim_world_t *w, void *arg, uint64_t a)
 static void remember_context(sim_workload_t *wl, uint64_t key, const dyn_client_result_t *res)
 {
     ctx_entry_t *e = &wl->contexts[key];
-    if (res->context_length == 0)
+    if (!res->context_clock)
         return;
     dyn_vclock_t joined, seen;
-    if (dyn_codec_decode_vclock(res->context, res->context_length, &joined) != DYN_OK)
-        return;
+    dyn_vclock_copy(&joined, res->context_clock);
     if (e->bytes && dyn_codec_decode_vclock(e->bytes, e->length, &seen) == DYN_OK)
         (void)dyn_vclock_merge(&joined, &seen, DYN_VCLOCK_MAX);
     uint8_t buf[DYN_VCLOCK_MAX * 40 + 8];
