@@ -45,7 +45,7 @@ typedef struct op {
     dyn_time_us start_us;
     uint32_t targets[DYN_N_MAX];
     dyn_siblings_t merged;        /* OP_GET: reconciled answers, values owned */
-    dyn_vclock_t written;         /* OP_PUT: the new version's clock, the reply's context */
+    dyn_vclock_t written;         /* OP_PUT: the reply's context: past, + dot if contiguous */
 } op_t;
 
 struct dyn_node {

@@ -40,7 +40,7 @@ enum {
 typedef struct dyn_version {
     dyn_vclock_entry_t dot; /* this write's own event; counter >= 1; clock must not cover it */
     dyn_vclock_t clock;     /* the causal past: the context the write was made with */
-    uint64_t timestamp_us;  /* the coordinator's clock at write time (last-write-wins mode) */
+    uint64_t timestamp_us;  /* when the coordinator wrote it; orders last-write-wins */
     const uint8_t *value;
     uint32_t value_length;
     uint8_t flags;          /* DYN_VERSION_* */

@@ -46,7 +46,7 @@ static void usage(FILE *out)
         "  -D key=value          set a parameter the scenario declares (repeatable)\n"
         "  -o, --out DIR         run folder (default: out/<scenario>/seed-<N>)\n"
         "      --no-output       write no run folder and no plots\n"
-        "      --time-limit SEC  stop at this simulated time (default: 86400)\n"
+        "      --time-limit SEC  stop after SEC seconds of simulated time; default 86400\n"
         "      --events-max N    stop after N events (default: 10^11)\n"
         "  -q, --quiet           no progress lines\n"
         "  -h, --help            this help\n"
