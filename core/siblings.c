@@ -260,7 +260,8 @@ uint32_t dyn_siblings_live_count(const dyn_siblings_t *set)
 
 static bool version_equal(const dyn_version_t *a, const dyn_version_t *b)
 {
-    if (!same_dot(&a->dot, &b->dot) || a->clock.count != b->clock.count || a->timestamp_us != b->timestamp_us ||
+    if (!same_dot(&a->dot, &b->dot) || a->clock.count != b->clock.count ||
+        a->timestamp_us != b->timestamp_us ||
         a->flags != b->flags || a->value_length != b->value_length)
         return false;
     for (uint32_t i = 0; i < a->clock.count; i++) {

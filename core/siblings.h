@@ -12,13 +12,14 @@
  * Adding a version drops every sibling whose dot is in its past, and is itself dropped if it is
  * already present (same dot) or in the past of a present version. What is left is returned to the
  * client, with a context (the join of every sibling's past and dot, see dyn_siblings_context) that
- * a later put carries back to supersede them all. A delete is a version with the tombstone flag and no value.
+ * a later put carries back to supersede them all. A delete is a version with the tombstone flag
+ * and no value.
  *
  * Values are referenced, not copied, unless the caller asks: a version's value pointer either
  * borrows memory the caller keeps alive (a received datagram, a stored blob) or is owned by the set
  * (added with DYN_SIB_COPY), in which case dyn_siblings_clear() frees it. Versions are kept in a
- * canonical order (by clock, then timestamp, then value bytes) so that two replicas holding the same
- * versions encode them to identical bytes and digests do not depend on arrival order.
+ * canonical order (by dot, then past, timestamp and value bytes) so that two replicas holding
+ * the same versions encode them to identical bytes and digests do not depend on arrival order.
  */
 #ifndef DYN_SIBLINGS_H
 #define DYN_SIBLINGS_H

@@ -214,7 +214,8 @@ static int write_percentiles(const char *dir, sim_world_t *w, char *err, size_t 
     if (!f)
         return -1;
     sim_metrics_t *m = sim_world_metrics(w);
-    fprintf(f, "# percentile\tinverse_tail\tget_ms\tput_ms\tdelete_ms  (nearest rank; - = no ops)\n");
+    fprintf(f, "# percentile\tinverse_tail\tget_ms\tput_ms\tdelete_ms"
+               "  (nearest rank; - = no ops)\n");
     size_t counts[DYN_OP_KIND_COUNT_];
     const uint64_t *sorted[DYN_OP_KIND_COUNT_];
     size_t most = 0;

@@ -27,7 +27,8 @@ typedef struct slot {
 /*
  * A ring buffer of events in nondecreasing (time, seq) order. Events are stored inline, not in the
  * slot pool: lanes are read front to back, so this memory streams through the cache instead of
- * being touched at random. Entry i of the lane's history sits at ring[(head + i - head_abs) & mask].
+ * being touched at random. Entry i of the lane's history sits at
+ * ring[(head + i - head_abs) & mask].
  */
 typedef struct lane_entry {
     uint64_t seq;

@@ -1,4 +1,4 @@
-/* sim_wall.c: clock_gettime and getrusage, kept here so the ban on clocks in sim/ has one exception. */
+/* sim_wall.c: clock_gettime and getrusage, here so the ban on clocks in sim/ has one exception. */
 #define _POSIX_C_SOURCE 200809L
 #include "sim/sim_wall.h"
 
