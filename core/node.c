@@ -304,15 +304,23 @@ static int load_local(dyn_node_t *node, const uint8_t *key, size_t key_length)
 static int store_scratch(dyn_node_t *node, const uint8_t *key, size_t key_length,
                          uint64_t key_hash)
 {
-    size_t size = dyn_codec_siblings_size(&node->scratch);
-    int rc = reserve(&node->blob, &node->blob_capacity, size);
-    if (rc != DYN_OK)
-        return rc;
-    int length = dyn_codec_encode_siblings(&node->scratch, node->blob, node->blob_capacity);
-    DYN_ASSERT(length == (int)size);
+    /* As in send_msg: encode into the grown buffer, size first only when it does not fit. */
+    int length = node->blob ? dyn_codec_encode_siblings(&node->scratch, node->blob,
+                                                        node->blob_capacity)
+                            : DYN_ETOOBIG;
+    if (length == DYN_ETOOBIG) {
+        size_t size = dyn_codec_siblings_size(&node->scratch);
+        int rc = size ? reserve(&node->blob, &node->blob_capacity, size) : DYN_ETOOBIG;
+        if (rc != DYN_OK)
+            return rc;
+        length = dyn_codec_encode_siblings(&node->scratch, node->blob, node->blob_capacity);
+        DYN_ASSERT(length == (int)size);
+    }
+    /* The set came from validated parts; failing to encode it is a broken invariant. */
+    DYN_ASSERT(length > 0);
     /* The scratch set may borrow the old stored blob; it is encoded before the put replaces it. */
-    rc = node->storage.ops->put(node->storage.ctx, DYN_SPACE_DATA, key, key_length, node->blob,
-                                (size_t)length);
+    int rc = node->storage.ops->put(node->storage.ctx, DYN_SPACE_DATA, key, key_length,
+                                    node->blob, (size_t)length);
     if (rc == DYN_OK)
         trace(node, DYN_TRACE_STORE_WRITE, 0, 0, node->scratch.count, key_hash);
     return rc;

@@ -146,7 +146,7 @@ int dyn_siblings_add(dyn_siblings_t *set, const dyn_version_t *version, dyn_sib_
 {
     DYN_ASSERT(siblings_max <= DYN_SIBLINGS_MAX);
     DYN_ASSERT(set->count <= DYN_SIBLINGS_MAX);
-    DYN_ASSERT(dyn_version_valid(version));
+    DYN_DEBUG_ASSERT(dyn_version_valid(version));
     DYN_ASSERT(version->value != NULL || version->value_length == 0);
     if (version->value_length > DYN_VALUE_MAX)
         return DYN_ETOOBIG;

@@ -38,6 +38,17 @@ _Noreturn void dyn_assert_fail(const char *file, int line, const char *expressio
 #define DYN_ASSERT(cond) \
     ((cond) ? (void)0 : dyn_assert_fail(__FILE__, __LINE__, #cond))
 
+/*
+ * For O(n) validations of whole structures (a full clock, a version's clock against its dot):
+ * compiled in when DYN_DEBUG_CHECKS is defined (debug and sanitizer builds, which run the whole
+ * test suite), out of optimised builds. Constant-time invariants use DYN_ASSERT, always on.
+ */
+#ifdef DYN_DEBUG_CHECKS
+#define DYN_DEBUG_ASSERT(cond) DYN_ASSERT(cond)
+#else
+#define DYN_DEBUG_ASSERT(cond) ((void)0)
+#endif
+
 #define DYN_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 
 #endif

@@ -113,7 +113,7 @@ int dyn_vclock_increment(dyn_vclock_t *vc, uint32_t node, uint32_t epoch, uint64
     }
 
     dropped += truncate_entries(vc->entries, &vc->count, threshold, (long)pos);
-    DYN_ASSERT(dyn_vclock_valid(vc));
+    DYN_DEBUG_ASSERT(dyn_vclock_valid(vc));
     return dropped;
 }
 
@@ -155,7 +155,7 @@ int dyn_vclock_merge(dyn_vclock_t *dst, const dyn_vclock_t *src, uint32_t thresh
     int dropped = truncate_entries(out, &n, threshold, -1);
     dst->count = n;
     memcpy(dst->entries, out, (size_t)n * sizeof(out[0]));
-    DYN_ASSERT(dyn_vclock_valid(dst));
+    DYN_DEBUG_ASSERT(dyn_vclock_valid(dst));
     return dropped;
 }
 
@@ -218,7 +218,7 @@ int dyn_vclock_truncate(dyn_vclock_t *vc, uint32_t threshold)
     DYN_ASSERT(threshold >= 1 && threshold <= DYN_VCLOCK_MAX);
     DYN_ASSERT(vc->count <= DYN_VCLOCK_MAX);
     int dropped = truncate_entries(vc->entries, &vc->count, threshold, -1);
-    DYN_ASSERT(dyn_vclock_valid(vc));
+    DYN_DEBUG_ASSERT(dyn_vclock_valid(vc));
     return dropped;
 }
 
