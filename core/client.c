@@ -186,21 +186,23 @@ int dyn_client_submit(dyn_client_t *c, dyn_time_us now_us, const dyn_client_requ
     if (!p)
         return DYN_EFULL;
     msg.request_id = pending_id(c, p);
-    size_t size = dyn_codec_encoded_size(&msg);
-    if (size == 0) {
-        pending_free(c, p);
-        return DYN_ETOOBIG;
-    }
-    if (size > sizeof(p->small_wire)) {
-        p->heap_wire = malloc(size);
+    /* Most requests fit the inline buffer: encode there, and size first only when they do not. */
+    int length = dyn_codec_encode(&msg, p->small_wire, sizeof(p->small_wire));
+    if (length == DYN_ETOOBIG) {
+        size_t size = dyn_codec_encoded_size(&msg);
+        p->heap_wire = size ? malloc(size) : NULL;
         if (!p->heap_wire) {
             pending_free(c, p);
-            return DYN_ENOMEM;
+            return size ? DYN_ENOMEM : DYN_ETOOBIG;
         }
+        length = dyn_codec_encode(&msg, p->heap_wire, size);
+        DYN_ASSERT(length == (int)size);
     }
-    int length = dyn_codec_encode(&msg, wire_of(p), size);
-    DYN_ASSERT(length == (int)size);
-    p->wire_length = size;
+    if (length < 0) {
+        pending_free(c, p);
+        return length;
+    }
+    p->wire_length = (size_t)length;
     p->kind = req->kind;
     p->done = done;
     p->arg = arg;
