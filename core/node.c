@@ -682,7 +682,9 @@ static void on_replica_reply(dyn_node_t *node, dyn_endpoint_t from, const dyn_ms
         return;
     }
     int status = msg->status;
-    if (status == DYN_OK && expected == OP_GET) {
+    /* After the client has its answer, later replies only count: nothing reads the merged set
+     * again (read repair, when it comes, compares each reply against it). */
+    if (status == DYN_OK && expected == OP_GET && !op->replied) {
         int rc = dyn_siblings_merge(&op->merged, &msg->siblings, DYN_SIB_COPY, DYN_SIBLINGS_MAX);
         if (rc < 0)
             status = rc;

@@ -236,6 +236,10 @@ void dyn_siblings_context(const dyn_siblings_t *set, dyn_vclock_t *out)
      * Extending by one dot can make another contiguous (a:1 then a:2), so repeat until nothing
      * changes; each pass that changes something adds at least one dot, so at most count passes.
      */
+    if (set->count == 1) {
+        dyn_vclock_extend_contiguous(out, &set->items[0].dot);
+        return;
+    }
     for (uint32_t pass = 0; pass < set->count; pass++) {
         uint64_t before = 0, after = 0;
         for (uint32_t e = 0; e < out->count; e++)
