@@ -1195,6 +1195,166 @@ static int l_percentile(lua_State *L)
     return 1;
 }
 
+/* ---- network faults --------------------------------------------------------------------- */
+
+/* Every fault is logged with its simulated time and folded into the digest. */
+static void fault_event(sim_lua_t *sl, const char *what)
+{
+    printf("[%12.3f ms] fault: %s\n", now_ms(sl), what);
+    sim_world_digest_add(sl->world, what, strlen(what));
+}
+
+static sim_net_t *fault_net(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    if (sim_world_node_count(sl->world) == 0)
+        luaL_error(L, "network faults need a cluster: call cluster.new first");
+    return sim_world_net(sl->world);
+}
+
+static uint32_t check_node(lua_State *L, int idx)
+{
+    lua_Integer id = luaL_checkinteger(L, idx);
+    uint32_t n = sim_world_node_count(get_sl(L)->world);
+    if (id < 1 || id > (lua_Integer)n)
+        luaL_error(L, "node %I is not in the cluster (nodes are 1..%d)", id, (int)n);
+    return (uint32_t)id;
+}
+
+/* net.partition({1, 2}, {3, 4, 5}, ...): block every pair across groups, both ways. */
+static int l_net_partition(lua_State *L)
+{
+    sim_net_t *net = fault_net(L);
+    sim_lua_t *sl = get_sl(L);
+    int groups = lua_gettop(L);
+    if (groups < 2)
+        return luaL_error(L, "net.partition needs at least two groups of node ids");
+    uint32_t n = sim_world_node_count(sl->world);
+    uint32_t *group_of = lua_newuserdatauv(L, n * sizeof(uint32_t), 0);
+    memset(group_of, 0, n * sizeof(uint32_t));
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "partition");
+    for (int g = 1; g <= groups; g++) {
+        luaL_checktype(L, g, LUA_TTABLE);
+        lua_Integer len = luaL_len(L, g);
+        if (len < 1)
+            return luaL_error(L, "net.partition: group %d is empty", g);
+        luaL_addstring(&b, g == 1 ? " {" : " | {");
+        for (lua_Integer i = 1; i <= len; i++) {
+            lua_rawgeti(L, g, i);
+            uint32_t id = check_node(L, -1);
+            lua_pop(L, 1);
+            if (group_of[id - 1])
+                return luaL_error(L, "net.partition: node %d is in two groups", (int)id);
+            group_of[id - 1] = (uint32_t)g;
+            lua_pushfstring(L, "%s%d", i > 1 ? "," : "", (int)id);
+            luaL_addvalue(&b);
+        }
+        luaL_addstring(&b, "}");
+    }
+    luaL_pushresult(&b);
+    if (sim_net_partition(net, group_of) != DYN_OK)
+        return luaL_error(L, "net.partition: out of memory");
+    fault_event(sl, lua_tostring(L, -1));
+    return 0;
+}
+
+/* net.block(from, to): datagrams from `from` to `to` are lost (one way). */
+static int l_net_block(lua_State *L)
+{
+    sim_net_t *net = fault_net(L);
+    uint32_t from = check_node(L, 1), to = check_node(L, 2);
+    if (from == to)
+        return luaL_error(L, "net.block: a node cannot be cut off from itself");
+    if (sim_net_block(net, from, to) != DYN_OK)
+        return luaL_error(L, "net.block: out of memory");
+    lua_pushfstring(L, "block %d -> %d", (int)from, (int)to);
+    fault_event(get_sl(L), lua_tostring(L, -1));
+    return 0;
+}
+
+/* net.isolate(node): the node can neither send to nor hear from any other node. */
+static int l_net_isolate(lua_State *L)
+{
+    sim_net_t *net = fault_net(L);
+    uint32_t node = check_node(L, 1);
+    if (sim_net_isolate(net, node) != DYN_OK)
+        return luaL_error(L, "net.isolate: out of memory");
+    lua_pushfstring(L, "isolate %d", (int)node);
+    fault_event(get_sl(L), lua_tostring(L, -1));
+    return 0;
+}
+
+/* net.heal(): every block and clog ends (loss and duplication stay until set to 0). */
+static int l_net_heal(lua_State *L)
+{
+    sim_net_heal(fault_net(L));
+    fault_event(get_sl(L), "heal");
+    return 0;
+}
+
+static int set_fraction(lua_State *L, const char *name, int (*set)(sim_net_t *, double))
+{
+    sim_net_t *net = fault_net(L);
+    double p = luaL_checknumber(L, 1);
+    if (set(net, p) != DYN_OK)
+        return luaL_error(L, "net.%s: a fraction between 0 and 1, got %f", name, p);
+    lua_pushfstring(L, "%s %f", name, p);
+    fault_event(get_sl(L), lua_tostring(L, -1));
+    return 0;
+}
+
+/* net.loss(p) / net.duplicate(p): drop / deliver twice a fraction p of all datagrams. */
+static int l_net_loss(lua_State *L) { return set_fraction(L, "loss", sim_net_set_loss); }
+static int l_net_duplicate(lua_State *L)
+{
+    return set_fraction(L, "duplicate", sim_net_set_duplicate);
+}
+
+/* net.clog(from, to, ms): hold datagrams on the link for ms, then release them in order.
+ * 0 for either end means any node. */
+static int l_net_clog(lua_State *L)
+{
+    sim_net_t *net = fault_net(L);
+    sim_lua_t *sl = get_sl(L);
+    uint32_t from = luaL_checkinteger(L, 1) == 0 ? 0 : check_node(L, 1);
+    uint32_t to = luaL_checkinteger(L, 2) == 0 ? 0 : check_node(L, 2);
+    dyn_time_us duration = ms_to_us(L, luaL_checknumber(L, 3), "net.clog duration");
+    int rc = sim_net_clog(net, from, to, sim_world_now(sl->world) + duration);
+    if (rc == DYN_EFULL)
+        return luaL_error(L, "net.clog: too many clogs in force at once");
+    if (rc != DYN_OK)
+        return luaL_error(L, "net.clog: invalid link");
+    lua_pushfstring(L, "clog %d -> %d for %f ms", (int)from, (int)to,
+                    (double)duration / 1000.0);
+    fault_event(sl, lua_tostring(L, -1));
+    return 0;
+}
+
+/* net.stats() -> {routed=, dropped_partition=, dropped_loss=, duplicated=, clogged=} */
+static int l_net_stats(lua_State *L)
+{
+    const sim_net_stats_t *s = sim_net_stats(sim_world_net(get_sl(L)->world));
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)s->routed);
+    lua_setfield(L, -2, "routed");
+    lua_pushinteger(L, (lua_Integer)s->dropped_partition);
+    lua_setfield(L, -2, "dropped_partition");
+    lua_pushinteger(L, (lua_Integer)s->dropped_loss);
+    lua_setfield(L, -2, "dropped_loss");
+    lua_pushinteger(L, (lua_Integer)s->duplicated);
+    lua_setfield(L, -2, "duplicated");
+    lua_pushinteger(L, (lua_Integer)s->clogged);
+    lua_setfield(L, -2, "clogged");
+    return 1;
+}
+
+static const luaL_Reg net_functions[] = {
+    {"partition", l_net_partition}, {"block", l_net_block}, {"isolate", l_net_isolate},
+    {"heal", l_net_heal},           {"loss", l_net_loss},   {"duplicate", l_net_duplicate},
+    {"clog", l_net_clog},           {"stats", l_net_stats}, {NULL, NULL}};
+
 /* ---- the VM ----------------------------------------------------------------------------- */
 
 static const luaL_Reg cluster_methods[] = {
@@ -1257,6 +1417,9 @@ static void open_sandbox(lua_State *L)
     lua_pushcfunction(L, l_cluster_new);
     lua_setfield(L, -2, "new");
     lua_setglobal(L, "cluster");
+    lua_newtable(L);
+    luaL_setfuncs(L, net_functions, 0);
+    lua_setglobal(L, "net");
     new_class(L, CLUSTER_MT, cluster_methods);
     new_class(L, CLIENT_MT, client_methods);
     new_class(L, WORKLOAD_MT, workload_methods);

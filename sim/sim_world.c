@@ -18,7 +18,8 @@
 #include "core/status.h"
 #include "sim/sim_queue.h"
 
-enum { EV_DELIVER = 1, EV_TIMER = 2, EV_CALLBACK = 3 };
+/* EV_DROP never enters the queue: it names a dropped datagram in the digest. */
+enum { EV_DELIVER = 1, EV_TIMER = 2, EV_CALLBACK = 3, EV_DROP = 4 };
 
 /*
  * Message buffers up to SMALL_MSG_BYTES come from a LIFO free list: nearly every message is
@@ -267,17 +268,25 @@ static int env_send(void *ctx, dyn_endpoint_t to, const uint8_t *bytes, size_t l
     sim_world_t *w = ep->world;
     if (length > DYN_MSG_MAX)
         return DYN_ETOOBIG;
-    uint8_t *copy = msg_alloc(w, length);
-    if (!copy)
-        return DYN_ENOMEM;
-    memcpy(copy, bytes, length);
-    dyn_msg_type_t type = dyn_codec_peek_type(bytes, length);
-    dyn_time_us delay = sim_net_delay(w->net, ep->id, to, type, w->streams[SIM_STREAM_NET]);
-    sim_event_t ev = {
-        .time = w->now_us + delay, .kind = EV_DELIVER, .target = to, .source = ep->id,
-        .length = (uint32_t)length, .data = copy,
-    };
-    push(w, &ev);
+    sim_net_fate_t fate;
+    sim_net_route(w->net, ep->id, to, dyn_codec_peek_type(bytes, length), w->now_us,
+                  w->streams[SIM_STREAM_NET], &fate);
+    if (fate.copies == 0) {
+        /* Lost on the wire: like UDP, the sender is not told. The digest records it. */
+        digest_event(w, EV_DROP, to, ep->id, fate.dropped, bytes, (uint32_t)length);
+        return DYN_OK;
+    }
+    for (uint32_t c = 0; c < fate.copies; c++) {
+        uint8_t *copy = msg_alloc(w, length);
+        if (!copy)
+            return DYN_ENOMEM;
+        memcpy(copy, bytes, length);
+        sim_event_t ev = {
+            .time = fate.deliver_at_us[c], .kind = EV_DELIVER, .target = to, .source = ep->id,
+            .length = (uint32_t)length, .data = copy,
+        };
+        push(w, &ev);
+    }
     return DYN_OK;
 }
 
@@ -346,6 +355,7 @@ int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config,
     }
     for (uint32_t i = 0; i < config->nodes; i++)
         ids[i] = i + 1;
+    sim_net_set_nodes(w->net, config->nodes);
     int rc = dyn_ring_create(&w->ring, &w->cluster.ring, ids, config->nodes);
     free(ids);
     if (rc != DYN_OK) {

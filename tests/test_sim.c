@@ -17,6 +17,7 @@
 #include "core/status.h"
 #include "sim/sim_dist.h"
 #include "sim/sim_metrics.h"
+#include "sim/sim_net.h"
 #include "sim/sim_queue.h"
 
 /* Events pushed at random times into the heap and into lanes pop in (time, push order). */
@@ -155,12 +156,125 @@ static void test_distribution_means(void **state)
     gsl_rng_free(rng);
 }
 
+static sim_net_fate_t route(sim_net_t *net, uint32_t from, uint32_t to, dyn_time_us now,
+                            gsl_rng *rng)
+{
+    sim_net_fate_t f;
+    sim_net_route(net, from, to, DYN_MSG_REPLICA_PUT, now, rng, &f);
+    return f;
+}
+
+/* Partitions, one-way blocks, isolation and heal decide exactly which pairs can talk. */
+static void test_net_blocks(void **state)
+{
+    (void)state;
+    sim_net_t *net = sim_net_create();
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_taus2);
+    gsl_rng_set(rng, 1);
+    assert_int_equal(sim_net_partition(net, (uint32_t[]){1, 1, 2, 2, 0}), DYN_EINVAL);
+    assert_int_equal(sim_net_set_nodes(net, 5), DYN_OK);
+    /* {1,2} | {3,4}, node 5 in no group: it bridges both sides. */
+    assert_int_equal(sim_net_partition(net, (uint32_t[]){1, 1, 2, 2, 0}), DYN_OK);
+    for (uint32_t a = 1; a <= 5; a++) {
+        for (uint32_t b = 1; b <= 5; b++) {
+            int cut = a != b && a != 5 && b != 5 && ((a <= 2) != (b <= 2));
+            assert_int_equal(sim_net_blocked(net, a, b), cut);
+            sim_net_fate_t f = route(net, a, b, 100, rng);
+            assert_int_equal(f.copies, cut ? 0 : 1);
+            if (cut)
+                assert_int_equal(f.dropped, SIM_NET_DROP_PARTITION);
+        }
+    }
+    /* Clients (endpoints outside 1..nodes) are never partitioned. */
+    assert_int_equal(route(net, 0x40000000u, 3, 100, rng).copies, 1);
+    sim_net_heal(net);
+    assert_int_equal(route(net, 1, 3, 100, rng).copies, 1);
+    /* One way. */
+    assert_int_equal(sim_net_block(net, 2, 4), DYN_OK);
+    assert_int_equal(route(net, 2, 4, 100, rng).copies, 0);
+    assert_int_equal(route(net, 4, 2, 100, rng).copies, 1);
+    assert_int_equal(sim_net_block(net, 2, 2), DYN_EINVAL);
+    assert_int_equal(sim_net_block(net, 2, 6), DYN_EINVAL);
+    sim_net_heal(net);
+    assert_int_equal(sim_net_isolate(net, 3), DYN_OK);
+    for (uint32_t o = 1; o <= 5; o++) {
+        if (o == 3)
+            continue;
+        assert_true(sim_net_blocked(net, 3, o) && sim_net_blocked(net, o, 3));
+        assert_false(sim_net_blocked(net, o, o == 1 ? 2 : 1));
+    }
+    assert_true(sim_net_stats(net)->dropped_partition >= 6);
+    gsl_rng_free(rng);
+    sim_net_destroy(net);
+}
+
+/* Loss and duplication hit their fractions; clogs hold datagrams until they end, in order. */
+static void test_net_loss_duplication_clog(void **state)
+{
+    (void)state;
+    sim_net_t *net = sim_net_create();
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_taus2);
+    gsl_rng_set(rng, 2);
+    assert_int_equal(sim_net_set_nodes(net, 3), DYN_OK);
+    assert_int_equal(sim_net_set_loss(net, 1.5), DYN_EINVAL);
+    assert_int_equal(sim_net_set_loss(net, 0.2), DYN_OK);
+    assert_int_equal(sim_net_set_duplicate(net, 0.1), DYN_OK);
+    int lost = 0, doubled = 0;
+    enum { SENDS = 100000 };
+    for (int i = 0; i < SENDS; i++) {
+        sim_net_fate_t f = route(net, 1, 2, 0, rng);
+        lost += f.copies == 0;
+        doubled += f.copies == 2;
+    }
+    /* Binomial: 3 standard deviations is about 0.4 % of 100,000 at these fractions. */
+    assert_true(abs(lost - SENDS / 5) < 1200);
+    assert_true(abs(doubled - (SENDS - lost) / 10) < 900);
+    assert_int_equal(sim_net_set_loss(net, 0), DYN_OK);
+    assert_int_equal(sim_net_set_duplicate(net, 0), DYN_OK);
+    /* Clog 1 -> any until t=5000: held until then; other links and later sends unaffected. */
+    assert_int_equal(sim_net_clog(net, 1, 0, 5000), DYN_OK);
+    sim_net_fate_t held = route(net, 1, 3, 1000, rng);
+    assert_int_equal(held.copies, 1);
+    assert_true(held.deliver_at_us[0] >= 5000);
+    assert_true(route(net, 2, 3, 1000, rng).deliver_at_us[0] < 5000);
+    assert_true(route(net, 1, 3, 6000, rng).deliver_at_us[0] < 6000 + 3600000000ull);
+    assert_true(route(net, 1, 3, 6000, rng).deliver_at_us[0] > 6000);
+    assert_int_equal(sim_net_stats(net)->clogged, 1);
+    gsl_rng_free(rng);
+    sim_net_destroy(net);
+}
+
+/* With no fault set, routing draws exactly what a plain delay draw does: fault-free runs keep
+ * their digests whether or not the fault model exists. */
+static void test_net_fault_free_path_unchanged(void **state)
+{
+    (void)state;
+    sim_net_t *net = sim_net_create();
+    sim_dist_t d = {.kind = SIM_DIST_LOGNORMAL, .p1 = 500, .p2 = 0.6, .max = 3600e6};
+    assert_int_equal(sim_net_set_latency(net, &d), 0);
+    gsl_rng *a = gsl_rng_alloc(gsl_rng_taus2), *b = gsl_rng_alloc(gsl_rng_taus2);
+    gsl_rng_set(a, 3);
+    gsl_rng_set(b, 3);
+    for (int i = 0; i < 1000; i++) {
+        sim_net_fate_t f;
+        sim_net_route(net, 1, 2, DYN_MSG_CLIENT_GET, 77, a, &f);
+        assert_int_equal(f.copies, 1);
+        assert_int_equal(f.deliver_at_us[0], 77 + sim_net_delay(net, 1, 2, DYN_MSG_CLIENT_GET, b));
+    }
+    gsl_rng_free(a);
+    gsl_rng_free(b);
+    sim_net_destroy(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue_total_order),
         cmocka_unit_test(test_percentiles_exact),
         cmocka_unit_test(test_distribution_means),
+        cmocka_unit_test(test_net_blocks),
+        cmocka_unit_test(test_net_loss_duplication_clog),
+        cmocka_unit_test(test_net_fault_free_path_unchanged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
