@@ -73,7 +73,6 @@ struct dyn_node {
 void dyn_node_config_default(dyn_node_config_t *config)
 {
     memset(config, 0, sizeof(*config));
-    config->epoch = 1;
     config->n = 3;
     config->r = 2;
     config->w = 2;
@@ -85,11 +84,41 @@ void dyn_node_config_default(dyn_node_config_t *config)
 
 static bool config_valid(const dyn_node_config_t *c)
 {
-    return c->id != 0 && c->epoch != 0 && c->n >= 1 && c->n <= DYN_N_MAX && c->r >= 1 &&
+    return c->id != 0 && c->n >= 1 && c->n <= DYN_N_MAX && c->r >= 1 &&
            c->w >= 1 && c->r <= c->n && c->w <= c->n && c->vclock_threshold >= 1 &&
            c->vclock_threshold <= DYN_VCLOCK_MAX && c->siblings_max >= 1 &&
            c->siblings_max <= DYN_SIBLINGS_MAX && c->requests_pending_max >= 1 &&
            c->request_timeout_us > 0;
+}
+
+static const uint8_t epoch_key[] = "epoch";
+
+/*
+ * The epoch stored in META, or a new nonzero random one, stored and synced before returning.
+ * Returns DYN_OK or the storage's error.
+ */
+static int load_or_make_epoch(dyn_node_t *node, uint32_t *epoch)
+{
+    const dyn_storage_t *st = &node->storage;
+    const uint8_t *blob;
+    size_t length;
+    int rc = st->ops->get(st->ctx, DYN_SPACE_META, epoch_key, sizeof(epoch_key) - 1, &blob,
+                          &length);
+    if (rc == DYN_OK && length == 4) {
+        *epoch = (uint32_t)blob[0] | (uint32_t)blob[1] << 8 | (uint32_t)blob[2] << 16 |
+                 (uint32_t)blob[3] << 24;
+        if (*epoch != 0)
+            return DYN_OK;
+    } else if (rc != DYN_OK && rc != DYN_ENOTFOUND) {
+        return rc;
+    }
+    *epoch = 1 + (uint32_t)dyn_prng_below(&node->prng, UINT32_MAX);
+    uint8_t bytes[4] = {(uint8_t)*epoch, (uint8_t)(*epoch >> 8), (uint8_t)(*epoch >> 16),
+                        (uint8_t)(*epoch >> 24)};
+    rc = st->ops->put(st->ctx, DYN_SPACE_META, epoch_key, sizeof(epoch_key) - 1, bytes, 4);
+    if (rc == DYN_OK)
+        rc = st->ops->sync(st->ctx);
+    return rc;
 }
 
 dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *ring,
@@ -106,6 +135,10 @@ dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *r
     node->env = env;
     node->free_head = UINT32_MAX;
     dyn_prng_seed(&node->prng, config->seed);
+    if (node->config.epoch == 0 && load_or_make_epoch(node, &node->config.epoch) != DYN_OK) {
+        free(node);
+        return NULL;
+    }
     dyn_msg_init(&node->rx, DYN_MSG_CLIENT_GET);
     dyn_siblings_init(&node->scratch);
     node->live_view = calloc(DYN_SIBLINGS_MAX, sizeof(dyn_version_t));
@@ -133,6 +166,7 @@ void dyn_node_destroy(dyn_node_t *node)
 
 const dyn_node_stats_t *dyn_node_stats(const dyn_node_t *node) { return &node->stats; }
 uint32_t dyn_node_id(const dyn_node_t *node) { return node->config.id; }
+uint32_t dyn_node_epoch(const dyn_node_t *node) { return node->config.epoch; }
 
 uint32_t dyn_node_pending(const dyn_node_t *node)
 {

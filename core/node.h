@@ -26,13 +26,20 @@
 
 typedef struct dyn_node_config {
     uint32_t id;                    /* ring member id, also this node's endpoint */
-    uint32_t epoch;                 /* incarnation, >= 1; part of every clock actor */
+    /*
+     * Incarnation, part of every clock actor. 0 (the default): the epoch stored in the META space,
+     * or, if there is none (first start, or the disk was lost), a new random one, stored and
+     * synced before the node does anything else, so a node that forgot its data never reuses the
+     * actor of its previous life (Riak's KV679). Nonzero: use it as given (tests).
+     */
+    uint32_t epoch;
     uint8_t n, r, w;                /* cluster defaults; requests may override */
     dyn_time_us request_timeout_us; /* a coordinator gives up on replicas after this */
     uint32_t vclock_threshold;      /* clock truncation threshold (paper: 10) */
     uint32_t siblings_max;          /* writes beyond it fail with DYN_ESIBLINGS (Riak: 100) */
     uint32_t requests_pending_max;  /* coordinated + forwarded requests in flight */
-    uint64_t seed;                  /* the node's own PRNG stream (choice of forward target) */
+    uint64_t seed;                  /* the node's own PRNG stream: new epochs, forward targets;
+                                       must differ between incarnations of a node */
 } dyn_node_config_t;
 
 /* Defaults: N=3 R=2 W=2, 1 s timeout, threshold 10, 100 siblings, 65536 pending requests. */
@@ -55,9 +62,9 @@ typedef struct dyn_node_stats {
 typedef struct dyn_node dyn_node_t;
 
 /*
- * Create a node. Returns NULL on allocation failure or an invalid config (n, r or w of 0 or over
+ * Create a node. Returns NULL on allocation failure, an invalid config (n, r or w of 0 or over
  * DYN_N_MAX, r or w > n, threshold outside 1..DYN_VCLOCK_MAX, siblings_max outside
- * 1..DYN_SIBLINGS_MAX, epoch 0).
+ * 1..DYN_SIBLINGS_MAX), or a storage failure while reading or persisting the epoch.
  */
 dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *ring,
                             dyn_storage_t storage, dyn_env_t env);
@@ -75,6 +82,8 @@ void dyn_node_on_timer(dyn_node_t *node, dyn_time_us now_us, uint64_t timer_id);
 
 const dyn_node_stats_t *dyn_node_stats(const dyn_node_t *node);
 uint32_t dyn_node_id(const dyn_node_t *node);
+/* The incarnation epoch in use (from the config, the store, or newly drawn). */
+uint32_t dyn_node_epoch(const dyn_node_t *node);
 /* Requests currently pending (coordinated or forwarded). */
 uint32_t dyn_node_pending(const dyn_node_t *node);
 

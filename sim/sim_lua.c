@@ -660,6 +660,32 @@ static void parse_dist(lua_State *L, int idx, const char *what, double scale, si
     }
 }
 
+/* ---- network faults --------------------------------------------------------------------- */
+
+/* Every fault is logged with its simulated time and folded into the digest. */
+static void fault_event(sim_lua_t *sl, const char *what)
+{
+    printf("[%12.3f ms] fault: %s\n", now_ms(sl), what);
+    sim_world_digest_add(sl->world, what, strlen(what));
+}
+
+static sim_net_t *fault_net(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    if (sim_world_node_count(sl->world) == 0)
+        luaL_error(L, "network faults need a cluster: call cluster.new first");
+    return sim_world_net(sl->world);
+}
+
+static uint32_t check_node(lua_State *L, int idx)
+{
+    lua_Integer id = luaL_checkinteger(L, idx);
+    uint32_t n = sim_world_node_count(get_sl(L)->world);
+    if (id < 1 || id > (lua_Integer)n)
+        luaL_error(L, "node %I is not in the cluster (nodes are 1..%d)", id, (int)n);
+    return (uint32_t)id;
+}
+
 /* ---- cluster ---------------------------------------------------------------------------- */
 
 static const char *const cluster_keys[] = {
@@ -833,17 +859,26 @@ static int l_cluster_ownership(lua_State *L)
     return 1;
 }
 
-/* node_stats(id) -> table of the node's counters. */
+static const char *const node_state_names[] = {"up", "down", "paused"};
+
+/* node_stats(id) -> the node's state and counters (counters restart with each incarnation). */
 static int l_cluster_node_stats(lua_State *L)
 {
     lua_cluster_t *lc = check_cluster(L, 1);
     lua_Integer id = luaL_checkinteger(L, 2);
-    dyn_node_t *node = sim_world_node(lc->sl->world, (uint32_t)id);
-    luaL_argcheck(L, node != NULL, 2, "no such node");
-    const dyn_node_stats_t *s = dyn_node_stats(node);
     dyn_mem_store_t *store = sim_world_store(lc->sl->world, (uint32_t)id);
+    luaL_argcheck(L, store != NULL, 2, "no such node");
     lua_newtable(L);
 #define FIELD(name, value) (lua_pushinteger(L, (lua_Integer)(value)), lua_setfield(L, -2, name))
+    lua_pushstring(L, node_state_names[sim_world_node_state(lc->sl->world, (uint32_t)id)]);
+    lua_setfield(L, -2, "state");
+    FIELD("keys", dyn_mem_store_key_count(store, DYN_SPACE_DATA));
+    FIELD("store_bytes", dyn_mem_store_bytes(store));
+    dyn_node_t *node = sim_world_node(lc->sl->world, (uint32_t)id);
+    if (!node)
+        return 1; /* down: only the disk is left */
+    const dyn_node_stats_t *s = dyn_node_stats(node);
+    FIELD("epoch", dyn_node_epoch(node));
     FIELD("gets_coordinated", s->gets_coordinated);
     FIELD("puts_coordinated", s->puts_coordinated);
     FIELD("forwarded", s->forwarded);
@@ -858,11 +893,46 @@ static int l_cluster_node_stats(lua_State *L)
     FIELD("stray_messages", s->stray_messages);
     FIELD("rejected_full", s->rejected_full);
     FIELD("vclock_truncations", s->vclock_truncations);
-    FIELD("keys", dyn_mem_store_key_count(store, DYN_SPACE_DATA));
-    FIELD("store_bytes", dyn_mem_store_bytes(store));
     FIELD("pending", dyn_node_pending(node));
 #undef FIELD
     return 1;
+}
+
+/* Node faults: c:crash(id), c:restart(id), c:pause(id), c:resume(id), c:wipe(id). */
+static int node_fault(lua_State *L, const char *verb, int (*fn)(sim_world_t *, uint32_t),
+                      const char *wrong_state)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    uint32_t id = check_node(L, 2);
+    int rc = fn(lc->sl->world, id);
+    if (rc == DYN_EINVAL)
+        return luaL_error(L, "%s: node %d %s", verb, (int)id, wrong_state);
+    if (rc != DYN_OK)
+        return luaL_error(L, "%s: node %d: %s", verb, (int)id, dyn_strerror(rc));
+    lua_pushfstring(L, "%s %d", verb, (int)id);
+    fault_event(lc->sl, lua_tostring(L, -1));
+    return 0;
+}
+
+static int l_cluster_crash(lua_State *L)
+{
+    return node_fault(L, "crash", sim_world_crash, "is already down");
+}
+static int l_cluster_restart(lua_State *L)
+{
+    return node_fault(L, "restart", sim_world_restart, "is not down (crash it first)");
+}
+static int l_cluster_pause(lua_State *L)
+{
+    return node_fault(L, "pause", sim_world_pause, "is not up");
+}
+static int l_cluster_resume(lua_State *L)
+{
+    return node_fault(L, "resume", sim_world_resume, "is not paused");
+}
+static int l_cluster_wipe(lua_State *L)
+{
+    return node_fault(L, "wipe", sim_world_wipe, "is up: crash it before wiping its disk");
 }
 
 static const char *const client_keys[] = {"timeout", "retries", "via", NULL};
@@ -1195,31 +1265,7 @@ static int l_percentile(lua_State *L)
     return 1;
 }
 
-/* ---- network faults --------------------------------------------------------------------- */
-
-/* Every fault is logged with its simulated time and folded into the digest. */
-static void fault_event(sim_lua_t *sl, const char *what)
-{
-    printf("[%12.3f ms] fault: %s\n", now_ms(sl), what);
-    sim_world_digest_add(sl->world, what, strlen(what));
-}
-
-static sim_net_t *fault_net(lua_State *L)
-{
-    sim_lua_t *sl = get_sl(L);
-    if (sim_world_node_count(sl->world) == 0)
-        luaL_error(L, "network faults need a cluster: call cluster.new first");
-    return sim_world_net(sl->world);
-}
-
-static uint32_t check_node(lua_State *L, int idx)
-{
-    lua_Integer id = luaL_checkinteger(L, idx);
-    uint32_t n = sim_world_node_count(get_sl(L)->world);
-    if (id < 1 || id > (lua_Integer)n)
-        luaL_error(L, "node %I is not in the cluster (nodes are 1..%d)", id, (int)n);
-    return (uint32_t)id;
-}
+/* ---- network faults ----------------------------------------------------------------- */
 
 /* net.partition({1, 2}, {3, 4, 5}, ...): block every pair across groups, both ways. */
 static int l_net_partition(lua_State *L)
@@ -1361,7 +1407,9 @@ static const luaL_Reg cluster_methods[] = {
     {"client", l_cluster_client},       {"workload", l_cluster_workload},
     {"nodes", l_cluster_nodes},         {"preference_list", l_cluster_preference_list},
     {"ownership", l_cluster_ownership}, {"node_stats", l_cluster_node_stats},
-    {NULL, NULL}};
+    {"crash", l_cluster_crash},         {"restart", l_cluster_restart},
+    {"pause", l_cluster_pause},         {"resume", l_cluster_resume},
+    {"wipe", l_cluster_wipe},           {NULL, NULL}};
 static const luaL_Reg client_methods[] = {
     {"get", l_client_get}, {"put", l_client_put}, {"delete", l_client_delete}, {NULL, NULL}};
 static const luaL_Reg workload_methods[] = {

@@ -38,8 +38,12 @@ typedef struct endpoint {
 
 typedef struct sim_node {
     endpoint_t ep;
-    dyn_node_t *node;
-    dyn_mem_store_t *store;
+    dyn_node_t *node;          /* NULL while down */
+    dyn_mem_store_t *store;    /* survives crashes; only a wipe loses it */
+    sim_node_state_t state;
+    uint32_t incarnation;      /* restarts so far; stale timers carry an older one */
+    sim_event_t *held;         /* events for a paused node, in arrival order */
+    size_t held_count, held_capacity;
 } sim_node_t;
 
 typedef struct sim_client {
@@ -186,6 +190,9 @@ void sim_world_destroy(sim_world_t *w)
     for (uint32_t i = 0; i < w->node_count; i++) {
         dyn_node_destroy(w->nodes[i].node);
         dyn_mem_store_destroy(w->nodes[i].store);
+        for (size_t h = 0; h < w->nodes[i].held_count; h++)
+            discard_event(&w->nodes[i].held[h]);
+        free(w->nodes[i].held);
     }
     free(w->nodes);
     for (uint32_t i = 0; i < w->client_count; i++) {
@@ -297,6 +304,8 @@ static uint64_t env_timer_arm(void *ctx, uint64_t timer_id, dyn_time_us deadline
     sim_event_t ev = {
         .time = deadline_us < w->now_us ? w->now_us : deadline_us, .kind = EV_TIMER,
         .target = ep->id, .a = timer_id,
+        /* A node's timers die with its incarnation: a restart must not see its past's timers. */
+        .source = ep->id >= 1 && ep->id <= w->node_count ? w->nodes[ep->id - 1].incarnation : 0,
     };
     /* Timers of one delay are armed in deadline order: file them in that delay's FIFO lane. */
     uint64_t handle = sim_queue_push_lane(w->queue, &ev, ev.time - w->now_us);
@@ -330,6 +339,21 @@ static const dyn_env_ops_t sim_env_ops = {
 };
 
 /* ---- cluster and clients ---------------------------------------------------------------- */
+
+/*
+ * Start (or restart) a node on its store. Each incarnation gets its own PRNG seed, so a node
+ * whose disk was wiped draws a new epoch, never the one of its previous life.
+ */
+static dyn_node_t *start_node(sim_world_t *w, sim_node_t *sn)
+{
+    dyn_node_config_t nc = w->cluster.node;
+    nc.id = sn->ep.id;
+    nc.seed = dyn_seed_derive(w->seed, SIM_STREAM_NODE_BASE + nc.id +
+                                           ((uint64_t)sn->incarnation << 32));
+    sn->state = SIM_NODE_UP;
+    return dyn_node_create(&nc, w->ring, dyn_mem_store_storage(sn->store),
+                           (dyn_env_t){.ops = &sim_env_ops, .ctx = &sn->ep});
+}
 
 int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config, char *err,
                              size_t err_size)
@@ -368,16 +392,12 @@ int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config,
         sim_node_t *sn = &w->nodes[i];
         sn->ep = (endpoint_t){.world = w, .id = i + 1};
         sn->store = dyn_mem_store_create();
-        dyn_node_config_t nc = config->node;
-        nc.id = i + 1;
-        nc.seed = dyn_seed_derive(w->seed, SIM_STREAM_NODE_BASE + nc.id);
-        sn->node = sn->store ? dyn_node_create(&nc, w->ring, dyn_mem_store_storage(sn->store),
-                                               (dyn_env_t){.ops = &sim_env_ops, .ctx = &sn->ep})
-                             : NULL;
+        sn->node = sn->store ? start_node(w, sn) : NULL;
         w->node_count = i + 1;
         if (!sn->node) {
             snprintf(err, err_size, "invalid node configuration (n=%u r=%u w=%u; r and w must "
-                     "be between 1 and n, n at most %d)", nc.n, nc.r, nc.w, DYN_N_MAX);
+                     "be between 1 and n, n at most %d)", config->node.n, config->node.r,
+                     config->node.w, DYN_N_MAX);
             return -1;
         }
     }
@@ -461,6 +481,100 @@ void sim_world_set_progress(sim_world_t *w, sim_progress_fn fn, void *arg)
 
 void sim_world_stop(sim_world_t *w) { w->stop = 1; }
 
+/* Keep an event for a paused node; it is delivered when the node resumes. */
+static void hold(sim_node_t *sn, const sim_event_t *ev)
+{
+    if (sn->held_count == sn->held_capacity) {
+        size_t cap = sn->held_capacity ? sn->held_capacity * 2 : 64;
+        sim_event_t *held = realloc(sn->held, cap * sizeof(*held));
+        DYN_ASSERT(held != NULL); /* out of memory in the simulator */
+        sn->held = held;
+        sn->held_capacity = cap;
+    }
+    sn->held[sn->held_count++] = *ev;
+}
+
+static void release_held(sim_world_t *w, sim_node_t *sn, int deliver)
+{
+    for (size_t i = 0; i < sn->held_count; i++) {
+        sim_event_t ev = sn->held[i];
+        if (deliver) {
+            ev.time = w->now_us; /* same instant, in the order they arrived */
+            if (ev.kind == EV_TIMER)
+                sim_queue_push_lane(w->queue, &ev, 0);
+            else
+                push(w, &ev);
+        } else {
+            discard_event(&ev);
+        }
+    }
+    sn->held_count = 0;
+}
+
+static sim_node_t *node_slot(sim_world_t *w, uint32_t id)
+{
+    return id >= 1 && id <= w->node_count ? &w->nodes[id - 1] : NULL;
+}
+
+int sim_world_crash(sim_world_t *w, uint32_t id)
+{
+    sim_node_t *sn = node_slot(w, id);
+    if (!sn || sn->state == SIM_NODE_DOWN)
+        return DYN_EINVAL;
+    release_held(w, sn, 0);
+    dyn_node_destroy(sn->node);
+    sn->node = NULL;
+    sn->state = SIM_NODE_DOWN;
+    return DYN_OK;
+}
+
+int sim_world_restart(sim_world_t *w, uint32_t id)
+{
+    sim_node_t *sn = node_slot(w, id);
+    if (!sn || sn->state != SIM_NODE_DOWN)
+        return DYN_EINVAL;
+    sn->incarnation++;
+    sn->node = start_node(w, sn);
+    if (!sn->node) {
+        sn->state = SIM_NODE_DOWN;
+        return DYN_ENOMEM;
+    }
+    return DYN_OK;
+}
+
+int sim_world_pause(sim_world_t *w, uint32_t id)
+{
+    sim_node_t *sn = node_slot(w, id);
+    if (!sn || sn->state != SIM_NODE_UP)
+        return DYN_EINVAL;
+    sn->state = SIM_NODE_PAUSED;
+    return DYN_OK;
+}
+
+int sim_world_resume(sim_world_t *w, uint32_t id)
+{
+    sim_node_t *sn = node_slot(w, id);
+    if (!sn || sn->state != SIM_NODE_PAUSED)
+        return DYN_EINVAL;
+    sn->state = SIM_NODE_UP;
+    release_held(w, sn, 1);
+    return DYN_OK;
+}
+
+int sim_world_wipe(sim_world_t *w, uint32_t id)
+{
+    sim_node_t *sn = node_slot(w, id);
+    if (!sn || sn->state != SIM_NODE_DOWN)
+        return DYN_EINVAL;
+    dyn_mem_store_wipe(sn->store);
+    return DYN_OK;
+}
+
+sim_node_state_t sim_world_node_state(const sim_world_t *w, uint32_t id)
+{
+    return id >= 1 && id <= w->node_count ? w->nodes[id - 1].state : SIM_NODE_DOWN;
+}
+
 static void dispatch(sim_world_t *w, sim_event_t *ev)
 {
     switch (ev->kind) {
@@ -468,8 +582,14 @@ static void dispatch(sim_world_t *w, sim_event_t *ev)
         w->messages++;
         digest_event(w, ev->kind, ev->target, ev->source, 0, ev->data, ev->length);
         if (ev->target >= 1 && ev->target <= w->node_count) {
-            dyn_node_on_message(w->nodes[ev->target - 1].node, w->now_us, ev->source, ev->data,
-                                ev->length);
+            sim_node_t *sn = &w->nodes[ev->target - 1];
+            if (sn->state == SIM_NODE_PAUSED) {
+                hold(sn, ev);
+                return;   /* the held event keeps its payload */
+            }
+            if (sn->state == SIM_NODE_UP)
+                dyn_node_on_message(sn->node, w->now_us, ev->source, ev->data, ev->length);
+            /* A down node hears nothing: the datagram is lost. */
         } else if (ev->target >= SIM_CLIENT_BASE &&
                    ev->target - SIM_CLIENT_BASE < w->client_count) {
             dyn_client_on_message(w->clients[ev->target - SIM_CLIENT_BASE]->client, w->now_us,
@@ -480,9 +600,15 @@ static void dispatch(sim_world_t *w, sim_event_t *ev)
     }
     case EV_TIMER:
         digest_event(w, ev->kind, ev->target, 0, ev->a, NULL, 0);
-        if (ev->target >= 1 && ev->target <= w->node_count)
-            dyn_node_on_timer(w->nodes[ev->target - 1].node, w->now_us, ev->a);
-        else if (ev->target >= SIM_CLIENT_BASE && ev->target - SIM_CLIENT_BASE < w->client_count)
+        if (ev->target >= 1 && ev->target <= w->node_count) {
+            sim_node_t *sn = &w->nodes[ev->target - 1];
+            if (ev->source != sn->incarnation || sn->state == SIM_NODE_DOWN)
+                break;   /* a timer of a past incarnation, or of a node that is down */
+            if (sn->state == SIM_NODE_PAUSED)
+                hold(sn, ev);
+            else
+                dyn_node_on_timer(sn->node, w->now_us, ev->a);
+        } else if (ev->target >= SIM_CLIENT_BASE && ev->target - SIM_CLIENT_BASE < w->client_count)
             dyn_client_on_timer(w->clients[ev->target - SIM_CLIENT_BASE]->client, w->now_us,
                                 ev->a);
         break;

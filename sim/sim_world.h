@@ -50,6 +50,12 @@ typedef struct sim_cluster_config {
     dyn_node_config_t node;   /* template; id is set per node */
 } sim_cluster_config_t;
 
+typedef enum sim_node_state {
+    SIM_NODE_UP = 0,
+    SIM_NODE_DOWN = 1,     /* crashed: volatile state gone, store kept */
+    SIM_NODE_PAUSED = 2,   /* alive but frozen (a long GC, SIGSTOP): events wait for resume */
+} sim_node_state_t;
+
 typedef enum sim_run_result {
     SIM_RUN_IDLE = 0,        /* nothing left to do */
     SIM_RUN_STOPPED = 1,     /* sim_world_stop() was called */
@@ -69,7 +75,10 @@ dyn_time_us sim_world_now(const sim_world_t *w);
 sim_net_t *sim_world_net(sim_world_t *w);
 sim_metrics_t *sim_world_metrics(sim_world_t *w);
 
-/* Build the one cluster of this world. Returns 0, or -1 with a message in err. */
+/*
+ * Build the one cluster of this world. Nodes start with epoch 0 in config->node (the default),
+ * so each draws and stores its own. Returns 0, or -1 with a message in err.
+ */
 int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config, char *err,
                              size_t err_size);
 uint32_t sim_world_node_count(const sim_world_t *w);
@@ -84,6 +93,21 @@ const sim_cluster_config_t *sim_world_cluster_config(const sim_world_t *w);
  */
 dyn_endpoint_t sim_world_add_client(sim_world_t *w, const dyn_client_config_t *config,
                                     dyn_client_t **out);
+
+/*
+ * Node faults. crash: the node's volatile state (pending requests, timers) is lost and datagrams
+ * to it are dropped; its store is kept (everything it stored is durable until the disk model
+ * arrives). restart: a new incarnation on the same store. pause/resume: while paused, datagrams
+ * and timers for the node wait and are delivered in order on resume. wipe: a down node's disk is
+ * lost, so its next start draws a new epoch. All return DYN_OK, or DYN_EINVAL for an unknown node
+ * or the wrong state (crash a down node, restart or wipe a node that is up, resume one not paused).
+ */
+int sim_world_crash(sim_world_t *w, uint32_t id);
+int sim_world_restart(sim_world_t *w, uint32_t id);
+int sim_world_pause(sim_world_t *w, uint32_t id);
+int sim_world_resume(sim_world_t *w, uint32_t id);
+int sim_world_wipe(sim_world_t *w, uint32_t id);
+sim_node_state_t sim_world_node_state(const sim_world_t *w, uint32_t id);
 
 /* Run fn(w, arg, a) at time `when` (>= now). Returns a handle for sim_world_cancel. */
 uint64_t sim_world_at(sim_world_t *w, dyn_time_us when, sim_callback_fn fn, void *arg,

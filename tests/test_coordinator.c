@@ -110,6 +110,7 @@ static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max)
         dyn_node_config_t cfg;
         dyn_node_config_default(&cfg);
         cfg.id = ids[i];
+        cfg.epoch = 1; /* pinned: the tests name actors (id, 1) */
         cfg.request_timeout_us = TIMEOUT_US;
         cfg.seed = 1000 + ids[i];
         if (siblings_max)
@@ -347,6 +348,52 @@ static void past_plus_dot(const dyn_version_t *v, dyn_vclock_t *out)
 
 /* ---- tests ---------------------------------------------------------------------------- */
 
+/*
+ * Epoch 0 in the config means: the epoch stored in META, or a fresh random one stored and synced
+ * before the node does anything. A restart on the same store keeps its epoch; a node whose store
+ * was wiped comes back under a new one, so its new writes never reuse its old actor (KV679).
+ */
+static void test_epoch_persisted_and_renewed_after_wipe(void **state)
+{
+    cluster_t *c = *state;
+    fake_env_t env;
+    fake_env_init(&env, 9);
+    dyn_mem_store_t *store = dyn_mem_store_create();
+    dyn_node_config_t cfg;
+    dyn_node_config_default(&cfg);
+    cfg.id = 1;
+    assert_int_equal(cfg.epoch, 0);
+    cfg.seed = 77;
+    dyn_node_t *n = dyn_node_create(&cfg, c->ring, dyn_mem_store_storage(store),
+                                    fake_env_iface(&env));
+    assert_non_null(n);
+    uint32_t first = dyn_node_epoch(n);
+    assert_int_not_equal(first, 0);
+    assert_int_equal(dyn_mem_store_key_count(store, DYN_SPACE_META), 1);
+    dyn_node_destroy(n);
+    /* A restart on the intact store keeps the epoch, whatever its seed. */
+    cfg.seed = 78;
+    n = dyn_node_create(&cfg, c->ring, dyn_mem_store_storage(store), fake_env_iface(&env));
+    assert_int_equal(dyn_node_epoch(n), first);
+    dyn_node_destroy(n);
+    /* Disk lost: a new epoch (the host gives each incarnation its own seed). */
+    dyn_mem_store_wipe(store);
+    cfg.seed = 79;
+    n = dyn_node_create(&cfg, c->ring, dyn_mem_store_storage(store), fake_env_iface(&env));
+    assert_int_not_equal(dyn_node_epoch(n), 0);
+    assert_int_not_equal(dyn_node_epoch(n), first);
+    dyn_node_destroy(n);
+    /* A pinned epoch is used as given and not stored. */
+    dyn_mem_store_wipe(store);
+    cfg.epoch = 5;
+    n = dyn_node_create(&cfg, c->ring, dyn_mem_store_storage(store), fake_env_iface(&env));
+    assert_int_equal(dyn_node_epoch(n), 5);
+    assert_int_equal(dyn_mem_store_key_count(store, DYN_SPACE_META), 0);
+    dyn_node_destroy(n);
+    dyn_mem_store_destroy(store);
+    fake_env_free(&env);
+}
+
 static void test_create_rejects_invalid_config(void **state)
 {
     cluster_t *c = *state;
@@ -356,6 +403,7 @@ static void test_create_rejects_invalid_config(void **state)
     dyn_node_config_t good;
     dyn_node_config_default(&good);
     good.id = 1;
+    good.epoch = 1;
     dyn_node_t *n = dyn_node_create(&good, c->ring, dyn_mem_store_storage(store),
                                     fake_env_iface(&env));
     assert_non_null(n);
@@ -364,7 +412,7 @@ static void test_create_rejects_invalid_config(void **state)
         dyn_node_config_t bad = good;
         switch (i) {
         case 0: bad.id = 0; break;
-        case 1: bad.epoch = 0; break;
+        case 1: bad.r = 0; break;
         case 2: bad.n = 0; break;
         case 3: bad.n = DYN_N_MAX + 1; break;
         case 4: bad.r = 4; break; /* r > n */
@@ -1771,6 +1819,8 @@ static void test_destroy_with_pending_get(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_epoch_persisted_and_renewed_after_wipe, setup_default,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_create_rejects_invalid_config, setup_default,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_put_replicates_and_answers_after_w, setup_default,
