@@ -47,7 +47,6 @@ struct dyn_client {
     uint64_t stray;
     uint64_t bad_messages;
     dyn_msg_t rx;
-    uint8_t context_buf[DYN_VCLOCK_MAX * 40 + 8];
 };
 
 dyn_client_t *dyn_client_create(const dyn_client_config_t *config, dyn_env_t env)
@@ -235,14 +234,9 @@ static void complete(dyn_client_t *c, pending_t *p, dyn_time_us now_us, const dy
         result.coordinator = reply->coordinator;
         if (p->kind == DYN_OP_GET)
             result.siblings = &reply->siblings;
-        if (reply->context.count) {
-            int length = dyn_codec_encode_vclock(&reply->context, c->context_buf,
-                                                 sizeof(c->context_buf));
-            DYN_ASSERT(length > 0);
-            result.context = c->context_buf;
-            result.context_length = (size_t)length;
+        /* Bytes only on request (dyn_client_context_encode): most callers keep the clock. */
+        if (reply->context.count)
             result.context_clock = &reply->context;
-        }
     }
     dyn_client_done_fn done = p->done;
     void *arg = p->arg;
@@ -283,4 +277,11 @@ void dyn_client_on_timer(dyn_client_t *c, dyn_time_us now_us, uint64_t timer_id)
         return;
     }
     complete(c, p, now_us, NULL, DYN_ETIMEDOUT);
+}
+
+int dyn_client_context_encode(const dyn_client_result_t *result, uint8_t *buf, size_t capacity)
+{
+    if (!result->context_clock)
+        return 0;
+    return dyn_codec_encode_vclock(result->context_clock, buf, capacity);
 }

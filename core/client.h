@@ -49,10 +49,21 @@ typedef struct dyn_client_result {
     uint32_t attempts;
     dyn_time_us start_us, end_us;
     const dyn_siblings_t *siblings; /* get: the live versions (may be empty); else NULL */
-    const uint8_t *context;         /* encoded clock for a later put; length 0 if none */
-    size_t context_length;
-    const dyn_vclock_t *context_clock; /* the same context decoded, or NULL if none */
+    /*
+     * The context for a later put or delete, NULL if none. Hand it on as is, or as the opaque
+     * bytes dyn_client_context_encode() makes of it (what applications and dynctl store).
+     */
+    const dyn_vclock_t *context_clock;
 } dyn_client_result_t;
+
+/* The maximum size of an encoded context. */
+#define DYN_CONTEXT_MAX (DYN_VCLOCK_MAX * 36 + 2)
+
+/*
+ * Encode a result's context as opaque bytes into buf (DYN_CONTEXT_MAX bytes always suffice).
+ * Returns the length, 0 if the result has no context, or DYN_ETOOBIG.
+ */
+int dyn_client_context_encode(const dyn_client_result_t *result, uint8_t *buf, size_t capacity);
 
 typedef void (*dyn_client_done_fn)(void *arg, const dyn_client_result_t *result);
 

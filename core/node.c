@@ -421,13 +421,18 @@ static void reply_get(dyn_node_t *node, op_t *op)
     reply.coordinator = node->config.id;
     dyn_siblings_context(&op->merged, &reply.context);
     /* Tombstones stay out of the answer but inside the context, so a put can supersede them. */
-    uint32_t live = 0;
-    for (uint32_t i = 0; i < op->merged.count; i++)
-        if (!(op->merged.items[i].flags & DYN_VERSION_TOMBSTONE))
-            node->live_view[live++] = op->merged.items[i];
-    reply.siblings.items = node->live_view;
-    reply.siblings.count = live;
-    reply.siblings.capacity = DYN_SIBLINGS_MAX;
+    uint32_t live = dyn_siblings_live_count(&op->merged);
+    if (live == op->merged.count) {
+        reply.siblings = op->merged; /* a view: the reply is encoded before op is touched again */
+    } else {
+        live = 0;
+        for (uint32_t i = 0; i < op->merged.count; i++)
+            if (!(op->merged.items[i].flags & DYN_VERSION_TOMBSTONE))
+                node->live_view[live++] = op->merged.items[i];
+        reply.siblings.items = node->live_view;
+        reply.siblings.count = live;
+        reply.siblings.capacity = DYN_SIBLINGS_MAX;
+    }
     reply.status = live ? DYN_OK : DYN_ENOTFOUND;
     node->stats.replies_ok++;
     send_msg(node, op->origin, &reply);

@@ -1074,8 +1074,11 @@ static void client_done(void *arg, const dyn_client_result_t *res)
         } else {
             lua_pushboolean(co, 1);
         }
-        if (res->context_length)
-            lua_pushlstring(co, (const char *)res->context, res->context_length);
+        uint8_t context[DYN_CONTEXT_MAX];
+        int length = dyn_client_context_encode(res, context, sizeof(context));
+        DYN_ASSERT(length >= 0);
+        if (length > 0)
+            lua_pushlstring(co, (const char *)context, (size_t)length);
         else
             lua_pushnil(co);
         nres = 2;

@@ -269,12 +269,17 @@ static int earliest(const sim_queue_t *q)
     return best;
 }
 
-int sim_queue_pop(sim_queue_t *q, sim_event_t *out, void (*discard)(sim_event_t *ev))
+int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
+                  void (*discard)(sim_event_t *ev))
 {
     for (;;) {
         int source = earliest(q);
         if (source == -2)
             return 0;
+        dyn_time_us next = source == -1 ? q->heap[0].time
+                                        : q->lanes[source].ring[q->lanes[source].head].ev.time;
+        if (next > limit_us)
+            return -1;
         if (source >= 0) {
             lane_t *lane = &q->lanes[source];
             lane_entry_t *e = &lane->ring[lane->head];
@@ -301,16 +306,6 @@ int sim_queue_pop(sim_queue_t *q, sim_event_t *out, void (*discard)(sim_event_t 
         *out = slot->ev;
         return 1;
     }
-}
-
-dyn_time_us sim_queue_peek_time(const sim_queue_t *q)
-{
-    int source = earliest(q);
-    if (source == -2)
-        return DYN_TIME_NEVER;
-    if (source == -1)
-        return q->heap[0].time;
-    return q->lanes[source].ring[q->lanes[source].head].ev.time;
 }
 
 size_t sim_queue_size(const sim_queue_t *q) { return q->size + q->lane_events; }

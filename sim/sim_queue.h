@@ -56,12 +56,12 @@ uint64_t sim_queue_push_lane(sim_queue_t *q, const sim_event_t *ev, uint64_t lan
 /* Cancel a scheduled event; a handle of an event already popped or cancelled is ignored. */
 void sim_queue_cancel(sim_queue_t *q, uint64_t handle);
 /*
- * Pop the earliest live event into *out. Returns 1, or 0 if none is left. Cancelled events are
- * passed to `discard` (may be NULL) so their payloads can be freed.
+ * Pop the earliest live event into *out if its time is <= limit_us. Returns 1 (popped), 0 (no
+ * event left) or -1 (the earliest is later than limit_us; nothing popped). Cancelled events met
+ * on the way are passed to `discard` (may be NULL) so their payloads can be freed.
  */
-int sim_queue_pop(sim_queue_t *q, sim_event_t *out, void (*discard)(sim_event_t *ev));
-/* Earliest live or cancelled event's time, DYN_TIME_NEVER if empty. */
-dyn_time_us sim_queue_peek_time(const sim_queue_t *q);
+int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
+                  void (*discard)(sim_event_t *ev));
 /* Scheduled events, cancelled ones included until they are popped. */
 size_t sim_queue_size(const sim_queue_t *q);
 uint64_t sim_queue_pushed(const sim_queue_t *q);

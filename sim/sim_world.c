@@ -183,7 +183,7 @@ void sim_world_destroy(sim_world_t *w)
     if (w->queue) {
         sim_event_t ev;
         /* Drain pending deliveries so their payloads are freed. */
-        while (sim_queue_pop(w->queue, &ev, discard_event))
+        while (sim_queue_pop(w->queue, DYN_TIME_NEVER, &ev, discard_event) == 1)
             discard_event(&ev);
         sim_queue_destroy(w->queue);
     }
@@ -633,13 +633,11 @@ sim_run_result_t sim_world_run(sim_world_t *w)
             return SIM_RUN_STOPPED;
         if (w->events >= w->events_max)
             return SIM_RUN_EVENTS_MAX;
-        dyn_time_us next = sim_queue_peek_time(w->queue);
-        if (next == DYN_TIME_NEVER)
+        int popped = sim_queue_pop(w->queue, w->time_limit_us, &ev, discard_event);
+        if (popped == 0)
             return SIM_RUN_IDLE;
-        if (next > w->time_limit_us)
+        if (popped < 0)
             return SIM_RUN_TIME_LIMIT;
-        if (!sim_queue_pop(w->queue, &ev, discard_event))
-            return SIM_RUN_IDLE;
         DYN_ASSERT(ev.time >= w->now_us); /* time never goes backwards */
         w->now_us = ev.time;
         w->events++;

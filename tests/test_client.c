@@ -66,9 +66,12 @@ static void on_done(void *arg, const dyn_client_result_t *r)
         memcpy(rec->first_value, r->siblings->items[0].value, n);
         rec->first_value[n] = '\0';
     }
-    rec->context_length = r->context_length;
-    if (r->context_length <= CONTEXT_COPY_MAX && r->context_length > 0)
-        memcpy(rec->context, r->context, r->context_length);
+    uint8_t bytes[DYN_CONTEXT_MAX];
+    int length = dyn_client_context_encode(r, bytes, sizeof(bytes));
+    assert_true(length >= 0);
+    rec->context_length = (size_t)length;
+    if (rec->context_length <= CONTEXT_COPY_MAX && rec->context_length > 0)
+        memcpy(rec->context, bytes, rec->context_length);
 }
 
 typedef struct fixture {

@@ -51,7 +51,7 @@ static void test_queue_total_order(void **state)
     size_t popped = 0, expected = 0;
     for (uint32_t i = 0; i < N; i++)
         expected += !cancelled[i];
-    while (sim_queue_pop(q, &ev, NULL)) {
+    while (sim_queue_pop(q, DYN_TIME_NEVER, &ev, NULL) == 1) {
         assert_false(cancelled[ev.a]);
         if (popped > 0) {
             assert_true(ev.time >= prev.time);
@@ -63,6 +63,16 @@ static void test_queue_total_order(void **state)
     }
     assert_int_equal(popped, expected);
     assert_int_equal(sim_queue_size(q), 0);
+    /* The limit: nothing later than it is popped, and nothing is lost by asking. */
+    sim_event_t e5 = {.time = 5}, e9 = {.time = 9};
+    sim_queue_push(q, &e9);
+    sim_queue_push_lane(q, &e5, 42);
+    assert_int_equal(sim_queue_pop(q, 4, &ev, NULL), -1);
+    assert_int_equal(sim_queue_pop(q, 5, &ev, NULL), 1);
+    assert_int_equal(ev.time, 5);
+    assert_int_equal(sim_queue_pop(q, 8, &ev, NULL), -1);
+    assert_int_equal(sim_queue_pop(q, 9, &ev, NULL), 1);
+    assert_int_equal(sim_queue_pop(q, DYN_TIME_NEVER, &ev, NULL), 0);
     /* A handle of an event already popped cancels nothing and does not crash. */
     sim_queue_cancel(q, handles[1]);
     free(handles);
