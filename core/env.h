@@ -52,6 +52,13 @@ typedef struct dyn_env_ops {
     void (*timer_cancel)(void *ctx, uint64_t handle);
     /* Record a structured event. May be NULL. */
     void (*trace)(void *ctx, const dyn_trace_event_t *event);
+    /*
+     * The node's wall clock in microseconds, which stamps versions (last-write-wins orders by it,
+     * clock truncation drops the oldest stamp). Unlike the time passed to entry points, which
+     * drives timers and may be a monotonic clock, it can be skewed, drift or jump, as real wall
+     * clocks do. May be NULL: the entry point's time is used.
+     */
+    dyn_time_us (*wall_us)(void *ctx, dyn_time_us now_us);
 } dyn_env_ops_t;
 
 typedef struct dyn_env {
@@ -74,6 +81,11 @@ static inline uint64_t dyn_env_timer_arm(const dyn_env_t *env, uint64_t timer_id
 static inline void dyn_env_timer_cancel(const dyn_env_t *env, uint64_t handle)
 {
     env->ops->timer_cancel(env->ctx, handle);
+}
+
+static inline dyn_time_us dyn_env_wall_us(const dyn_env_t *env, dyn_time_us now_us)
+{
+    return env->ops->wall_us ? env->ops->wall_us(env->ctx, now_us) : now_us;
 }
 
 static inline void dyn_env_trace(const dyn_env_t *env, const dyn_trace_event_t *event)

@@ -88,7 +88,8 @@ static bool config_valid(const dyn_node_config_t *c)
            c->w >= 1 && c->r <= c->n && c->w <= c->n && c->vclock_threshold >= 1 &&
            c->vclock_threshold <= DYN_VCLOCK_MAX && c->siblings_max >= 1 &&
            c->siblings_max <= DYN_SIBLINGS_MAX && c->requests_pending_max >= 1 &&
-           c->request_timeout_us > 0;
+           c->request_timeout_us > 0 &&
+           (c->resolution == DYN_RESOLVE_VCLOCK || c->resolution == DYN_RESOLVE_LWW);
 }
 
 static const uint8_t epoch_key[] = "epoch";
@@ -361,6 +362,31 @@ static int store_scratch(dyn_node_t *node, const uint8_t *key, size_t key_length
 }
 
 /*
+ * Reconcile a version into node->scratch under the configured resolution. Returns as
+ * dyn_siblings_add does. Under last-write-wins only the latest stamp survives, whatever the
+ * causality: the write just added may itself be dropped, which is the baseline's known loss.
+ */
+static int reconcile(dyn_node_t *node, const dyn_version_t *version)
+{
+    if (node->config.resolution == DYN_RESOLVE_LWW)
+        return dyn_siblings_add_lww(&node->scratch, version, DYN_SIB_BORROW);
+    return dyn_siblings_add(&node->scratch, version, DYN_SIB_BORROW, node->config.siblings_max);
+}
+
+/* Merge a replica's answer into a get's reconciled set under the configured resolution. */
+static int merge_answer(dyn_node_t *node, dyn_siblings_t *merged, const dyn_siblings_t *answer)
+{
+    if (node->config.resolution != DYN_RESOLVE_LWW)
+        return dyn_siblings_merge(merged, answer, DYN_SIB_COPY, DYN_SIBLINGS_MAX);
+    for (uint32_t i = 0; i < answer->count; i++) {
+        int rc = dyn_siblings_add_lww(merged, &answer->items[i], DYN_SIB_COPY);
+        if (rc < 0)
+            return rc;
+    }
+    return DYN_OK;
+}
+
+/*
  * Reconcile one version into the local sibling set and store the result. Returns 1 if the version
  * was added, 0 if the store already held it or something newer, or a negative status.
  */
@@ -371,7 +397,7 @@ static int apply_version(dyn_node_t *node, const uint8_t *key, size_t key_length
     if (rc != DYN_OK)
         return rc;
     node->stats.replica_writes++;
-    rc = dyn_siblings_add(&node->scratch, version, DYN_SIB_BORROW, node->config.siblings_max);
+    rc = reconcile(node, version);
     if (rc == 0) {
         node->stats.stale_writes++;
         return 0;
@@ -599,15 +625,17 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
         if (seen > last)
             last = seen;
     }
+    /* Stamped with the node's wall clock, skew and all: last-write-wins trusts it. */
+    dyn_time_us wall_us = dyn_env_wall_us(&node->env, now_us);
     version->dot = (dyn_vclock_entry_t){
-        .node = c->id, .epoch = c->epoch, .counter = last + 1, .timestamp_us = now_us};
-    version->timestamp_us = now_us;
+        .node = c->id, .epoch = c->epoch, .counter = last + 1, .timestamp_us = wall_us};
+    version->timestamp_us = wall_us;
     version->value = msg->value;
     version->value_length = msg->value_length;
     version->flags = msg->put_flags & DYN_VERSION_TOMBSTONE;
     version->owned = false;
     node->stats.replica_writes++;
-    rc = dyn_siblings_add(&node->scratch, version, DYN_SIB_BORROW, c->siblings_max);
+    rc = reconcile(node, version);
     if (rc <= 0)
         return rc;
     rc = store_scratch(node, msg->key, msg->key_length, key_hash);
@@ -669,8 +697,7 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
             node->stats.replica_reads++;
             int rc = load_local(node, msg->key, msg->key_length);
             if (rc == DYN_OK)
-                rc = dyn_siblings_merge(&op->merged, &node->scratch, DYN_SIB_COPY,
-                                        DYN_SIBLINGS_MAX);
+                rc = merge_answer(node, &op->merged, &node->scratch);
             op_answer(node, op, (uint32_t)self_index, rc < 0 ? rc : DYN_OK);
         }
     } else {
@@ -724,7 +751,7 @@ static void on_replica_reply(dyn_node_t *node, dyn_endpoint_t from, const dyn_ms
     /* After the client has its answer, later replies only count: nothing reads the merged set
      * again (read repair, when it comes, compares each reply against it). */
     if (status == DYN_OK && expected == OP_GET && !op->replied) {
-        int rc = dyn_siblings_merge(&op->merged, &msg->siblings, DYN_SIB_COPY, DYN_SIBLINGS_MAX);
+        int rc = merge_answer(node, &op->merged, &msg->siblings);
         if (rc < 0)
             status = rc;
     }

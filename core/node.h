@@ -24,6 +24,16 @@
 
 #define DYN_N_MAX 16 /* the largest replication factor a request may ask for */
 
+/*
+ * How a replica resolves concurrent versions. VCLOCK keeps every causally concurrent version as a
+ * sibling (Dynamo). LWW keeps only the one with the latest wall-clock stamp, as Cassandra does:
+ * the comparison baseline, which loses acknowledged writes when clocks disagree.
+ */
+typedef enum dyn_resolution {
+    DYN_RESOLVE_VCLOCK = 0,
+    DYN_RESOLVE_LWW = 1,
+} dyn_resolution_t;
+
 typedef struct dyn_node_config {
     uint32_t id;                    /* ring member id, also this node's endpoint */
     /*
@@ -38,6 +48,7 @@ typedef struct dyn_node_config {
     uint32_t vclock_threshold;      /* clock truncation threshold (paper: 10) */
     uint32_t siblings_max;          /* writes beyond it fail with DYN_ESIBLINGS (Riak: 100) */
     uint32_t requests_pending_max;  /* coordinated + forwarded requests in flight */
+    dyn_resolution_t resolution;    /* DYN_RESOLVE_VCLOCK (default) or the LWW baseline */
     uint64_t seed;                  /* the node's own PRNG stream: new epochs, forward targets;
                                        must differ between incarnations of a node */
 } dyn_node_config_t;

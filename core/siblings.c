@@ -303,3 +303,19 @@ void dyn_siblings_resolve_lww(dyn_siblings_t *set)
         version_move(&set->items[0], &set->items[best]);
     set->count = 1;
 }
+
+int dyn_siblings_add_lww(dyn_siblings_t *set, const dyn_version_t *version,
+                         dyn_sib_add_mode_t mode)
+{
+    for (uint32_t i = 0; i < set->count; i++) {
+        const dyn_version_t *old = &set->items[i];
+        if (old->timestamp_us > version->timestamp_us ||
+            (old->timestamp_us == version->timestamp_us && dyn_version_order(old, version) >= 0))
+            return 0;
+    }
+    /* The newcomer wins over everything held: empty the set, then add it to the empty set. */
+    for (uint32_t i = 0; i < set->count; i++)
+        version_free_value(&set->items[i]);
+    set->count = 0;
+    return dyn_siblings_add(set, version, mode, 1);
+}

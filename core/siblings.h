@@ -111,4 +111,12 @@ bool dyn_siblings_equal(const dyn_siblings_t *a, const dyn_siblings_t *b);
  */
 void dyn_siblings_resolve_lww(dyn_siblings_t *set);
 
+/*
+ * Last-write-wins reconciliation, as Cassandra does it: causality is ignored, the version with the
+ * largest timestamp_us (ties: the later in canonical order) is the only one kept. Returns 1 if
+ * `version` replaced what the set held, 0 if it lost (nothing changes), DYN_ETOOBIG, DYN_ENOMEM.
+ */
+int dyn_siblings_add_lww(dyn_siblings_t *set, const dyn_version_t *version,
+                         dyn_sib_add_mode_t mode);
+
 #endif

@@ -690,7 +690,7 @@ static uint32_t check_node(lua_State *L, int idx)
 
 static const char *const cluster_keys[] = {
     "nodes", "n", "r", "w", "strategy", "partitions", "tokens", "latency", "latency_by_type",
-    "timeout", "vclock_threshold", "siblings_max", "requests_pending_max", NULL};
+    "timeout", "vclock_threshold", "siblings_max", "requests_pending_max", "resolution", NULL};
 
 static const struct {
     const char *name;
@@ -751,6 +751,14 @@ static int l_cluster_new(lua_State *L)
     cc.node.siblings_max = (uint32_t)opt_int(L, 1, "siblings_max", 100, 1, DYN_SIBLINGS_MAX);
     cc.node.requests_pending_max =
         (uint32_t)opt_int(L, 1, "requests_pending_max", 65536, 1, 1 << 24);
+    const char *resolution = opt_str(L, 1, "resolution", "vclock");
+    if (strcmp(resolution, "vclock") == 0)
+        cc.node.resolution = DYN_RESOLVE_VCLOCK;
+    else if (strcmp(resolution, "lww") == 0)
+        cc.node.resolution = DYN_RESOLVE_LWW;
+    else
+        return luaL_error(L, "cluster.new: resolution must be \"vclock\" or \"lww\", got \"%s\"",
+                          resolution);
 
     char err[256];
     if (sim_world_create_cluster(sl->world, &cc, err, sizeof(err)) != 0)
@@ -804,9 +812,11 @@ static int l_cluster_new(lua_State *L)
     else
         snprintf(placement, sizeof(placement), "partitions=%u", c->ring.partitions);
     printf("cluster: nodes=%u N=%u R=%u W=%u strategy=S%d %s timeout=%gms latency=%s "
-           "ring_seed=%llu\n",
+           "resolution=%s ring_seed=%llu\n",
            c->nodes, c->node.n, c->node.r, c->node.w, (int)c->ring.strategy, placement,
-           (double)c->node.request_timeout_us / 1000.0, lat, (unsigned long long)c->ring.seed);
+           (double)c->node.request_timeout_us / 1000.0, lat,
+           c->node.resolution == DYN_RESOLVE_LWW ? "lww" : "vclock",
+           (unsigned long long)c->ring.seed);
     fflush(stdout);
 
     lua_cluster_t *lc = lua_newuserdatauv(L, sizeof(*lc), 0);
@@ -933,6 +943,29 @@ static int l_cluster_resume(lua_State *L)
 static int l_cluster_wipe(lua_State *L)
 {
     return node_fault(L, "wipe", sim_world_wipe, "is up: crash it before wiping its disk");
+}
+
+/*
+ * c:clock(id, {skew = ms, drift = ppm}): set a node's wall clock (see sim_world_set_clock). Both
+ * default to 0, so c:clock(id, {}) puts the clock right again.
+ */
+static int l_cluster_clock(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    uint32_t id = check_node(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    static const char *const keys[] = {"skew", "drift", NULL};
+    check_options(L, 3, "clock", keys);
+    double skew_ms = opt_num(L, 3, "skew", 0);
+    lua_Integer drift = opt_int(L, 3, "drift", 0, -999999, 999999);
+    if (!(skew_ms > -1e12 && skew_ms < 1e12))
+        return luaL_error(L, "clock: skew must be a number of milliseconds");
+    if (sim_world_set_clock(lc->sl->world, id, (int64_t)llround(skew_ms * 1000.0),
+                            (int64_t)drift) != DYN_OK)
+        return luaL_error(L, "clock: invalid setting for node %d", (int)id);
+    lua_pushfstring(L, "clock %d skew %f ms drift %I ppm", (int)id, skew_ms, drift);
+    fault_event(lc->sl, lua_tostring(L, -1));
+    return 0;
 }
 
 static const char *const client_keys[] = {"timeout", "retries", "via", NULL};
@@ -1412,7 +1445,8 @@ static const luaL_Reg cluster_methods[] = {
     {"ownership", l_cluster_ownership}, {"node_stats", l_cluster_node_stats},
     {"crash", l_cluster_crash},         {"restart", l_cluster_restart},
     {"pause", l_cluster_pause},         {"resume", l_cluster_resume},
-    {"wipe", l_cluster_wipe},           {NULL, NULL}};
+    {"wipe", l_cluster_wipe},           {"clock", l_cluster_clock},
+    {NULL, NULL}};
 static const luaL_Reg client_methods[] = {
     {"get", l_client_get}, {"put", l_client_put}, {"delete", l_client_delete}, {NULL, NULL}};
 static const luaL_Reg workload_methods[] = {

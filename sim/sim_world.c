@@ -42,6 +42,8 @@ typedef struct sim_node {
     dyn_mem_store_t *store;    /* survives crashes; only a wipe loses it */
     sim_node_state_t state;
     uint32_t incarnation;      /* restarts so far; stale timers carry an older one */
+    int64_t skew_us;           /* wall clock offset from simulated time */
+    int64_t drift_ppm;         /* wall clock rate error, parts per million */
     sim_event_t *held;         /* events for a paused node, in arrival order */
     size_t held_count, held_capacity;
 } sim_node_t;
@@ -331,11 +333,28 @@ static void env_trace(void *ctx, const dyn_trace_event_t *event)
     digest_append(ep->world, &r, sizeof(r));
 }
 
+/*
+ * A node's wall clock: simulated time, plus its skew, plus its drift accumulated since time zero.
+ * Timers run on simulated time, as a real node's run on a monotonic clock; only the stamps on
+ * versions see the skew. Clients' clocks are exact.
+ */
+static dyn_time_us env_wall_us(void *ctx, dyn_time_us now_us)
+{
+    endpoint_t *ep = ctx;
+    sim_world_t *w = ep->world;
+    if (ep->id < 1 || ep->id > w->node_count)
+        return now_us;
+    const sim_node_t *sn = &w->nodes[ep->id - 1];
+    int64_t wall = (int64_t)now_us + sn->skew_us + (int64_t)now_us / 1000000 * sn->drift_ppm;
+    return wall < 0 ? 0 : (dyn_time_us)wall;
+}
+
 static const dyn_env_ops_t sim_env_ops = {
     .send = env_send,
     .timer_arm = env_timer_arm,
     .timer_cancel = env_timer_cancel,
     .trace = env_trace,
+    .wall_us = env_wall_us,
 };
 
 /* ---- cluster and clients ---------------------------------------------------------------- */
@@ -567,6 +586,16 @@ int sim_world_wipe(sim_world_t *w, uint32_t id)
     if (!sn || sn->state != SIM_NODE_DOWN)
         return DYN_EINVAL;
     dyn_mem_store_wipe(sn->store);
+    return DYN_OK;
+}
+
+int sim_world_set_clock(sim_world_t *w, uint32_t id, int64_t skew_us, int64_t drift_ppm)
+{
+    sim_node_t *sn = node_slot(w, id);
+    if (!sn || drift_ppm <= -1000000 || drift_ppm >= 1000000)
+        return DYN_EINVAL;
+    sn->skew_us = skew_us;
+    sn->drift_ppm = drift_ppm;
     return DYN_OK;
 }
 

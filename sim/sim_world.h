@@ -108,6 +108,12 @@ int sim_world_pause(sim_world_t *w, uint32_t id);
 int sim_world_resume(sim_world_t *w, uint32_t id);
 int sim_world_wipe(sim_world_t *w, uint32_t id);
 sim_node_state_t sim_world_node_state(const sim_world_t *w, uint32_t id);
+/*
+ * Set a node's wall clock: offset by skew_us and running fast (drift_ppm > 0) or slow, as parts
+ * per million of simulated time since zero. Only the stamps on its versions see it; its timers do
+ * not. DYN_EINVAL for an unknown node or |drift| >= 10^6 ppm.
+ */
+int sim_world_set_clock(sim_world_t *w, uint32_t id, int64_t skew_us, int64_t drift_ppm);
 
 /* Run fn(w, arg, a) at time `when` (>= now). Returns a handle for sim_world_cancel. */
 uint64_t sim_world_at(sim_world_t *w, dyn_time_us when, sim_callback_fn fn, void *arg,

@@ -565,6 +565,45 @@ static void test_clear_frees_and_reuses(void **state)
     dyn_siblings_clear(&set); /* clearing an empty set is harmless */
 }
 
+/*
+ * Last-write-wins reconciliation ignores causality: a version whose past covers the stored one but
+ * whose stamp is older loses (the write a skewed clock makes is dropped); a later stamp replaces
+ * whatever is held; equal stamps fall to the canonical order, the same on every replica.
+ */
+static void test_add_lww_ignores_causality(void **state)
+{
+    (void)state;
+    dyn_siblings_t set;
+    dyn_siblings_init(&set);
+    dyn_version_t first = D0("first", 1000, 1, 1);
+    assert_int_equal(dyn_siblings_add_lww(&set, &first, DYN_SIB_COPY), 1);
+    /* Causally after first (its past holds 1:1), but stamped earlier: it loses. */
+    dyn_version_t after_but_older = D1("after", 500, 2, 1, 1, 1);
+    assert_true(dyn_version_supersedes(&after_but_older, &first));
+    assert_int_equal(dyn_siblings_add_lww(&set, &after_but_older, DYN_SIB_COPY), 0);
+    assert_int_equal(set.count, 1);
+    assert_value(&set.items[0], "first");
+    /* Concurrent, stamped later: it replaces. */
+    dyn_version_t later = D0("later", 2000, 3, 1);
+    assert_int_equal(dyn_siblings_add_lww(&set, &later, DYN_SIB_COPY), 1);
+    assert_int_equal(set.count, 1);
+    assert_value(&set.items[0], "later");
+    /* Equal stamps: the later in canonical order wins, whichever arrives first. */
+    dyn_version_t tie_low = D0("tie-low", 3000, 4, 1), tie_high = D0("tie-high", 3000, 5, 1);
+    dyn_siblings_t a, b;
+    dyn_siblings_init(&a);
+    dyn_siblings_init(&b);
+    assert_true(dyn_siblings_add_lww(&a, &tie_low, DYN_SIB_COPY) >= 0);
+    assert_true(dyn_siblings_add_lww(&a, &tie_high, DYN_SIB_COPY) >= 0);
+    assert_true(dyn_siblings_add_lww(&b, &tie_high, DYN_SIB_COPY) >= 0);
+    assert_true(dyn_siblings_add_lww(&b, &tie_low, DYN_SIB_COPY) >= 0);
+    assert_true(dyn_siblings_equal(&a, &b));
+    assert_value(&a.items[0], "tie-high");
+    dyn_siblings_clear(&a);
+    dyn_siblings_clear(&b);
+    dyn_siblings_clear(&set);
+}
+
 static void test_resolve_lww(void **state)
 {
     (void)state;
@@ -831,6 +870,7 @@ int main(void)
         cmocka_unit_test(test_copy_survives_overwrite),
         cmocka_unit_test(test_clear_frees_and_reuses),
         cmocka_unit_test(test_resolve_lww),
+        cmocka_unit_test(test_add_lww_ignores_causality),
         cmocka_unit_test(test_tombstones),
         cmocka_unit_test(test_merge_sets),
         cmocka_unit_test(test_random_order_independent),
