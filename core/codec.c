@@ -43,7 +43,7 @@
  *   3 CLIENT_REPLY       request_id, status, coordinator, vclock context, siblings
  *   4 REPLICA_GET        request_id, key
  *   5 REPLICA_GET_REPLY  request_id, status, siblings
- *   6 REPLICA_PUT        request_id, key, version
+ *   6 REPLICA_PUT        request_id, u8 replica flags (only DYN_REPLICA_SYNC), key, version
  *   7 REPLICA_PUT_REPLY  request_id, status
  *
  * The last field must end exactly at the end of the buffer (trailing bytes -> DYN_EBADMSG), and a
@@ -518,6 +518,7 @@ static void msg_reset(dyn_msg_t *msg, dyn_msg_type_t type)
     msg->value = NULL;
     msg->value_length = 0;
     msg->context.count = 0;
+    msg->replica_flags = 0;
     msg->version.clock.count = 0;
     msg->version.dot = (dyn_vclock_entry_t){0};
     msg->version.timestamp_us = 0;
@@ -627,9 +628,11 @@ static int msg_check(const dyn_msg_t *msg, size_t *bound)
         n += STATUS_BOUND;
         break;
     case DYN_MSG_REPLICA_PUT:
+        if (msg->replica_flags & ~(unsigned)DYN_REPLICA_FLAGS_ALL_)
+            return DYN_EINVAL;
         TRY(key_check(msg));
         TRY(version_check(&msg->version, &n));
-        n += KEY_LENGTH_BOUND + msg->key_length;
+        n += 1 + KEY_LENGTH_BOUND + msg->key_length;
         break;
     case DYN_MSG_REPLICA_PUT_REPLY:
         TRY(status_check(msg->status));
@@ -660,7 +663,8 @@ static size_t msg_size(const dyn_msg_t *msg)
     case DYN_MSG_REPLICA_GET_REPLY:
         return n + varint_size(zigzag32(msg->status)) + msg_siblings_size(msg);
     case DYN_MSG_REPLICA_PUT:
-        return n + varint_size(msg->key_length) + msg->key_length + version_size(&msg->version);
+        return n + 1 + varint_size(msg->key_length) + msg->key_length +
+               version_size(&msg->version);
     case DYN_MSG_REPLICA_PUT_REPLY:
         return n + varint_size(zigzag32(msg->status));
     default:
@@ -753,6 +757,7 @@ int dyn_codec_encode(const dyn_msg_t *msg, uint8_t *buf, size_t capacity)
         p = msg_siblings_write(msg, p);
         break;
     case DYN_MSG_REPLICA_PUT:
+        *p++ = msg->replica_flags;
         p = put_bytes(p, msg->key, msg->key_length);
         p = version_write(&msg->version, p);
         break;
@@ -910,6 +915,9 @@ static int decode_body(reader_t *r, dyn_msg_t *out)
         TRY(get_msg_siblings(r, out));
         break;
     case DYN_MSG_REPLICA_PUT:
+        TRY(get_u8(r, &out->replica_flags));
+        if (out->replica_flags & ~(unsigned)DYN_REPLICA_FLAGS_ALL_)
+            return DYN_EBADMSG;
         TRY(get_key(r, out));
         TRY(version_read(r, &out->version));
         break;

@@ -44,6 +44,11 @@ enum {
     DYN_REQ_FLAGS_ALL_ = DYN_REQ_FORWARDED,
 };
 
+enum {
+    DYN_REPLICA_SYNC = 1u << 0,    /* REPLICA_PUT: make the write durable before acknowledging */
+    DYN_REPLICA_FLAGS_ALL_ = DYN_REPLICA_SYNC,
+};
+
 /* Per-request quorum options; 0 means the cluster default. */
 typedef struct dyn_req_opts {
     uint8_t n, r, w;
@@ -63,6 +68,7 @@ typedef struct dyn_msg {
     uint32_t value_length;
     dyn_vclock_t context;           /* CLIENT_PUT (what the put supersedes), CLIENT_REPLY */
     dyn_version_t version;          /* REPLICA_PUT */
+    uint8_t replica_flags;          /* REPLICA_PUT: DYN_REPLICA_* */
     /*
      * CLIENT_REPLY and REPLICA_GET_REPLY. On encode, if siblings_blob is non-NULL it is written
      * verbatim (it must be a valid dyn_codec_encode_siblings() output) and `siblings` is ignored;

@@ -89,7 +89,8 @@ static bool config_valid(const dyn_node_config_t *c)
            c->vclock_threshold <= DYN_VCLOCK_MAX && c->siblings_max >= 1 &&
            c->siblings_max <= DYN_SIBLINGS_MAX && c->requests_pending_max >= 1 &&
            c->request_timeout_us > 0 &&
-           (c->resolution == DYN_RESOLVE_VCLOCK || c->resolution == DYN_RESOLVE_LWW);
+           (c->resolution == DYN_RESOLVE_VCLOCK || c->resolution == DYN_RESOLVE_LWW) &&
+           c->sync_writes <= DYN_SYNC_ALL;
 }
 
 static const uint8_t epoch_key[] = "epoch";
@@ -426,10 +427,20 @@ static void on_replica_get(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_
     send_msg(node, from, &reply);
 }
 
+/* Make every earlier write durable before acknowledging (also when the write was stale: what it
+ * matched may not have reached the disk yet). */
+static int sync_storage(dyn_node_t *node)
+{
+    node->stats.syncs++;
+    return node->storage.ops->sync(node->storage.ctx);
+}
+
 static void on_replica_put(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg)
 {
     uint64_t key_hash = dyn_ring_hash(msg->key, msg->key_length);
     int rc = apply_version(node, msg->key, msg->key_length, key_hash, &msg->version);
+    if (rc >= 0 && (msg->replica_flags & DYN_REPLICA_SYNC))
+        rc = sync_storage(node);
     dyn_msg_t reply;
     dyn_msg_init(&reply, DYN_MSG_REPLICA_PUT_REPLY);
     reply.request_id = msg->request_id;
@@ -636,10 +647,21 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
     version->owned = false;
     node->stats.replica_writes++;
     rc = reconcile(node, version);
-    if (rc <= 0)
+    if (rc < 0)
         return rc;
-    rc = store_scratch(node, msg->key, msg->key_length, key_hash);
-    return rc < 0 ? rc : 1;
+    int added = rc;
+    if (added) {
+        rc = store_scratch(node, msg->key, msg->key_length, key_hash);
+        if (rc < 0)
+            return rc;
+    }
+    /* The coordinator is the durable replica when one is asked for (it is always a replica). */
+    if (c->sync_writes != DYN_SYNC_NONE) {
+        rc = sync_storage(node);
+        if (rc < 0)
+            return rc;
+    }
+    return added;
 }
 
 static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from,
@@ -706,6 +728,7 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         out.request_id = op_id(node, op);
         out.key = msg->key;
         out.key_length = msg->key_length;
+        out.replica_flags = node->config.sync_writes == DYN_SYNC_ALL ? DYN_REPLICA_SYNC : 0;
         int rc = coordinate_local_put(node, now_us, msg, key_hash, &out.version);
         if (out.version.dot.counter == 0) {
             /* Failed before the write was named (the local read failed): nothing to replicate. */

@@ -29,6 +29,18 @@
  * sibling (Dynamo). LWW keeps only the one with the latest wall-clock stamp, as Cassandra does:
  * the comparison baseline, which loses acknowledged writes when clocks disagree.
  */
+/*
+ * When replicas make a write durable before acknowledging it (storage sync). NONE: never; the
+ * engine flushes on its own schedule, and a crash loses what it had not. ONE: the coordinator
+ * syncs its own copy, the paper's option (one durable replica per write). ALL: every replica
+ * syncs before it acknowledges.
+ */
+typedef enum dyn_sync_writes {
+    DYN_SYNC_NONE = 0,
+    DYN_SYNC_ONE = 1,
+    DYN_SYNC_ALL = 2,
+} dyn_sync_writes_t;
+
 typedef enum dyn_resolution {
     DYN_RESOLVE_VCLOCK = 0,
     DYN_RESOLVE_LWW = 1,
@@ -49,6 +61,7 @@ typedef struct dyn_node_config {
     uint32_t siblings_max;          /* writes beyond it fail with DYN_ESIBLINGS (Riak: 100) */
     uint32_t requests_pending_max;  /* coordinated + forwarded requests in flight */
     dyn_resolution_t resolution;    /* DYN_RESOLVE_VCLOCK (default) or the LWW baseline */
+    dyn_sync_writes_t sync_writes;  /* default DYN_SYNC_NONE */
     uint64_t seed;                  /* the node's own PRNG stream: new epochs, forward targets;
                                        must differ between incarnations of a node */
 } dyn_node_config_t;
@@ -68,6 +81,7 @@ typedef struct dyn_node_stats {
     uint64_t stray_messages;                 /* replies for requests no longer pending */
     uint64_t rejected_full;                  /* requests refused with DYN_EFULL */
     uint64_t vclock_truncations;             /* entries dropped by clock truncation */
+    uint64_t syncs;                          /* storage syncs made to acknowledge a write */
 } dyn_node_stats_t;
 
 typedef struct dyn_node dyn_node_t;

@@ -690,7 +690,8 @@ static uint32_t check_node(lua_State *L, int idx)
 
 static const char *const cluster_keys[] = {
     "nodes", "n", "r", "w", "strategy", "partitions", "tokens", "latency", "latency_by_type",
-    "timeout", "vclock_threshold", "siblings_max", "requests_pending_max", "resolution", NULL};
+    "timeout", "vclock_threshold", "siblings_max", "requests_pending_max", "resolution",
+    "sync_writes", "disk", NULL};
 
 static const struct {
     const char *name;
@@ -760,8 +761,44 @@ static int l_cluster_new(lua_State *L)
         return luaL_error(L, "cluster.new: resolution must be \"vclock\" or \"lww\", got \"%s\"",
                           resolution);
 
+    const char *sync = opt_str(L, 1, "sync_writes", "none");
+    if (strcmp(sync, "none") == 0)
+        cc.node.sync_writes = DYN_SYNC_NONE;
+    else if (strcmp(sync, "one") == 0)
+        cc.node.sync_writes = DYN_SYNC_ONE;
+    else if (strcmp(sync, "all") == 0)
+        cc.node.sync_writes = DYN_SYNC_ALL;
+    else
+        return luaL_error(L, "cluster.new: sync_writes must be \"none\", \"one\" or \"all\", got "
+                          "\"%s\"", sync);
+    /* disk = {flush_interval = ms, flush_bytes = n, fsync = dist}: model each node's disk. */
+    lua_getfield(L, 1, "disk");
+    sim_dist_t *fsync = NULL;
+    if (!lua_isnil(L, -1)) {
+        luaL_checktype(L, -1, LUA_TTABLE);
+        int t = lua_gettop(L);
+        static const char *const disk_keys[] = {"flush_interval", "flush_bytes", "fsync", NULL};
+        check_options(L, t, "cluster.new disk", disk_keys);
+        cc.disk_model = 1;
+        cc.disk.flush_interval_us =
+            ms_to_us(L, opt_num(L, t, "flush_interval", 1000), "disk flush_interval");
+        cc.disk.flush_bytes = (size_t)opt_int(L, t, "flush_bytes", 1 << 20, 0, (lua_Integer)1 << 40);
+        /* A Lua-owned box, so an error while parsing leaks nothing. */
+        fsync = lua_newuserdatauv(L, sizeof(sim_dist_t), 0);
+        lua_getfield(L, t, "fsync");
+        if (lua_isnil(L, -1))
+            *fsync = sim_dist_constant(2000); /* 2 ms, a plain SSD fsync */
+        else
+            parse_dist(L, -1, "cluster.new disk fsync", 1000.0, fsync);
+        lua_pop(L, 1);
+        cc.disk.fsync_us = *fsync;
+    }
     char err[256];
-    if (sim_world_create_cluster(sl->world, &cc, err, sizeof(err)) != 0)
+    int created = sim_world_create_cluster(sl->world, &cc, err, sizeof(err));
+    if (fsync)
+        sim_dist_free(fsync);
+    lua_settop(L, 1);
+    if (created != 0)
         return luaL_error(L, "cluster.new: %s", err);
 
     sim_net_t *net = sim_world_net(sl->world);
@@ -812,10 +849,13 @@ static int l_cluster_new(lua_State *L)
     else
         snprintf(placement, sizeof(placement), "partitions=%u", c->ring.partitions);
     printf("cluster: nodes=%u N=%u R=%u W=%u strategy=S%d %s timeout=%gms latency=%s "
-           "resolution=%s ring_seed=%llu\n",
+           "resolution=%s sync_writes=%s disk=%s ring_seed=%llu\n",
            c->nodes, c->node.n, c->node.r, c->node.w, (int)c->ring.strategy, placement,
            (double)c->node.request_timeout_us / 1000.0, lat,
            c->node.resolution == DYN_RESOLVE_LWW ? "lww" : "vclock",
+           c->node.sync_writes == DYN_SYNC_ALL ? "all"
+           : c->node.sync_writes == DYN_SYNC_ONE ? "one" : "none",
+           c->disk_model ? "modelled" : "instant",
            (unsigned long long)c->ring.seed);
     fflush(stdout);
 
@@ -884,6 +924,15 @@ static int l_cluster_node_stats(lua_State *L)
     lua_setfield(L, -2, "state");
     FIELD("keys", dyn_mem_store_key_count(store, DYN_SPACE_DATA));
     FIELD("store_bytes", dyn_mem_store_bytes(store));
+    sim_disk_t *disk = sim_world_disk(lc->sl->world, (uint32_t)id);
+    if (disk) {
+        const sim_disk_stats_t *ds = sim_disk_stats(disk);
+        FIELD("disk_writes", ds->writes);
+        FIELD("disk_syncs", ds->syncs);
+        FIELD("disk_flushes", ds->flushes);
+        FIELD("disk_lost_writes", ds->lost_writes);
+        FIELD("disk_dirty_bytes", ds->dirty_bytes);
+    }
     dyn_node_t *node = sim_world_node(lc->sl->world, (uint32_t)id);
     if (!node)
         return 1; /* down: only the disk is left */
@@ -903,6 +952,7 @@ static int l_cluster_node_stats(lua_State *L)
     FIELD("stray_messages", s->stray_messages);
     FIELD("rejected_full", s->rejected_full);
     FIELD("vclock_truncations", s->vclock_truncations);
+    FIELD("syncs", s->syncs);
     FIELD("pending", dyn_node_pending(node));
 #undef FIELD
     return 1;

@@ -39,7 +39,8 @@ typedef struct endpoint {
 typedef struct sim_node {
     endpoint_t ep;
     dyn_node_t *node;          /* NULL while down */
-    dyn_mem_store_t *store;    /* survives crashes; only a wipe loses it */
+    dyn_mem_store_t *store;    /* survives crashes; only a wipe loses it (no disk model) */
+    sim_disk_t *disk;          /* with the disk model: crashes lose what it had not synced */
     sim_node_state_t state;
     uint32_t incarnation;      /* restarts so far; stale timers carry an older one */
     int64_t skew_us;           /* wall clock offset from simulated time */
@@ -192,6 +193,7 @@ void sim_world_destroy(sim_world_t *w)
     for (uint32_t i = 0; i < w->node_count; i++) {
         dyn_node_destroy(w->nodes[i].node);
         dyn_mem_store_destroy(w->nodes[i].store);
+        sim_disk_destroy(w->nodes[i].disk);
         for (size_t h = 0; h < w->nodes[i].held_count; h++)
             discard_event(&w->nodes[i].held[h]);
         free(w->nodes[i].held);
@@ -258,7 +260,27 @@ dyn_node_t *sim_world_node(sim_world_t *w, uint32_t id)
 
 dyn_mem_store_t *sim_world_store(sim_world_t *w, uint32_t id)
 {
-    return id >= 1 && id <= w->node_count ? w->nodes[id - 1].store : NULL;
+    if (id < 1 || id > w->node_count)
+        return NULL;
+    const sim_node_t *sn = &w->nodes[id - 1];
+    return sn->disk ? sim_disk_cache(sn->disk) : sn->store;
+}
+
+sim_disk_t *sim_world_disk(sim_world_t *w, uint32_t id)
+{
+    return id >= 1 && id <= w->node_count ? w->nodes[id - 1].disk : NULL;
+}
+
+static dyn_storage_t storage_of(sim_node_t *sn)
+{
+    return sn->disk ? sim_disk_storage(sn->disk) : dyn_mem_store_storage(sn->store);
+}
+
+/* Tell a node's disk the time before the node runs, so syncs cost from now. */
+static void disk_now(sim_world_t *w, sim_node_t *sn)
+{
+    if (sn->disk)
+        sim_disk_set_now(sn->disk, w->now_us);
 }
 
 /* ---- the environment given to nodes and clients ---------------------------------------- */
@@ -277,8 +299,15 @@ static int env_send(void *ctx, dyn_endpoint_t to, const uint8_t *bytes, size_t l
     sim_world_t *w = ep->world;
     if (length > DYN_MSG_MAX)
         return DYN_ETOOBIG;
+    /* A node blocked in an fsync sends when it returns: the send leaves at the end of the sync. */
+    dyn_time_us leave_us = w->now_us;
+    if (ep->id >= 1 && ep->id <= w->node_count && w->nodes[ep->id - 1].disk) {
+        dyn_time_us busy = sim_disk_busy_until(w->nodes[ep->id - 1].disk);
+        if (busy > leave_us)
+            leave_us = busy;
+    }
     sim_net_fate_t fate;
-    sim_net_route(w->net, ep->id, to, dyn_codec_peek_type(bytes, length), w->now_us,
+    sim_net_route(w->net, ep->id, to, dyn_codec_peek_type(bytes, length), leave_us,
                   w->streams[SIM_STREAM_NET], &fate);
     if (fate.copies == 0) {
         /* Lost on the wire: like UDP, the sender is not told. The digest records it. */
@@ -370,8 +399,20 @@ static dyn_node_t *start_node(sim_world_t *w, sim_node_t *sn)
     nc.seed = dyn_seed_derive(w->seed, SIM_STREAM_NODE_BASE + nc.id +
                                            ((uint64_t)sn->incarnation << 32));
     sn->state = SIM_NODE_UP;
-    return dyn_node_create(&nc, w->ring, dyn_mem_store_storage(sn->store),
+    disk_now(w, sn);
+    return dyn_node_create(&nc, w->ring, storage_of(sn),
                            (dyn_env_t){.ops = &sim_env_ops, .ctx = &sn->ep});
+}
+
+/* The disks' background flush: every flush interval, on every node that is up. */
+static void flush_tick(sim_world_t *w, void *arg, uint64_t a)
+{
+    (void)arg;
+    (void)a;
+    for (uint32_t i = 0; i < w->node_count; i++)
+        if (w->nodes[i].disk && w->nodes[i].state != SIM_NODE_DOWN)
+            sim_disk_tick(w->nodes[i].disk, w->now_us);
+    sim_world_at(w, w->now_us + w->cluster.disk.flush_interval_us, flush_tick, NULL, 0);
 }
 
 int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config, char *err,
@@ -387,6 +428,9 @@ int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config,
         return -1;
     }
     w->cluster = *config;
+    /* The disks copy the fsync distribution; this copy of the config must not keep the caller's
+     * pointers, which the caller frees. */
+    w->cluster.disk.fsync_us = sim_dist_constant(0);
     if (w->cluster.ring.seed == 0)
         w->cluster.ring.seed = dyn_seed_derive(w->seed, SIM_STREAM_RING);
     uint32_t *ids = malloc(config->nodes * sizeof(uint32_t));
@@ -410,8 +454,11 @@ int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config,
     for (uint32_t i = 0; i < config->nodes; i++) {
         sim_node_t *sn = &w->nodes[i];
         sn->ep = (endpoint_t){.world = w, .id = i + 1};
-        sn->store = dyn_mem_store_create();
-        sn->node = sn->store ? start_node(w, sn) : NULL;
+        if (config->disk_model)
+            sn->disk = sim_disk_create(&config->disk, w->streams[SIM_STREAM_DISK]);
+        else
+            sn->store = dyn_mem_store_create();
+        sn->node = sn->store || sn->disk ? start_node(w, sn) : NULL;
         w->node_count = i + 1;
         if (!sn->node) {
             snprintf(err, err_size, "invalid node configuration (n=%u r=%u w=%u; r and w must "
@@ -420,6 +467,8 @@ int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config,
             return -1;
         }
     }
+    if (config->disk_model && config->disk.flush_interval_us)
+        sim_world_at(w, w->now_us + config->disk.flush_interval_us, flush_tick, NULL, 0);
     if (config->node.n > config->nodes) {
         snprintf(err, err_size, "n=%u is larger than the cluster (%u nodes)", config->node.n,
                  config->nodes);
@@ -544,6 +593,10 @@ int sim_world_crash(sim_world_t *w, uint32_t id)
     dyn_node_destroy(sn->node);
     sn->node = NULL;
     sn->state = SIM_NODE_DOWN;
+    if (sn->disk) {
+        disk_now(w, sn);
+        sim_disk_crash(sn->disk); /* what was not synced is gone */
+    }
     return DYN_OK;
 }
 
@@ -585,7 +638,10 @@ int sim_world_wipe(sim_world_t *w, uint32_t id)
     sim_node_t *sn = node_slot(w, id);
     if (!sn || sn->state != SIM_NODE_DOWN)
         return DYN_EINVAL;
-    dyn_mem_store_wipe(sn->store);
+    if (sn->disk)
+        sim_disk_wipe(sn->disk);
+    else
+        dyn_mem_store_wipe(sn->store);
     return DYN_OK;
 }
 
@@ -616,8 +672,10 @@ static void dispatch(sim_world_t *w, sim_event_t *ev)
                 hold(sn, ev);
                 return;   /* the held event keeps its payload */
             }
-            if (sn->state == SIM_NODE_UP)
+            if (sn->state == SIM_NODE_UP) {
+                disk_now(w, sn);
                 dyn_node_on_message(sn->node, w->now_us, ev->source, ev->data, ev->length);
+            }
             /* A down node hears nothing: the datagram is lost. */
         } else if (ev->target >= SIM_CLIENT_BASE &&
                    ev->target - SIM_CLIENT_BASE < w->client_count) {
@@ -633,10 +691,12 @@ static void dispatch(sim_world_t *w, sim_event_t *ev)
             sim_node_t *sn = &w->nodes[ev->target - 1];
             if (ev->source != sn->incarnation || sn->state == SIM_NODE_DOWN)
                 break;   /* a timer of a past incarnation, or of a node that is down */
-            if (sn->state == SIM_NODE_PAUSED)
+            if (sn->state == SIM_NODE_PAUSED) {
                 hold(sn, ev);
-            else
+            } else {
+                disk_now(w, sn);
                 dyn_node_on_timer(sn->node, w->now_us, ev->a);
+            }
         } else if (ev->target >= SIM_CLIENT_BASE && ev->target - SIM_CLIENT_BASE < w->client_count)
             dyn_client_on_timer(w->clients[ev->target - SIM_CLIENT_BASE]->client, w->now_us,
                                 ev->a);

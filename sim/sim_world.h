@@ -24,6 +24,7 @@
 #include "core/mem_store.h"
 #include "core/node.h"
 #include "core/ring.h"
+#include "sim/sim_disk.h"
 #include "sim/sim_metrics.h"
 #include "sim/sim_net.h"
 
@@ -38,7 +39,8 @@ typedef enum sim_stream {
     SIM_STREAM_FAULTS = 4,
     SIM_STREAM_RING = 5,
     SIM_STREAM_CLIENTS = 6,
-    SIM_STREAM_COUNT_ = 7,
+    SIM_STREAM_DISK = 7,
+    SIM_STREAM_COUNT_ = 8,
     SIM_STREAM_NODE_BASE = 1u << 20, /* + node id: each node's own PRNG (not a GSL stream) */
 } sim_stream_t;
 
@@ -48,6 +50,8 @@ typedef struct sim_cluster_config {
     uint32_t nodes;
     dyn_ring_config_t ring;   /* seed is derived from the run seed if 0 */
     dyn_node_config_t node;   /* template; id is set per node */
+    int disk_model;           /* 0: every write durable at once; 1: a sim_disk per node */
+    sim_disk_config_t disk;   /* with disk_model; the distribution is copied */
 } sim_cluster_config_t;
 
 typedef enum sim_node_state {
@@ -83,7 +87,10 @@ int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config,
                              size_t err_size);
 uint32_t sim_world_node_count(const sim_world_t *w);
 dyn_node_t *sim_world_node(sim_world_t *w, uint32_t id);
+/* The node's store as it sees it (the page cache when disks are modelled). */
 dyn_mem_store_t *sim_world_store(sim_world_t *w, uint32_t id);
+/* The node's simulated disk, or NULL without the disk model. */
+sim_disk_t *sim_world_disk(sim_world_t *w, uint32_t id);
 const dyn_ring_t *sim_world_ring(const sim_world_t *w);
 const sim_cluster_config_t *sim_world_cluster_config(const sim_world_t *w);
 

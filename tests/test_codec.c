@@ -188,6 +188,7 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
         m->key = KEY_CART;
         m->key_length = sizeof KEY_CART - 1;
         m->version = s->items[2];
+        m->replica_flags = DYN_REPLICA_SYNC; /* a durable write */
         break;
     case 15:
         break;
@@ -301,6 +302,7 @@ static void assert_msg_equal(const dyn_msg_t *a, const dyn_msg_t *b)
         assert_siblings_equal(&a->siblings, &b->siblings);
         break;
     case DYN_MSG_REPLICA_PUT:
+        assert_int_equal(a->replica_flags, b->replica_flags);
         assert_bytes_equal(a->key, a->key_length, b->key, b->key_length);
         assert_version_equal(&a->version, &b->version);
         break;
@@ -1111,6 +1113,7 @@ static void test_dot_rules(void **state)
 
         builder_t b;
         b_header(&b, DYN_MSG_REPLICA_PUT, 1);
+        b_u8(&b, 0); /* replica flags */
         b_varint(&b, 1);
         b_u8(&b, 'k');
         b_raw(&b, v.buf, v.len);
@@ -1326,6 +1329,7 @@ static void test_clock_order_and_counter(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         /* In a REPLICA_PUT version clock... */
         b_header(&b, DYN_MSG_REPLICA_PUT, 1);
+        b_u8(&b, 0); /* replica flags */
         b_varint(&b, 1);
         b_u8(&b, 'k');
         b_u8(&b, 0);
@@ -1546,8 +1550,21 @@ static void test_flags(void **state)
         b_varint(&b, 0);
         assert_int_equal(decode_built(&b),
                          (f & ~(unsigned)DYN_VERSION_TOMBSTONE) ? DYN_EBADMSG : DYN_OK);
+        /* Replica flags in REPLICA_PUT: only DYN_REPLICA_SYNC. */
+        b_header(&b, DYN_MSG_REPLICA_PUT, 1);
+        b_u8(&b, (uint8_t)f);
+        b_varint(&b, 1);
+        b_u8(&b, 'k');
+        b_u8(&b, 0);
+        b_varint(&b, TS0);
+        b_raw(&b, "\1\1\1", 3); /* dot 1:1:1 */
+        b_varint(&b, 0);          /* empty past */
+        b_varint(&b, 0);          /* empty value */
+        assert_int_equal(decode_built(&b),
+                         (f & ~(unsigned)DYN_REPLICA_FLAGS_ALL_) ? DYN_EBADMSG : DYN_OK);
         /* Version flags in REPLICA_PUT. */
         b_header(&b, DYN_MSG_REPLICA_PUT, 1);
+        b_u8(&b, 0); /* replica flags */
         b_varint(&b, 1);
         b_u8(&b, 'k');
         b_u8(&b, (uint8_t)f);
@@ -1582,6 +1599,7 @@ static void test_tombstone_with_value(void **state)
     builder_t b;
     uint8_t buf[BUF_CAP];
     b_header(&b, DYN_MSG_REPLICA_PUT, 1);
+    b_u8(&b, 0); /* replica flags */
     b_varint(&b, 1);
     b_u8(&b, 'k');
     b_u8(&b, DYN_VERSION_TOMBSTONE);

@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 #include <gsl/gsl_rng.h>
@@ -15,6 +17,7 @@
 
 #include "core/prng.h"
 #include "core/status.h"
+#include "sim/sim_disk.h"
 #include "sim/sim_dist.h"
 #include "sim/sim_metrics.h"
 #include "sim/sim_net.h"
@@ -276,6 +279,76 @@ static void test_net_fault_free_path_unchanged(void **state)
     sim_net_destroy(net);
 }
 
+static int disk_has(sim_disk_t *d, const char *key)
+{
+    dyn_storage_t st = sim_disk_storage(d);
+    const uint8_t *blob;
+    size_t length;
+    return st.ops->get(st.ctx, DYN_SPACE_DATA, (const uint8_t *)key, strlen(key), &blob,
+                       &length) == DYN_OK;
+}
+
+static void disk_put(sim_disk_t *d, const char *key)
+{
+    dyn_storage_t st = sim_disk_storage(d);
+    assert_int_equal(st.ops->put(st.ctx, DYN_SPACE_DATA, (const uint8_t *)key, strlen(key),
+                                 (const uint8_t *)"value", 5),
+                     DYN_OK);
+}
+
+/* Writes are visible at once and durable once flushed: by size, by interval, or by a sync, which
+ * also makes the disk busy for an fsync; a crash loses exactly the unflushed ones. */
+static void test_disk_model(void **state)
+{
+    (void)state;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_taus2);
+    gsl_rng_set(rng, 4);
+    sim_disk_config_t cfg = {.flush_interval_us = 1000, .flush_bytes = 64,
+                             .fsync_us = sim_dist_constant(300)};
+    sim_disk_t *d = sim_disk_create(&cfg, rng);
+    sim_disk_set_now(d, 0);
+    disk_put(d, "a");
+    assert_true(disk_has(d, "a"));            /* visible before it is durable */
+    sim_disk_crash(d);
+    assert_false(disk_has(d, "a"));           /* and gone with the crash */
+    assert_int_equal(sim_disk_stats(d)->lost_writes, 1);
+    /* A sync makes it durable and costs an fsync. */
+    sim_disk_set_now(d, 100);
+    disk_put(d, "b");
+    dyn_storage_t st = sim_disk_storage(d);
+    assert_int_equal(st.ops->sync(st.ctx), DYN_OK);
+    assert_int_equal(sim_disk_busy_until(d), 400);
+    assert_int_equal(st.ops->sync(st.ctx), DYN_OK); /* queued behind the first */
+    assert_int_equal(sim_disk_busy_until(d), 700);
+    sim_disk_crash(d);
+    assert_true(disk_has(d, "b"));
+    /* The interval flush. */
+    disk_put(d, "c");
+    sim_disk_tick(d, 500);                    /* too soon after the sync's flush at 100 */
+    sim_disk_tick(d, 1200);
+    sim_disk_crash(d);
+    assert_true(disk_has(d, "c"));
+    /* The size flush: 64 dirty bytes. */
+    for (int i = 0; i < 16; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "s%d", i);
+        disk_put(d, key);
+    }
+    sim_disk_crash(d);
+    assert_true(disk_has(d, "s0"));           /* flushed when the buffer filled */
+    assert_false(disk_has(d, "s15"));         /* written after the last flush */
+    /* A delete is a write like any other: lost if not flushed. */
+    dyn_storage_t st2 = sim_disk_storage(d);
+    assert_int_equal(st2.ops->del(st2.ctx, DYN_SPACE_DATA, (const uint8_t *)"b", 1), DYN_OK);
+    assert_false(disk_has(d, "b"));
+    sim_disk_crash(d);
+    assert_true(disk_has(d, "b"));
+    sim_disk_wipe(d);
+    assert_false(disk_has(d, "c"));
+    sim_disk_destroy(d);
+    gsl_rng_free(rng);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_net_blocks),
         cmocka_unit_test(test_net_loss_duplication_clog),
         cmocka_unit_test(test_net_fault_free_path_unchanged),
+        cmocka_unit_test(test_disk_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
