@@ -237,6 +237,8 @@ static void complete(dyn_client_t *c, pending_t *p, dyn_time_us now_us, const dy
         /* Bytes only on request (dyn_client_context_encode): most callers keep the clock. */
         if (reply->context.count)
             result.context_clock = &reply->context;
+        if (reply->written.counter)
+            result.written = &reply->written;
     }
     dyn_client_done_fn done = p->done;
     void *arg = p->arg;

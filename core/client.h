@@ -54,6 +54,8 @@ typedef struct dyn_client_result {
      * bytes dyn_client_context_encode() makes of it (what applications and dynctl store).
      */
     const dyn_vclock_t *context_clock;
+    /* Put and delete: the dot naming the write (what a lost-write check looks for); else NULL. */
+    const dyn_vclock_entry_t *written;
 } dyn_client_result_t;
 
 /* The maximum size of an encoded context. */

@@ -40,7 +40,8 @@
  *   1 CLIENT_GET         request_id, opts, key
  *   2 CLIENT_PUT         request_id, opts, key, put_flags, vclock context, value
  *                        (put_flags has DYN_VERSION_TOMBSTONE for a delete, whose value is empty)
- *   3 CLIENT_REPLY       request_id, status, coordinator, vclock context, siblings
+ *   3 CLIENT_REPLY       request_id, status, coordinator, written dot (node, epoch, counter;
+ *                        all 0 for none), vclock context, siblings
  *   4 REPLICA_GET        request_id, key
  *   5 REPLICA_GET_REPLY  request_id, status, siblings
  *   6 REPLICA_PUT        request_id, u8 replica flags (only DYN_REPLICA_SYNC), key, version
@@ -519,6 +520,7 @@ static void msg_reset(dyn_msg_t *msg, dyn_msg_type_t type)
     msg->value_length = 0;
     msg->context.count = 0;
     msg->replica_flags = 0;
+    msg->written = (dyn_vclock_entry_t){0};
     msg->version.clock.count = 0;
     msg->version.dot = (dyn_vclock_entry_t){0};
     msg->version.timestamp_us = 0;
@@ -616,7 +618,9 @@ static int msg_check(const dyn_msg_t *msg, size_t *bound)
         TRY(status_check(msg->status));
         TRY(vclock_check(&msg->context, &n));
         TRY(msg_siblings_check(msg, &n));
-        n += STATUS_BOUND + U32_BOUND;
+        if (msg->written.counter == 0 && (msg->written.node || msg->written.epoch))
+            return DYN_EINVAL; /* "no dot" has one spelling */
+        n += STATUS_BOUND + U32_BOUND + 2 * U32_BOUND + U64_BOUND;
         break;
     case DYN_MSG_REPLICA_GET:
         TRY(key_check(msg));
@@ -657,7 +661,9 @@ static size_t msg_size(const dyn_msg_t *msg)
                vclock_size(&msg->context) + varint_size(msg->value_length) + msg->value_length;
     case DYN_MSG_CLIENT_REPLY:
         return n + varint_size(zigzag32(msg->status)) + varint_size(msg->coordinator) +
-               vclock_size(&msg->context) + msg_siblings_size(msg);
+               varint_size(msg->written.node) + varint_size(msg->written.epoch) +
+               varint_size(msg->written.counter) + vclock_size(&msg->context) +
+               msg_siblings_size(msg);
     case DYN_MSG_REPLICA_GET:
         return n + varint_size(msg->key_length) + msg->key_length;
     case DYN_MSG_REPLICA_GET_REPLY:
@@ -746,6 +752,9 @@ int dyn_codec_encode(const dyn_msg_t *msg, uint8_t *buf, size_t capacity)
     case DYN_MSG_CLIENT_REPLY:
         p = put_varint(p, zigzag32(msg->status));
         p = put_varint(p, msg->coordinator);
+        p = put_varint(p, msg->written.node);
+        p = put_varint(p, msg->written.epoch);
+        p = put_varint(p, msg->written.counter);
         p = vclock_write(&msg->context, p);
         p = msg_siblings_write(msg, p);
         break;
@@ -904,6 +913,11 @@ static int decode_body(reader_t *r, dyn_msg_t *out)
     case DYN_MSG_CLIENT_REPLY:
         TRY(get_status(r, &out->status));
         TRY(get_u32(r, &out->coordinator));
+        TRY(get_u32(r, &out->written.node));
+        TRY(get_u32(r, &out->written.epoch));
+        TRY(get_varint(r, &out->written.counter));
+        if (out->written.counter == 0 && (out->written.node || out->written.epoch))
+            return DYN_EBADMSG;
         TRY(vclock_read(r, &out->context));
         TRY(get_msg_siblings(r, out));
         break;

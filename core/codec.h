@@ -61,6 +61,7 @@ typedef struct dyn_msg {
     int32_t status;                 /* replies: DYN_OK or a negative dyn_status_t */
     dyn_req_opts_t opts;            /* CLIENT_GET, CLIENT_PUT */
     uint32_t coordinator;           /* CLIENT_REPLY: the node that coordinated */
+    dyn_vclock_entry_t written;     /* CLIENT_REPLY to a put: the write's dot; counter 0: none */
     const uint8_t *key;             /* all but the replies */
     uint32_t key_length;
     uint8_t put_flags;              /* CLIENT_PUT: DYN_VERSION_TOMBSTONE for delete */

@@ -46,6 +46,7 @@ typedef struct op {
     uint32_t targets[DYN_N_MAX];
     dyn_siblings_t merged;        /* OP_GET: reconciled answers, values owned */
     dyn_vclock_t written;         /* OP_PUT: the reply's context: past, + dot if contiguous */
+    dyn_vclock_entry_t dot;       /* OP_PUT: the write's own dot, named in the reply */
 } op_t;
 
 struct dyn_node {
@@ -481,6 +482,7 @@ static void reply_put(dyn_node_t *node, op_t *op)
     dyn_msg_init(&reply, DYN_MSG_CLIENT_REPLY);
     reply.request_id = op->origin_request_id;
     reply.coordinator = node->config.id;
+    reply.written = op->dot;
     dyn_vclock_copy(&reply.context, &op->written);
     node->stats.replies_ok++;
     send_msg(node, op->origin, &reply);
@@ -743,6 +745,8 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
          */
         dyn_vclock_copy(&op->written, &out.version.clock);
         dyn_vclock_extend_contiguous(&op->written, &out.version.dot);
+        op->dot = out.version.dot;
+        op->dot.timestamp_us = 0; /* the wire carries node, epoch and counter only */
         op_answer(node, op, (uint32_t)self_index, rc < 0 ? rc : DYN_OK);
     }
     uint64_t id = op_id(node, op);

@@ -113,7 +113,10 @@ void dyn_siblings_resolve_lww(dyn_siblings_t *set);
 
 /*
  * Last-write-wins reconciliation, as Cassandra does it: causality is ignored, the version with the
- * largest timestamp_us (ties: the later in canonical order) is the only one kept. Returns 1 if
+ * largest timestamp_us (ties: the later in canonical order) is the only one kept. A coordinator
+ * whose own writes keep losing may name two writes with one dot, as its store never shows its
+ * counter moving; under LWW nothing depends on dots, so this is harmless, but reports by dot
+ * (the lost-write checker) then count such writes, not tell them apart. Returns 1 if
  * `version` replaced what the set held, 0 if it lost (nothing changes), DYN_ETOOBIG, DYN_ENOMEM.
  */
 int dyn_siblings_add_lww(dyn_siblings_t *set, const dyn_version_t *version,

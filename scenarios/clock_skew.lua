@@ -42,6 +42,10 @@ end
 report("acknowledged_writes", acknowledged)
 report("lost_acknowledged_writes", lost)
 report("lost_fraction", lost / acknowledged)
+-- Read back, a write can also be hidden by a sibling; the checker asks whether any replica still
+-- holds it or a version that saw it. Under LWW the dropped writes are gone from every store.
+local checked = lost_writes()
+report("checker_lost", checked.lost)
 if P.resolution == "vclock" then
   check(lost == 0, lost .. " acknowledged writes lost under vector clocks")
 else

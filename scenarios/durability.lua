@@ -42,6 +42,10 @@ end
 report("acknowledged_writes", #acknowledged)
 report("lost_acknowledged_writes", lost)
 report("unsynced_disk_writes_lost", unsynced)
+-- The checker reads the replicas' stores directly and must agree with what reads saw.
+local checked = lost_writes()
+report("checker_lost", checked.lost)
+check(checked.lost == lost, "the checker found " .. checked.lost .. " lost, reads found " .. lost)
 if P.sync == "none" then
   -- The negative control: buffered writes and a crash must show losses.
   check(lost > 0, "buffered writes survived a crash of every node: the check has no teeth")

@@ -69,6 +69,13 @@ struct sim_lua {
 
     sim_workload_t **workloads;
     size_t workload_count;
+
+    /* Faults injected so far, for the lost-write report. */
+    struct {
+        dyn_time_us at_us;
+        char *what;
+    } *faults;
+    size_t fault_count, fault_capacity;
 };
 
 typedef struct lua_cluster {
@@ -667,6 +674,20 @@ static void fault_event(sim_lua_t *sl, const char *what)
 {
     printf("[%12.3f ms] fault: %s\n", now_ms(sl), what);
     sim_world_digest_add(sl->world, what, strlen(what));
+    if (sl->fault_count == sl->fault_capacity) {
+        size_t cap = sl->fault_capacity ? sl->fault_capacity * 2 : 32;
+        void *f = realloc(sl->faults, cap * sizeof(*sl->faults));
+        if (!f)
+            return; /* the report lists fewer faults; the run itself is unaffected */
+        sl->faults = f;
+        sl->fault_capacity = cap;
+    }
+    char *copy = dup_string(what);
+    if (!copy)
+        return;
+    sl->faults[sl->fault_count].at_us = sim_world_now(sl->world);
+    sl->faults[sl->fault_count].what = copy;
+    sl->fault_count++;
 }
 
 static sim_net_t *fault_net(lua_State *L)
@@ -1118,6 +1139,8 @@ static int l_cluster_workload(lua_State *L)
 typedef struct waiter {
     sim_lua_t *sl;
     lua_State *co;
+    size_t key_length;   /* puts and deletes keep their key for the lost-write checker */
+    uint8_t key[];
 } waiter_t;
 
 static const char *status_name(int status)
@@ -1131,9 +1154,10 @@ static void client_done(void *arg, const dyn_client_result_t *res)
     waiter_t *wt = arg;
     lua_State *co = wt->co;
     sim_lua_t *sl = wt->sl;
-    free(wt);
-    if (sl->failed)
+    if (sl->failed) {
+        free(wt);
         return;
+    }
     /* Scenario calls count in the run's statistics like workload operations. */
     sim_op_record_t rec = {
         .start_us = res->start_us, .end_us = res->end_us, .status = res->status,
@@ -1142,6 +1166,10 @@ static void client_done(void *arg, const dyn_client_result_t *res)
         .siblings = (uint16_t)(res->siblings ? res->siblings->count : 0),
     };
     sim_metrics_record(sim_world_metrics(sl->world), &rec);
+    if (res->status == DYN_OK && res->written)
+        sim_checker_ack(sim_world_checker(sl->world), wt->key, wt->key_length, res->written,
+                        res->kind, res->end_us);
+    free(wt);
     int nres;
     if (!lua_checkstack(co, 4))
         DYN_ASSERT(0 && "Lua stack exhausted");
@@ -1203,11 +1231,15 @@ static int client_call(lua_State *L, dyn_client_request_t *req)
                           (int)req->value_length, (int)DYN_VALUE_MAX);
     if (!lua_isyieldable(L))
         return luaL_error(L, "client calls must run inside a scenario actor");
-    waiter_t *wt = malloc(sizeof(*wt));
+    size_t keep = req->kind == DYN_OP_GET ? 0 : req->key_length;
+    waiter_t *wt = malloc(sizeof(*wt) + keep);
     if (!wt)
         return luaL_error(L, "out of memory");
     wt->sl = sl;
     wt->co = L;
+    wt->key_length = keep;
+    if (keep)
+        memcpy(wt->key, req->key, keep);
     int rc = dyn_client_submit(lcl->client, sim_world_now(sl->world), req, client_done, wt, NULL);
     if (rc != DYN_OK) {
         free(wt);
@@ -1487,6 +1519,68 @@ static const luaL_Reg net_functions[] = {
     {"heal", l_net_heal},           {"loss", l_net_loss},   {"duplicate", l_net_duplicate},
     {"clog", l_net_clog},           {"stats", l_net_stats}, {NULL, NULL}};
 
+/* ---- checkers -------------------------------------------------------------------------- */
+
+static void print_key(const uint8_t *key, uint32_t length)
+{
+    for (uint32_t i = 0; i < length; i++)
+        putchar(key[i] >= 0x20 && key[i] < 0x7F ? key[i] : '?');
+}
+
+/*
+ * lost_writes() -> {checked=, present=, superseded=, lost=}: check every acknowledged write
+ * against the replicas' stores (sim_checker.h). The first lost writes are printed with the
+ * faults injected after each was acknowledged.
+ */
+static int l_lost_writes(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    if (sim_world_node_count(sl->world) == 0)
+        return luaL_error(L, "lost_writes: no cluster");
+    sim_lost_report_t r;
+    if (sim_checker_lost_writes(sim_world_checker(sl->world), sl->world, &r) != 0)
+        return luaL_error(L, "lost_writes: out of memory");
+    printf("[%12.3f ms] lost-write check: %llu acknowledged writes: %llu present, %llu "
+           "superseded, %llu lost\n", now_ms(sl), (unsigned long long)r.checked,
+           (unsigned long long)r.present, (unsigned long long)r.superseded,
+           (unsigned long long)r.lost);
+    for (size_t i = 0; i < r.listed; i++) {
+        const sim_lost_write_t *lw = &r.first[i];
+        printf("  lost %s key=", lw->kind == DYN_OP_DELETE ? "delete" : "put");
+        print_key(lw->key, lw->key_length);
+        printf(" dot=%u:%u:%llu acked at %.3f ms; faults since:", lw->dot.node, lw->dot.epoch,
+               (unsigned long long)lw->dot.counter, (double)lw->acked_us / 1000.0);
+        int shown = 0;
+        for (size_t f = 0; f < sl->fault_count && shown < 8; f++) {
+            if (sl->faults[f].at_us < lw->acked_us)
+                continue;
+            printf("%s %.3f ms %s", shown ? ";" : "", (double)sl->faults[f].at_us / 1000.0,
+                   sl->faults[f].what);
+            shown++;
+        }
+        printf("%s\n", shown ? "" : " none");
+    }
+    fflush(stdout);
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)r.checked);
+    lua_setfield(L, -2, "checked");
+    lua_pushinteger(L, (lua_Integer)r.present);
+    lua_setfield(L, -2, "present");
+    lua_pushinteger(L, (lua_Integer)r.superseded);
+    lua_setfield(L, -2, "superseded");
+    lua_pushinteger(L, (lua_Integer)r.lost);
+    lua_setfield(L, -2, "lost");
+    return 1;
+}
+
+/* track_writes(false) stops logging acknowledged writes (benchmarks); true resumes. */
+static int l_track_writes(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    sim_checker_set_enabled(sim_world_checker(get_sl(L)->world), lua_toboolean(L, 1));
+    return 0;
+}
+
 /* ---- the VM ----------------------------------------------------------------------------- */
 
 static const luaL_Reg cluster_methods[] = {
@@ -1543,6 +1637,7 @@ static void open_sandbox(lua_State *L)
         {"now", l_now},           {"spawn", l_spawn},     {"log", l_log},
         {"check", l_check},       {"report", l_report},   {"plot", l_plot},
         {"stats", l_stats},       {"percentile", l_percentile}, {"random", l_random},
+        {"lost_writes", l_lost_writes}, {"track_writes", l_track_writes},
         {NULL, NULL}};
     for (const luaL_Reg *g = globals; g->func; g++) {
         lua_pushcfunction(L, g->func);
@@ -1620,6 +1715,9 @@ void sim_lua_destroy(sim_lua_t *sl)
     free(sl->reports);
     for (size_t i = 0; i < FAILURES_KEPT; i++)
         free(sl->failures[i]);
+    for (size_t i = 0; i < sl->fault_count; i++)
+        free(sl->faults[i].what);
+    free(sl->faults);
     free(sl->error);
     free(sl->scenario_name);
     free(sl->script_path);

@@ -354,6 +354,12 @@ static void on_complete(void *arg, const dyn_client_result_t *res)
     sim_metrics_record(sim_world_metrics(w), &rec);
     if (res->status == DYN_OK || res->status == DYN_ENOTFOUND)
         remember_context(wl, key, res);
+    if (res->status == DYN_OK && res->written) {
+        char key_buf[32];
+        size_t key_length = key_name(key, key_buf);
+        sim_checker_ack(sim_world_checker(w), (const uint8_t *)key_buf, key_length, res->written,
+                        res->kind, res->end_us);
+    }
     if (res->status == DYN_OK && res->kind == DYN_OP_PUT && !wl->contexts[key].written) {
         wl->contexts[key].written = 1;
         wl->keys_written++;

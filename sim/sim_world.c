@@ -61,6 +61,7 @@ struct sim_world {
     gsl_rng *streams[SIM_STREAM_COUNT_];
     sim_net_t *net;
     sim_metrics_t *metrics;
+    sim_checker_t *checker;
     XXH3_state_t *digest;
 
     sim_cluster_config_t cluster;
@@ -150,11 +151,12 @@ sim_world_t *sim_world_create(uint64_t seed)
     w->queue = sim_queue_create();
     w->net = sim_net_create();
     w->metrics = sim_metrics_create();
+    w->checker = sim_checker_create();
     w->digest = XXH3_createState();
     w->small_free = malloc(SMALL_MSG_FREE_MAX * sizeof(void *));
     w->time_limit_us = DYN_TIME_NEVER;
     w->events_max = UINT64_MAX;
-    if (!w->queue || !w->net || !w->metrics || !w->digest || !w->small_free) {
+    if (!w->queue || !w->net || !w->metrics || !w->checker || !w->digest || !w->small_free) {
         sim_world_destroy(w);
         return NULL;
     }
@@ -210,6 +212,7 @@ void sim_world_destroy(sim_world_t *w)
             gsl_rng_free(w->streams[s]);
     sim_net_destroy(w->net);
     sim_metrics_destroy(w->metrics);
+    sim_checker_destroy(w->checker);
     if (w->small_free) {
         for (uint32_t i = 0; i < w->small_free_count; i++)
             free(w->small_free[i]);
@@ -224,6 +227,7 @@ uint64_t sim_world_seed(const sim_world_t *w) { return w->seed; }
 dyn_time_us sim_world_now(const sim_world_t *w) { return w->now_us; }
 sim_net_t *sim_world_net(sim_world_t *w) { return w->net; }
 sim_metrics_t *sim_world_metrics(sim_world_t *w) { return w->metrics; }
+sim_checker_t *sim_world_checker(sim_world_t *w) { return w->checker; }
 uint32_t sim_world_node_count(const sim_world_t *w) { return w->node_count; }
 const dyn_ring_t *sim_world_ring(const sim_world_t *w) { return w->ring; }
 const sim_cluster_config_t *sim_world_cluster_config(const sim_world_t *w) { return &w->cluster; }

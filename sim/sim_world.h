@@ -24,6 +24,7 @@
 #include "core/mem_store.h"
 #include "core/node.h"
 #include "core/ring.h"
+#include "sim/sim_checker.h"
 #include "sim/sim_disk.h"
 #include "sim/sim_metrics.h"
 #include "sim/sim_net.h"
@@ -78,6 +79,7 @@ gsl_rng *sim_world_stream(sim_world_t *w, sim_stream_t stream);
 dyn_time_us sim_world_now(const sim_world_t *w);
 sim_net_t *sim_world_net(sim_world_t *w);
 sim_metrics_t *sim_world_metrics(sim_world_t *w);
+sim_checker_t *sim_world_checker(sim_world_t *w);
 
 /*
  * Build the one cluster of this world. Nodes start with epoch 0 in config->node (the default),

@@ -163,6 +163,8 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
         m->siblings.items = s->items;
         m->siblings.count = i == 5 ? 0 : i == 6 ? 1 : 3;
         m->siblings.capacity = 3;
+        if (i == 5) /* a put's reply names the write */
+            m->written = (dyn_vclock_entry_t){.node = 7, .epoch = 0xDEADBEEF, .counter = 300};
         break;
     case 8:
         m->status = DYN_ETIMEDOUT;
@@ -289,6 +291,9 @@ static void assert_msg_equal(const dyn_msg_t *a, const dyn_msg_t *b)
         assert_bytes_equal(a->value, a->value_length, b->value, b->value_length);
         break;
     case DYN_MSG_CLIENT_REPLY:
+        assert_int_equal(a->written.node, b->written.node);
+        assert_int_equal(a->written.epoch, b->written.epoch);
+        assert_int_equal(a->written.counter, b->written.counter);
         assert_int_equal(a->status, b->status);
         assert_int_equal(a->coordinator, b->coordinator);
         assert_vclock_equal(&a->context, &b->context);
@@ -939,6 +944,29 @@ static int decode_built(const builder_t *b)
     return rc;
 }
 
+/* A client reply's written dot: "none" is all zeros, nothing else with counter 0. */
+static void test_written_dot_canonical(void **state)
+{
+    (void)state;
+    const uint8_t triples[][3] = {{0, 0, 0}, {3, 1, 7}, {3, 0, 0}, {0, 1, 0}};
+    const int expect[] = {DYN_OK, DYN_OK, DYN_EBADMSG, DYN_EBADMSG};
+    for (size_t i = 0; i < 4; i++) {
+        builder_t b;
+        b_header(&b, DYN_MSG_CLIENT_REPLY, 1);
+        b_varint(&b, 0);
+        b_varint(&b, 3);
+        b_raw(&b, (const char *)triples[i], 3);
+        b_varint(&b, 0);
+        b_varint(&b, 0);
+        assert_int_equal(decode_built(&b), expect[i]);
+    }
+    dyn_msg_t m;
+    dyn_msg_init(&m, DYN_MSG_CLIENT_REPLY);
+    m.written = (dyn_vclock_entry_t){.node = 3};
+    uint8_t buf[64];
+    assert_int_equal(dyn_codec_encode(&m, buf, sizeof buf), DYN_EINVAL);
+}
+
 /* Relaying: peek a reply's id and status, and rewrite the id leaving every other byte alone. */
 static void test_relay_rewrite(void **state)
 {
@@ -1060,6 +1088,7 @@ static void test_sibling_order_enforced(void **state)
         b_header(&b, DYN_MSG_CLIENT_REPLY, 9);
         b_varint(&b, 0);
         b_varint(&b, 3);
+        b_raw(&b, "\0\0\0", 3); /* no written dot */
         b_varint(&b, 0);
         b_varint(&b, 2);
         for (int k = 0; k < 2; k++)
@@ -1147,6 +1176,7 @@ static void test_dot_rules(void **state)
         b_header(&b, DYN_MSG_CLIENT_REPLY, 1);
         b_varint(&b, 0);
         b_varint(&b, 3);
+        b_raw(&b, "\0\0\0", 3); /* no written dot */
         b_varint(&b, 0);
         b_varint(&b, 1);
         b_raw(&b, v.buf, v.len);
@@ -1257,6 +1287,7 @@ static void test_huge_counts(void **state)
         b_header(&b, DYN_MSG_CLIENT_REPLY, 9);
         b_varint(&b, 0);
         b_varint(&b, 3);
+        b_raw(&b, "\0\0\0", 3); /* no written dot */
         b_varint(&b, clock_counts[i]);
         for (uint32_t e = 0; e < entries; e++)
             b_entry(&b, e + 1, 1, 1);
@@ -1406,12 +1437,14 @@ static void test_varint_strictness(void **state)
     b_header(&b, DYN_MSG_CLIENT_REPLY, 1);
     b_varint(&b, 0);
     b_varint(&b, (uint64_t)UINT32_MAX + 1);
+    b_raw(&b, "\0\0\0", 3); /* no written dot */
     b_varint(&b, 0);
     b_varint(&b, 0);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     b_header(&b, DYN_MSG_CLIENT_REPLY, 1);
     b_varint(&b, 0);
     b_varint(&b, UINT32_MAX);
+    b_raw(&b, "\0\0\0", 3); /* no written dot */
     b_varint(&b, 0);
     b_varint(&b, 0);
     assert_int_equal(decode_built(&b), DYN_OK);
@@ -1859,6 +1892,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_huge_counts),
         cmocka_unit_test(test_sibling_order_enforced),
         cmocka_unit_test(test_relay_rewrite),
+        cmocka_unit_test(test_written_dot_canonical),
         cmocka_unit_test(test_dot_rules),
         cmocka_unit_test(test_clock_order_and_counter),
         cmocka_unit_test(test_varint_strictness),

@@ -1,0 +1,184 @@
+/*
+ * sim_checker.c: the log is an array of records pointing into a key arena. A check sorts record
+ * indexes by (key, log order), so each key's replicas are read and decoded once however many
+ * writes it had.
+ */
+#include "sim/sim_checker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/codec.h"
+#include "core/ring.h"
+#include "core/siblings.h"
+#include "core/status.h"
+#include "sim/sim_world.h"
+
+typedef struct record {
+    size_t key_offset;
+    uint32_t key_length;
+    uint8_t kind;
+    dyn_vclock_entry_t dot;
+    dyn_time_us acked_us;
+} record_t;
+
+struct sim_checker {
+    int enabled;
+    record_t *records;
+    size_t count, capacity;
+    uint8_t *arena;
+    size_t arena_used, arena_capacity;
+};
+
+sim_checker_t *sim_checker_create(void)
+{
+    sim_checker_t *c = calloc(1, sizeof(*c));
+    if (c)
+        c->enabled = 1;
+    return c;
+}
+
+void sim_checker_destroy(sim_checker_t *c)
+{
+    if (!c)
+        return;
+    free(c->records);
+    free(c->arena);
+    free(c);
+}
+
+void sim_checker_set_enabled(sim_checker_t *c, int enabled) { c->enabled = enabled; }
+uint64_t sim_checker_logged(const sim_checker_t *c) { return c->count; }
+
+int sim_checker_ack(sim_checker_t *c, const uint8_t *key, size_t key_length,
+                    const dyn_vclock_entry_t *dot, dyn_op_kind_t kind, dyn_time_us acked_us)
+{
+    if (!c->enabled)
+        return 0;
+    if (c->count == c->capacity) {
+        size_t cap = c->capacity ? c->capacity * 2 : 1024;
+        record_t *r = realloc(c->records, cap * sizeof(*r));
+        if (!r)
+            return -1;
+        c->records = r;
+        c->capacity = cap;
+    }
+    if (c->arena_used + key_length > c->arena_capacity) {
+        size_t cap = c->arena_capacity ? c->arena_capacity * 2 : 65536;
+        while (cap < c->arena_used + key_length)
+            cap *= 2;
+        uint8_t *a = realloc(c->arena, cap);
+        if (!a)
+            return -1;
+        c->arena = a;
+        c->arena_capacity = cap;
+    }
+    memcpy(c->arena + c->arena_used, key, key_length);
+    c->records[c->count++] = (record_t){
+        .key_offset = c->arena_used, .key_length = (uint32_t)key_length, .kind = (uint8_t)kind,
+        .dot = *dot, .acked_us = acked_us};
+    c->arena_used += key_length;
+    return 0;
+}
+
+/* What the sort orders: each record's key and its position in the log (the tie-breaker). */
+typedef struct sort_entry {
+    const uint8_t *key;
+    uint32_t key_length;
+    size_t index;
+} sort_entry_t;
+
+static int by_key_then_order(const void *pa, const void *pb)
+{
+    const sort_entry_t *a = pa, *b = pb;
+    size_t n = a->key_length < b->key_length ? a->key_length : b->key_length;
+    int c = memcmp(a->key, b->key, n);
+    if (c == 0)
+        c = (a->key_length > b->key_length) - (a->key_length < b->key_length);
+    if (c == 0)
+        c = (a->index > b->index) - (a->index < b->index);
+    return c;
+}
+
+static int same_key(const sort_entry_t *a, const sort_entry_t *b)
+{
+    return a->key_length == b->key_length && memcmp(a->key, b->key, a->key_length) == 0;
+}
+
+int sim_checker_lost_writes(sim_checker_t *c, sim_world_t *w, sim_lost_report_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (c->count == 0)
+        return 0;
+    sort_entry_t *order = malloc(c->count * sizeof(sort_entry_t));
+    dyn_siblings_t *sets = calloc(2 * DYN_N_MAX, sizeof(dyn_siblings_t));
+    if (!order || !sets) {
+        free(order);
+        free(sets);
+        return -1;
+    }
+    for (size_t i = 0; i < c->count; i++)
+        order[i] = (sort_entry_t){.key = c->arena + c->records[i].key_offset,
+                                  .key_length = c->records[i].key_length, .index = i};
+    qsort(order, c->count, sizeof(sort_entry_t), by_key_then_order);
+
+    const dyn_ring_t *ring = sim_world_ring(w);
+    size_t n = sim_world_cluster_config(w)->node.n;
+    size_t span = 2 * n < sim_world_node_count(w) ? 2 * n : sim_world_node_count(w);
+    for (size_t start = 0; start < c->count;) {
+        size_t end = start + 1;
+        while (end < c->count && same_key(&order[start], &order[end]))
+            end++;
+        const record_t *first = &c->records[order[start].index];
+        const uint8_t *key = c->arena + first->key_offset;
+        uint32_t nodes[2 * DYN_N_MAX];
+        size_t found = dyn_ring_preference_list(ring, dyn_ring_hash(key, first->key_length),
+                                                nodes, span);
+        for (size_t k = 0; k < found; k++) {
+            dyn_siblings_init(&sets[k]);
+            dyn_mem_store_t *store = sim_world_store(w, nodes[k]);
+            dyn_storage_t st = dyn_mem_store_storage(store);
+            const uint8_t *blob;
+            size_t length;
+            if (st.ops->get(st.ctx, DYN_SPACE_DATA, key, first->key_length, &blob, &length) ==
+                DYN_OK) {
+                int rc = dyn_codec_decode_siblings(blob, length, &sets[k]);
+                DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
+            }
+        }
+        for (size_t i = start; i < end; i++) {
+            const record_t *r = &c->records[order[i].index];
+            int present = 0, superseded = 0;
+            for (size_t k = 0; k < found && !present; k++) {
+                for (uint32_t v = 0; v < sets[k].count; v++) {
+                    const dyn_version_t *ver = &sets[k].items[v];
+                    if (ver->dot.node == r->dot.node && ver->dot.epoch == r->dot.epoch &&
+                        ver->dot.counter == r->dot.counter)
+                        present = 1;
+                    else if (dyn_vclock_covers(&ver->clock, r->dot.node, r->dot.epoch,
+                                               r->dot.counter))
+                        superseded = 1;
+                }
+            }
+            out->checked++;
+            if (present) {
+                out->present++;
+            } else if (superseded) {
+                out->superseded++;
+            } else {
+                if (out->listed < SIM_LOST_LISTED)
+                    out->first[out->listed++] = (sim_lost_write_t){
+                        .key = c->arena + r->key_offset, .key_length = r->key_length,
+                        .dot = r->dot, .kind = (dyn_op_kind_t)r->kind, .acked_us = r->acked_us};
+                out->lost++;
+            }
+        }
+        /* The stored blobs the sets borrow from stay valid: nothing wrote in between. */
+        for (size_t k = 0; k < found; k++)
+            dyn_siblings_clear(&sets[k]);
+        start = end;
+    }
+    free(order);
+    free(sets);
+    return 0;
+}
