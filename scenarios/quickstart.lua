@@ -52,6 +52,11 @@ local load = c:workload {
 }
 load:wait()
 
+-- Let the last replica writes land, then check every acknowledged write and every replica.
+sleep(100)
+check(lost_writes().lost == 0, "acknowledged writes were lost with no faults injected")
+check(convergence().divergent == 0, "replicas diverged with no faults injected")
+
 local s = stats()
 check(s.get.failed == 0, s.get.failed .. " reads failed with no faults injected")
 check(s.put.failed == 0, s.put.failed .. " writes failed with no faults injected")

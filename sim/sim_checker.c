@@ -182,3 +182,101 @@ int sim_checker_lost_writes(sim_checker_t *c, sim_world_t *w, sim_lost_report_t 
     free(sets);
     return 0;
 }
+
+/* Every key of every node, gathered for sorting. */
+typedef struct key_list {
+    sort_entry_t *keys;
+    size_t count, capacity;
+    uint8_t **copies;   /* the key bytes, owned */
+} key_list_t;
+
+static int gather_key(void *arg, const uint8_t *key, size_t key_length, const uint8_t *blob,
+                      size_t blob_length)
+{
+    (void)blob;
+    (void)blob_length;
+    key_list_t *l = arg;
+    if (l->count == l->capacity) {
+        size_t cap = l->capacity ? l->capacity * 2 : 1024;
+        sort_entry_t *k = realloc(l->keys, cap * sizeof(*k));
+        uint8_t **c = realloc(l->copies, cap * sizeof(*c));
+        if (k)
+            l->keys = k;
+        if (c)
+            l->copies = c;
+        if (!k || !c)
+            return -1;
+        l->capacity = cap;
+    }
+    uint8_t *copy = malloc(key_length ? key_length : 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, key, key_length);
+    l->copies[l->count] = copy;
+    l->keys[l->count] = (sort_entry_t){.key = copy, .key_length = (uint32_t)key_length,
+                                       .index = l->count};
+    l->count++;
+    return 0;
+}
+
+int sim_checker_convergence(sim_world_t *w, sim_convergence_report_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    key_list_t list = {0};
+    int rc = 0;
+    for (uint32_t id = 1; id <= sim_world_node_count(w) && rc == 0; id++) {
+        dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, id));
+        rc = st.ops->scan(st.ctx, DYN_SPACE_DATA, gather_key, &list);
+    }
+    if (rc == 0 && list.count)
+        qsort(list.keys, list.count, sizeof(sort_entry_t), by_key_then_order);
+    const dyn_ring_t *ring = sim_world_ring(w);
+    size_t n = sim_world_cluster_config(w)->node.n;
+    for (size_t i = 0; rc == 0 && i < list.count; i++) {
+        if (i > 0 && same_key(&list.keys[i - 1], &list.keys[i]))
+            continue;
+        const sort_entry_t *k = &list.keys[i];
+        uint32_t nodes[DYN_N_MAX];
+        size_t found = dyn_ring_preference_list(ring, dyn_ring_hash(k->key, k->key_length),
+                                                nodes, n);
+        const uint8_t *blobs[DYN_N_MAX];
+        size_t lengths[DYN_N_MAX];
+        int same = 1;
+        for (size_t r = 0; r < found; r++) {
+            dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, nodes[r]));
+            if (st.ops->get(st.ctx, DYN_SPACE_DATA, k->key, k->key_length, &blobs[r],
+                            &lengths[r]) != DYN_OK) {
+                blobs[r] = NULL;
+                lengths[r] = 0;
+            }
+            /* An absent key and an empty set are the same state. */
+            if (r > 0 && (lengths[r] != lengths[0] ||
+                          (lengths[r] && memcmp(blobs[r], blobs[0], lengths[r]) != 0)))
+                same = 0;
+        }
+        out->keys++;
+        if (same)
+            continue;
+        out->divergent++;
+        if (out->listed < SIM_DIVERGENT_LISTED) {
+            size_t slot = out->listed++;
+            uint32_t copy = k->key_length < sizeof(out->first[slot].key)
+                                ? k->key_length : (uint32_t)sizeof(out->first[slot].key);
+            memcpy(out->first[slot].key, k->key, copy);
+            out->first[slot].key_length = copy;
+            out->first[slot].replicas = (uint32_t)found;
+            for (size_t r = 0; r < found; r++) {
+                dyn_siblings_t set;
+                dyn_siblings_init(&set);
+                if (blobs[r] && dyn_codec_decode_siblings(blobs[r], lengths[r], &set) == DYN_OK)
+                    out->first[slot].versions[r] = set.count;
+                dyn_siblings_clear(&set);
+            }
+        }
+    }
+    for (size_t i = 0; i < list.count; i++)
+        free(list.copies[i]);
+    free(list.copies);
+    free(list.keys);
+    return rc == 0 ? 0 : -1;
+}

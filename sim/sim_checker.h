@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/client.h"
+#include "core/node.h"
 #include "core/vclock.h"
 
 typedef struct sim_world sim_world_t;
@@ -54,5 +55,26 @@ uint64_t sim_checker_logged(const sim_checker_t *checker);
 
 /* Check every logged write against the world's stores. Returns 0, or -1 on allocation failure. */
 int sim_checker_lost_writes(sim_checker_t *checker, sim_world_t *world, sim_lost_report_t *out);
+
+#define SIM_DIVERGENT_LISTED 20
+
+typedef struct sim_convergence_report {
+    uint64_t keys;        /* distinct keys held by any node */
+    uint64_t divergent;   /* keys whose N replicas do not hold identical version sets */
+    size_t listed;
+    struct {
+        uint8_t key[64];  /* truncated copy, for the report */
+        uint32_t key_length;
+        uint32_t versions[DYN_N_MAX]; /* per replica, in preference order; 0 if absent */
+        uint32_t replicas;
+    } first[SIM_DIVERGENT_LISTED];
+} sim_convergence_report_t;
+
+/*
+ * Convergence: for every key any node holds, its N replicas (the preference list) hold
+ * byte-identical sibling sets, a missing key counting as the empty set. Sets are encoded
+ * canonically, so equal sets are equal bytes. Returns 0, or -1 on allocation failure.
+ */
+int sim_checker_convergence(sim_world_t *world, sim_convergence_report_t *out);
 
 #endif

@@ -1573,6 +1573,37 @@ static int l_lost_writes(lua_State *L)
     return 1;
 }
 
+/*
+ * convergence() -> {keys=, divergent=}: do the N replicas of every key hold identical version
+ * sets? The first divergent keys are printed with each replica's version count.
+ */
+static int l_convergence(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    if (sim_world_node_count(sl->world) == 0)
+        return luaL_error(L, "convergence: no cluster");
+    sim_convergence_report_t r;
+    if (sim_checker_convergence(sl->world, &r) != 0)
+        return luaL_error(L, "convergence: out of memory");
+    printf("[%12.3f ms] convergence check: %llu keys, %llu divergent\n", now_ms(sl),
+           (unsigned long long)r.keys, (unsigned long long)r.divergent);
+    for (size_t i = 0; i < r.listed; i++) {
+        printf("  divergent key=");
+        print_key(r.first[i].key, r.first[i].key_length);
+        printf(" versions per replica:");
+        for (uint32_t k = 0; k < r.first[i].replicas; k++)
+            printf(" %u", r.first[i].versions[k]);
+        printf("\n");
+    }
+    fflush(stdout);
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)r.keys);
+    lua_setfield(L, -2, "keys");
+    lua_pushinteger(L, (lua_Integer)r.divergent);
+    lua_setfield(L, -2, "divergent");
+    return 1;
+}
+
 /* track_writes(false) stops logging acknowledged writes (benchmarks); true resumes. */
 static int l_track_writes(lua_State *L)
 {
@@ -1638,6 +1669,7 @@ static void open_sandbox(lua_State *L)
         {"check", l_check},       {"report", l_report},   {"plot", l_plot},
         {"stats", l_stats},       {"percentile", l_percentile}, {"random", l_random},
         {"lost_writes", l_lost_writes}, {"track_writes", l_track_writes},
+        {"convergence", l_convergence},
         {NULL, NULL}};
     for (const luaL_Reg *g = globals; g->func; g++) {
         lua_pushcfunction(L, g->func);
