@@ -44,7 +44,7 @@
  *                        all 0 for none), vclock context, siblings
  *   4 REPLICA_GET        request_id, key
  *   5 REPLICA_GET_REPLY  request_id, status, siblings
- *   6 REPLICA_PUT        request_id, u8 replica flags (only DYN_REPLICA_SYNC), key, version
+ *   6 REPLICA_PUT        request_id, u8 replica flags (DYN_REPLICA_SYNC, _REPAIR), key, version
  *   7 REPLICA_PUT_REPLY  request_id, status
  *
  * The last field must end exactly at the end of the buffer (trailing bytes -> DYN_EBADMSG), and a

@@ -46,7 +46,8 @@ enum {
 
 enum {
     DYN_REPLICA_SYNC = 1u << 0,    /* REPLICA_PUT: make the write durable before acknowledging */
-    DYN_REPLICA_FLAGS_ALL_ = DYN_REPLICA_SYNC,
+    DYN_REPLICA_REPAIR = 1u << 1,  /* REPLICA_PUT: read repair; apply it, send no reply */
+    DYN_REPLICA_FLAGS_ALL_ = DYN_REPLICA_SYNC | DYN_REPLICA_REPAIR,
 };
 
 /* Per-request quorum options; 0 means the cluster default. */

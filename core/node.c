@@ -23,6 +23,8 @@
 #include "core/siblings.h"
 #include "core/status.h"
 
+#include <xxhash.h>
+
 #define TIMER_KIND_SHIFT 60
 #define TIMER_KIND_OP 1ULL
 #define OP_TABLE_INITIAL 64u
@@ -44,6 +46,14 @@ typedef struct op {
     uint64_t timer_handle;
     dyn_time_us start_us;
     uint32_t targets[DYN_N_MAX];
+    uint64_t answer_print[DYN_N_MAX]; /* OP_GET: each replica's answer fingerprint; 0 if none */
+    /*
+     * OP_GET: a copy of the key, for read repair: inline when short, else on the heap. Ops move
+     * when the table grows, so the inline bytes are reached through op_key(), never a pointer.
+     */
+    uint8_t *key_heap;
+    uint32_t key_length;
+    uint8_t key_inline[48];
     dyn_siblings_t merged;        /* OP_GET: reconciled answers, values owned */
     dyn_vclock_t written;         /* OP_PUT: the reply's context: past, + dot if contiguous */
     dyn_vclock_entry_t dot;       /* OP_PUT: the write's own dot, named in the reply */
@@ -298,9 +308,16 @@ static op_t *op_alloc(dyn_node_t *node, op_kind_t kind, dyn_time_us now_us)
     return op;
 }
 
+static uint8_t *op_key(op_t *op)
+{
+    return op->key_heap ? op->key_heap : op->key_inline;
+}
+
 static void op_free(dyn_node_t *node, op_t *op, bool cancel_timer)
 {
     DYN_ASSERT(op->kind != OP_FREE);
+    free(op->key_heap);
+    op->key_heap = NULL;
     if (cancel_timer)
         dyn_env_timer_cancel(&node->env, op->timer_handle);
     /* Drop owned values but keep the item array for the next request in this slot. */
@@ -316,8 +333,24 @@ static void op_free(dyn_node_t *node, op_t *op, bool cancel_timer)
 
 /* ---- replica side ----------------------------------------------------------------------- */
 
-/* Decode the key's stored siblings into node->scratch (empty if absent); values borrow storage. */
-static int load_local(dyn_node_t *node, const uint8_t *key, size_t key_length)
+/*
+ * A fingerprint of a stored or sent sibling set, from its canonical encoding: equal sets, equal
+ * prints. Never 0, which marks "no answer"; an empty set is 1.
+ */
+static uint64_t answer_print(const uint8_t *blob, size_t length)
+{
+    if (length == 0)
+        return 1;
+    uint64_t h = XXH3_64bits(blob, length);
+    return h < 2 ? h + 2 : h;
+}
+
+/*
+ * Decode the key's stored siblings into node->scratch (empty if absent); values borrow storage.
+ * *print (may be NULL) receives the fingerprint of what was stored.
+ */
+static int load_local_print(dyn_node_t *node, const uint8_t *key, size_t key_length,
+                            uint64_t *print)
 {
     const uint8_t *blob;
     size_t blob_length;
@@ -328,14 +361,23 @@ static int load_local(dyn_node_t *node, const uint8_t *key, size_t key_length)
         for (uint32_t i = 0; i < set->count; i++)
             DYN_ASSERT(!set->items[i].owned);
         set->count = 0;
+        if (print)
+            *print = answer_print(NULL, 0);
         return DYN_OK;
     }
+    if (rc == DYN_OK && print)
+        *print = answer_print(blob, blob_length);
     if (rc != DYN_OK)
         return rc;
     /* A stored blob that does not decode is a broken invariant of this node's own storage. */
     rc = dyn_codec_decode_siblings(blob, blob_length, set);
     DYN_ASSERT(rc == DYN_OK);
     return DYN_OK;
+}
+
+static int load_local(dyn_node_t *node, const uint8_t *key, size_t key_length)
+{
+    return load_local_print(node, key, key_length, NULL);
 }
 
 static int store_scratch(dyn_node_t *node, const uint8_t *key, size_t key_length,
@@ -442,6 +484,8 @@ static void on_replica_put(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_
     int rc = apply_version(node, msg->key, msg->key_length, key_hash, &msg->version);
     if (rc >= 0 && (msg->replica_flags & DYN_REPLICA_SYNC))
         rc = sync_storage(node);
+    if (msg->replica_flags & DYN_REPLICA_REPAIR)
+        return; /* read repair expects no answer */
     dyn_msg_t reply;
     dyn_msg_init(&reply, DYN_MSG_REPLICA_PUT_REPLY);
     reply.request_id = msg->request_id;
@@ -488,6 +532,42 @@ static void reply_put(dyn_node_t *node, op_t *op)
     send_msg(node, op->origin, &reply);
 }
 
+/*
+ * Read repair (paper 4.5): once a get's replicas have answered (or its deadline passed), every
+ * replica whose answer differs from the reconciled set is sent the reconciled versions. Replicas
+ * keep what they already have and add the rest, so sending a version twice is harmless.
+ */
+static void read_repair(dyn_node_t *node, op_t *op)
+{
+    if (op->kind != OP_GET || op->merged.count == 0)
+        return;
+    size_t size = dyn_codec_siblings_size(&op->merged);
+    if (size == 0 || reserve(&node->blob, &node->blob_capacity, size) != DYN_OK)
+        return; /* repair is best effort; anti-entropy catches what it misses */
+    int length = dyn_codec_encode_siblings(&op->merged, node->blob, node->blob_capacity);
+    DYN_ASSERT(length == (int)size);
+    uint64_t reconciled = answer_print(node->blob, (size_t)length);
+    dyn_msg_t repair;
+    dyn_msg_init(&repair, DYN_MSG_REPLICA_PUT);
+    repair.replica_flags = DYN_REPLICA_REPAIR;
+    repair.key = op_key(op);
+    repair.key_length = op->key_length;
+    for (uint32_t i = 0; i < op->n; i++) {
+        if (op->answer_print[i] == 0 || op->answer_print[i] == reconciled)
+            continue; /* no answer, or already up to date */
+        node->stats.read_repairs++;
+        for (uint32_t v = 0; v < op->merged.count; v++) {
+            if (op->targets[i] == node->config.id) {
+                (void)apply_version(node, op_key(op), op->key_length, op->key_hash,
+                                    &op->merged.items[v]);
+            } else {
+                repair.version = op->merged.items[v];
+                send_msg(node, op->targets[i], &repair);
+            }
+        }
+    }
+}
+
 /* Answer the client once the quorum is decided; free the request once every replica answered. */
 static void op_progress(dyn_node_t *node, op_t *op)
 {
@@ -508,8 +588,10 @@ static void op_progress(dyn_node_t *node, op_t *op)
             trace(node, DYN_TRACE_REQUEST_DONE, op->origin, op->origin_request_id, status,
                   op->key_hash);
     }
-    if (op->responded == op->n)
+    if (op->responded == op->n) {
+        read_repair(node, op);
         op_free(node, op, true);
+    }
 }
 
 static void op_answer(dyn_node_t *node, op_t *op, uint32_t target_index, int status)
@@ -717,9 +799,21 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         out.request_id = op_id(node, op);
         out.key = msg->key;
         out.key_length = msg->key_length;
+        op->key_length = msg->key_length;
+        if (msg->key_length > sizeof(op->key_inline)) {
+            op->key_heap = malloc(msg->key_length);
+            if (!op->key_heap) {
+                op_free(node, op, true);
+                reply_status(node, from, msg->request_id, DYN_ENOMEM);
+                return;
+            }
+        }
+        memcpy(op_key(op), msg->key, msg->key_length);
+        memset(op->answer_print, 0, sizeof(op->answer_print));
         if (self_index >= 0) {
             node->stats.replica_reads++;
-            int rc = load_local(node, msg->key, msg->key_length);
+            int rc = load_local_print(node, msg->key, msg->key_length,
+                                      &op->answer_print[self_index]);
             if (rc == DYN_OK)
                 rc = merge_answer(node, &op->merged, &node->scratch);
             op_answer(node, op, (uint32_t)self_index, rc < 0 ? rc : DYN_OK);
@@ -775,9 +869,9 @@ static void on_replica_reply(dyn_node_t *node, dyn_endpoint_t from, const dyn_ms
         return;
     }
     int status = msg->status;
-    /* After the client has its answer, later replies only count: nothing reads the merged set
-     * again (read repair, when it comes, compares each reply against it). */
-    if (status == DYN_OK && expected == OP_GET && !op->replied) {
+    if (status == DYN_OK && expected == OP_GET) {
+        /* Every answer, also after the client's reply: read repair compares each with the whole. */
+        op->answer_print[index] = answer_print(msg->siblings_blob, msg->siblings_blob_length);
         int rc = merge_answer(node, &op->merged, &msg->siblings);
         if (rc < 0)
             status = rc;
@@ -841,6 +935,7 @@ void dyn_node_on_timer(dyn_node_t *node, dyn_time_us now_us, uint64_t timer_id)
     op_t *op = op_lookup(node, timer_id & ((1ULL << TIMER_KIND_SHIFT) - 1));
     if (!op)
         return;
+    read_repair(node, op); /* the replicas that did answer */
     if (op->replied) {
         node->stats.replicas_late += (uint64_t)(op->n - op->responded);
     } else {

@@ -82,6 +82,7 @@ typedef struct dyn_node_stats {
     uint64_t rejected_full;                  /* requests refused with DYN_EFULL */
     uint64_t vclock_truncations;             /* entries dropped by clock truncation */
     uint64_t syncs;                          /* storage syncs made to acknowledge a write */
+    uint64_t read_repairs;                   /* stale replicas a get sent newer versions to */
 } dyn_node_stats_t;
 
 typedef struct dyn_node dyn_node_t;

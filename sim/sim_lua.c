@@ -974,6 +974,7 @@ static int l_cluster_node_stats(lua_State *L)
     FIELD("rejected_full", s->rejected_full);
     FIELD("vclock_truncations", s->vclock_truncations);
     FIELD("syncs", s->syncs);
+    FIELD("read_repairs", s->read_repairs);
     FIELD("pending", dyn_node_pending(node));
 #undef FIELD
     return 1;

@@ -1510,6 +1510,48 @@ static void test_replayed_replica_put_is_idempotent(void **state)
 }
 
 /*
+ * Read repair: a replica that missed a write answers a later get with its older set; once every
+ * replica has answered, the coordinator sends it the reconciled version, flagged as a repair (it
+ * expects no reply), and nobody else. Afterwards all three replicas store the same bytes.
+ */
+static void test_read_repair_updates_only_the_stale_replica(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0], b = c->pref[1], r3 = c->pref[2];
+    dyn_msg_t reply;
+    fake_net_set_down(&c->net, r3, true);
+    put_sync(c, a, 1, "v1", NULL, DEFAULTS, false, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    dyn_msg_clear(&reply);
+    fake_net_advance(&c->net, c->net.now_us + TIMEOUT_US);
+    run(c);
+    fake_net_set_down(&c->net, r3, false);
+    dyn_siblings_t s3;
+    assert_int_equal(stored(c, r3, &s3), 0); /* r3 missed the write */
+    dyn_siblings_clear(&s3);
+
+    get_sync(c, b, 2, DEFAULTS, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    dyn_msg_clear(&reply);
+    run(c);
+    assert_int_equal(stats_of(c, b)->read_repairs, 1);
+    uint8_t ba[512], bb[512], b3[512];
+    size_t la = stored_bytes(c, a, ba, sizeof ba), lb = stored_bytes(c, b, bb, sizeof bb);
+    size_t l3 = stored_bytes(c, r3, b3, sizeof b3);
+    assert_true(la > 0);
+    assert_int_equal(la, lb);
+    assert_int_equal(la, l3);
+    assert_memory_equal(ba, b3, la);
+    /* The repair was not answered: nothing stray came back to the coordinator. */
+    assert_int_equal(stats_of(c, b)->stray_messages, 0);
+    /* Everyone agrees now: another read repairs nothing. */
+    get_sync(c, b, 3, DEFAULTS, &reply);
+    dyn_msg_clear(&reply);
+    run(c);
+    assert_int_equal(stats_of(c, b)->read_repairs, 1);
+}
+
+/*
  * stats.timeouts counts requests answered DYN_ETIMEDOUT; stats.replicas_late counts replicas that
  * missed the deadline of a request already answered.
  */
@@ -1851,6 +1893,8 @@ int main(void)
                                         setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_replayed_replica_put_is_idempotent, setup_default,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_read_repair_updates_only_the_stale_replica,
+                                        setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_timeouts_and_late_replicas_counted_apart,
                                         setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_datagrams, setup_default, teardown),
