@@ -541,6 +541,19 @@ static void read_repair(dyn_node_t *node, op_t *op)
 {
     if (op->kind != OP_GET || op->merged.count == 0)
         return;
+    /* The usual case: every replica that answered said the same thing, so all are up to date. */
+    uint64_t first = 0;
+    bool differ = false;
+    for (uint32_t i = 0; i < op->n; i++) {
+        if (op->answer_print[i] == 0)
+            continue;
+        if (first == 0)
+            first = op->answer_print[i];
+        else if (op->answer_print[i] != first)
+            differ = true;
+    }
+    if (!differ)
+        return;
     size_t size = dyn_codec_siblings_size(&op->merged);
     if (size == 0 || reserve(&node->blob, &node->blob_capacity, size) != DYN_OK)
         return; /* repair is best effort; anti-entropy catches what it misses */
@@ -812,10 +825,12 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         memset(op->answer_print, 0, sizeof(op->answer_print));
         if (self_index >= 0) {
             node->stats.replica_reads++;
-            int rc = load_local_print(node, msg->key, msg->key_length,
-                                      &op->answer_print[self_index]);
+            uint64_t print = 0;
+            int rc = load_local_print(node, msg->key, msg->key_length, &print);
             if (rc == DYN_OK)
                 rc = merge_answer(node, &op->merged, &node->scratch);
+            if (rc >= 0)
+                op->answer_print[self_index] = print;
             op_answer(node, op, (uint32_t)self_index, rc < 0 ? rc : DYN_OK);
         }
     } else {
@@ -871,10 +886,17 @@ static void on_replica_reply(dyn_node_t *node, dyn_endpoint_t from, const dyn_ms
     int status = msg->status;
     if (status == DYN_OK && expected == OP_GET) {
         /* Every answer, also after the client's reply: read repair compares each with the whole. */
-        op->answer_print[index] = answer_print(msg->siblings_blob, msg->siblings_blob_length);
-        int rc = merge_answer(node, &op->merged, &msg->siblings);
+        uint64_t print = answer_print(msg->siblings_blob, msg->siblings_blob_length);
+        /* An answer identical to one already merged changes nothing: skip the merge. A print is
+         * recorded only for an answer that was merged, so "seen" means "in the merged set". */
+        bool seen = false;
+        for (uint32_t i = 0; i < op->n; i++)
+            seen |= op->answer_print[i] == print;
+        int rc = seen ? DYN_OK : merge_answer(node, &op->merged, &msg->siblings);
         if (rc < 0)
             status = rc;
+        else
+            op->answer_print[index] = print;
     }
     op_answer(node, op, index, status);
     op_progress(node, op);
