@@ -2,6 +2,7 @@
  * dynsim: run a Lua scenario against a simulated Dynamo cluster.
  *
  *   dynsim run SCENARIO.lua [--seed N] [-D key=value]... [--out DIR] [options]
+ *   dynsim fuzz SCENARIO.lua --seeds A..B [--jobs K] [--shard I/K] [--profile P] [options]
  *   dynsim describe SCENARIO.lua
  *
  * The seed is printed first, the digest last; a failed run prints one line that replays it.
@@ -9,11 +10,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "build_info.h"
@@ -31,6 +34,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "usage: dynsim run SCENARIO.lua [options]\n"
+        "       dynsim fuzz SCENARIO.lua --seeds A..B [options]\n"
         "       dynsim describe SCENARIO.lua\n"
         "       dynsim --help | --version\n"
         "\n"
@@ -39,6 +43,7 @@ static void usage(FILE *out)
         "\n"
         "commands:\n"
         "  run         run the scenario and check it\n"
+        "  fuzz        run it once per seed of a range, in parallel; list every failing seed\n"
         "  describe    list the scenario's parameters (settable with -D) and exit\n"
         "\n"
         "options for run:\n"
@@ -49,10 +54,19 @@ static void usage(FILE *out)
         "      --time-limit SEC  stop after SEC seconds of simulated time; default 86400\n"
         "      --events-max N    stop after N events (default: 10^11)\n"
         "  -q, --quiet           no progress lines\n"
+        "      --fuzz-profile P  set FUZZ.profile as fuzz --profile P does (replay lines use it)\n"
         "  -h, --help            this help\n"
+        "\n"
+        "options for fuzz (with -D, --time-limit and --events-max as for run):\n"
+        "      --seeds A..B      the seeds to run, inclusive (required)\n"
+        "  -j, --jobs K          worker processes (default: the number of cores)\n"
+        "      --shard I/K       run only the I-th of K interleaved slices of the range, so a\n"
+        "                        range can be spread over machines (GNU parallel, Slurm arrays)\n"
+        "      --profile P       safety (faults to the end) or liveness (faults stop, then the\n"
+        "                        cluster must converge); the scenario reads it as FUZZ.profile\n"
         "  -V, --version         print the version\n"
         "\n"
-        "exit status: 0 pass, 1 a check failed, 2 usage or script error\n"
+        "exit status: 0 pass, 1 a check failed (fuzz: any seed failed), 2 usage or script error\n"
         "run folder: results.json, history.tsv (one line per operation),\n"
         "            latency_percentiles.dat and the plots the scenario asks for\n");
 }
@@ -155,134 +169,62 @@ static void print_benchmark(sim_world_t *w, sim_lua_t *sl, double wall_s, double
     printf("kernel_ratio: %.3f\n", heap_rate > 0 ? ev_rate / heap_rate : 0.0);
 }
 
-int main(int argc, char **argv)
+typedef struct run_options {
+    const char *script;
+    uint64_t seed;
+    const sim_define_t *defines;
+    size_t define_count;
+    const char *out_dir;
+    int no_output, quiet, describe;
+    uint64_t time_limit_s, events_max;
+    const char *fuzz_profile;   /* NULL unless run by fuzz */
+} run_options_t;
+
+/* The command line that replays a run exactly: the seed made explicit, every -D kept. */
+static void make_replay(const run_options_t *o, char *buf, size_t size)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(stdout);
-        return EXIT_PASS;
-    }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-        printf("dynsim %s\n", DYN_VERSION_STRING);
-        return EXIT_PASS;
-    }
-    const char *command = argv[1];
-    int describe = strcmp(command, "describe") == 0;
-    if (!describe && strcmp(command, "run") != 0) {
-        fprintf(stderr, "dynsim: unknown command '%s' (run, describe)\n", command);
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-
-    static const struct option longopts[] = {
-        {"seed", required_argument, NULL, 's'},  {"out", required_argument, NULL, 'o'},
-        {"no-output", no_argument, NULL, 'N'},   {"time-limit", required_argument, NULL, 'T'},
-        {"events-max", required_argument, NULL, 'E'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
-    uint64_t seed = 0, time_limit_s = 86400, events_max = 100000000000ULL;
-    int have_seed = 0, no_output = 0, quiet = 0;
-    const char *out_dir = NULL;
-    sim_define_t *defines = calloc((size_t)argc, sizeof(sim_define_t));
-    size_t define_count = 0;
-    if (!defines)
-        return EXIT_USAGE;
-    optind = 2;
-    int c;
-    while ((c = getopt_long(argc, argv, "s:D:o:qhV", longopts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            if (parse_u64(optarg, &seed) != 0) {
-                fprintf(stderr, "dynsim: --seed takes a non-negative integer, got '%s'\n", optarg);
-                return bail(defines);
-            }
-            have_seed = 1;
-            break;
-        case 'D': {
-            char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg) {
-                fprintf(stderr, "dynsim: -D takes key=value, got '%s'\n", optarg);
-                return bail(defines);
-            }
-            *eq = '\0';
-            for (size_t i = 0; i < define_count; i++) {
-                if (strcmp(defines[i].name, optarg) == 0) {
-                    fprintf(stderr, "dynsim: -D %s given twice\n", optarg);
-                    return bail(defines);
-                }
-            }
-            defines[define_count].name = optarg;
-            defines[define_count].value = eq + 1;
-            define_count++;
-            break;
-        }
-        case 'o': out_dir = optarg; break;
-        case 'N': no_output = 1; break;
-        case 'T':
-            if (parse_u64(optarg, &time_limit_s) != 0 || time_limit_s == 0 ||
-                time_limit_s > 100ULL * 365 * 86400) {
-                fprintf(stderr, "dynsim: --time-limit takes seconds (1..3153600000)\n");
-                return bail(defines);
-            }
-            break;
-        case 'E':
-            if (parse_u64(optarg, &events_max) != 0 || events_max == 0) {
-                fprintf(stderr, "dynsim: --events-max takes a positive integer\n");
-                return bail(defines);
-            }
-            break;
-        case 'q': quiet = 1; break;
-        case 'h': usage(stdout); free(defines); return EXIT_PASS;
-        case 'V': printf("dynsim %s\n", DYN_VERSION_STRING); free(defines); return EXIT_PASS;
-        default: usage(stderr); return bail(defines);
-        }
-    }
-    if (optind != argc - 1) {
-        fprintf(stderr, "dynsim: %s needs exactly one scenario file\n", command);
-        usage(stderr);
-        return bail(defines);
-    }
-    const char *script = argv[optind];
-    if (access(script, R_OK) != 0) {
-        fprintf(stderr, "dynsim: cannot read scenario %s: %s\n", script, strerror(errno));
-        return bail(defines);
-    }
-    if (!have_seed)
-        seed = sim_wall_entropy_seed();
-
-    /* The replay line: the exact command, with the seed made explicit. */
-    static char replay[8192];
-    snprintf(replay, sizeof(replay), "dynsim run");
-    append_arg(replay, sizeof(replay), script);
+    snprintf(buf, size, "dynsim run");
+    append_arg(buf, size, o->script);
     char seed_text[32];
-    snprintf(seed_text, sizeof(seed_text), "%" PRIu64, seed);
-    append_arg(replay, sizeof(replay), "--seed");
-    append_arg(replay, sizeof(replay), seed_text);
-    for (size_t i = 0; i < define_count; i++) {
+    snprintf(seed_text, sizeof(seed_text), "%" PRIu64, o->seed);
+    append_arg(buf, size, "--seed");
+    append_arg(buf, size, seed_text);
+    for (size_t i = 0; i < o->define_count; i++) {
         char def[4096];
-        snprintf(def, sizeof(def), "%s=%s", defines[i].name, defines[i].value);
-        append_arg(replay, sizeof(replay), "-D");
-        append_arg(replay, sizeof(replay), def);
+        snprintf(def, sizeof(def), "%s=%s", o->defines[i].name, o->defines[i].value);
+        append_arg(buf, size, "-D");
+        append_arg(buf, size, def);
     }
+    if (o->fuzz_profile) {
+        char profile[64];
+        snprintf(profile, sizeof(profile), "--fuzz-profile=%s", o->fuzz_profile);
+        append_arg(buf, size, profile);
+    }
+}
+
+/* One run of one scenario with one seed; returns the exit status. */
+static int run_once(const run_options_t *o)
+{
+    static char replay[8192];
+    make_replay(o, replay, sizeof(replay));
     sim_assert_set_replay(replay);
 
-    if (!describe)
-        printf("seed: %" PRIu64 "\nscenario: %s\n", seed, script);
+    if (!o->describe)
+        printf("seed: %" PRIu64 "\nscenario: %s\n", o->seed, o->script);
     fflush(stdout);
-    sim_world_t *w = sim_world_create(seed);
-    sim_lua_t *sl = w ? sim_lua_create(w, script, defines, define_count, describe) : NULL;
+    sim_world_t *w = sim_world_create(o->seed);
+    sim_lua_t *sl =
+        w ? sim_lua_create(w, o->script, o->defines, o->define_count, o->describe) : NULL;
     if (!sl) {
         fprintf(stderr, "dynsim: out of memory\n");
         sim_world_destroy(w);
-        free(defines);
         return EXIT_USAGE;
     }
-    sim_world_set_limits(w, time_limit_s * 1000000ULL, events_max);
+    if (o->fuzz_profile)
+        sim_lua_set_fuzz_profile(sl, o->fuzz_profile);
+    sim_world_set_limits(w, o->time_limit_s * 1000000ULL, o->events_max);
     double start = sim_wall_seconds(), cpu_start = sim_wall_cpu_seconds();
-    progress_t progress = {.start_wall = start, .last_wall = start, .quiet = quiet};
+    progress_t progress = {.start_wall = start, .last_wall = start, .quiet = o->quiet};
     sim_world_set_progress(w, on_progress, &progress);
 
     sim_lua_outcome_t outcome = sim_lua_run(sl);
@@ -290,17 +232,15 @@ int main(int argc, char **argv)
     if (outcome == SIM_LUA_DESCRIBED) {
         sim_lua_destroy(sl);
         sim_world_destroy(w);
-        free(defines);
         return EXIT_PASS;
     }
-    if (describe) {
+    if (o->describe) {
         if (sim_lua_error(sl))
             fprintf(stderr, "dynsim: %s\n", sim_lua_error(sl));
         else
-            fprintf(stderr, "dynsim: %s declares no params{} (nothing to describe)\n", script);
+            fprintf(stderr, "dynsim: %s declares no params{} (nothing to describe)\n", o->script);
         sim_lua_destroy(sl);
         sim_world_destroy(w);
-        free(defines);
         return EXIT_USAGE;
     }
 
@@ -325,24 +265,24 @@ int main(int argc, char **argv)
     const char *name = sim_lua_scenario_name(sl);
     char default_name[256];
     if (!name) {
-        const char *base = strrchr(script, '/');
-        base = base ? base + 1 : script;
+        const char *base = strrchr(o->script, '/');
+        base = base ? base + 1 : o->script;
         snprintf(default_name, sizeof(default_name), "%s", base);
         char *dot = strrchr(default_name, '.');
         if (dot)
             *dot = '\0';
         name = default_name;
     }
-    if (!no_output) {
+    if (!o->no_output) {
         char dir[4096], err[512];
-        if (out_dir)
-            snprintf(dir, sizeof(dir), "%s", out_dir);
+        if (o->out_dir)
+            snprintf(dir, sizeof(dir), "%s", o->out_dir);
         else
-            snprintf(dir, sizeof(dir), "out/%s/seed-%" PRIu64, name, seed);
+            snprintf(dir, sizeof(dir), "out/%s/seed-%" PRIu64, name, o->seed);
         sim_run_info_t info = {
-            .scenario_path = script, .scenario_name = name, .seed = seed, .replay = replay,
-            .verdict = verdict, .error = sim_lua_error(sl), .exit_code = exit_code,
-            .wall_s = wall_s,
+            .scenario_path = o->script, .scenario_name = name, .seed = o->seed,
+            .replay = replay, .verdict = verdict, .error = sim_lua_error(sl),
+            .exit_code = exit_code, .wall_s = wall_s,
         };
         if (sim_output_write(dir, &info, w, sl, err, sizeof(err)) != 0) {
             fprintf(stderr, "dynsim: %s\n", err);
@@ -365,8 +305,294 @@ int main(int argc, char **argv)
     if (exit_code != EXIT_PASS)
         printf("replay: %s\n", replay);
     printf("digest: %016" PRIx64 "\n", sim_world_digest(w));
+    fflush(stdout);
     sim_lua_destroy(sl);
     sim_world_destroy(w);
-    free(defines);
     return exit_code;
+}
+
+static int parse_range(const char *text, uint64_t *a, uint64_t *b)
+{
+    const char *dots = strstr(text, "..");
+    if (!dots || dots == text)
+        return -1;
+    char first[32];
+    size_t n = (size_t)(dots - text);
+    if (n >= sizeof(first))
+        return -1;
+    memcpy(first, text, n);
+    first[n] = '\0';
+    return parse_u64(first, a) == 0 && parse_u64(dots + 2, b) == 0 && *a <= *b ? 0 : -1;
+}
+
+/* Run one seed in a child process with its output discarded; returns its exit status. */
+static pid_t spawn_seed(run_options_t o)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
+    _exit(run_once(&o));
+}
+
+/*
+ * fuzz: every seed of the range (or of this shard of it) runs in its own child process, at most
+ * `jobs` at once. Failing seeds are printed as they finish, each with its replay line; the last
+ * lines are "passed: N" and "failed: M".
+ */
+static int fuzz(run_options_t base, uint64_t first, uint64_t last, unsigned jobs, unsigned shard,
+                unsigned shards)
+{
+    uint64_t total = 0;
+    for (uint64_t s = first; s <= last && s >= first; s++)
+        if ((s - first) % shards == shard - 1)
+            total++;
+    printf("fuzz: %s seeds %" PRIu64 "..%" PRIu64 " shard %u/%u: %" PRIu64 " runs, %u jobs%s%s\n",
+           base.script, first, last, shard, shards, total, jobs,
+           base.fuzz_profile ? ", profile " : "", base.fuzz_profile ? base.fuzz_profile : "");
+    fflush(stdout);
+    typedef struct slot {
+        pid_t pid;
+        uint64_t seed;
+    } slot_t;
+    slot_t *running = calloc(jobs, sizeof(slot_t));
+    if (!running)
+        return EXIT_USAGE;
+    uint64_t next = first, done = 0, passed = 0, failed = 0;
+    unsigned busy = 0;
+    double start = sim_wall_seconds(), last_report = start;
+    for (;;) {
+        while (busy < jobs && next <= last && next >= first) {
+            uint64_t seed = next++;
+            if ((seed - first) % shards != shard - 1)
+                continue;
+            run_options_t o = base;
+            o.seed = seed;
+            pid_t pid = spawn_seed(o);
+            if (pid < 0) {
+                fprintf(stderr, "dynsim: fork failed: %s\n", strerror(errno));
+                free(running);
+                return EXIT_USAGE;
+            }
+            for (unsigned i = 0; i < jobs; i++) {
+                if (running[i].pid == 0) {
+                    running[i] = (slot_t){.pid = pid, .seed = seed};
+                    break;
+                }
+            }
+            busy++;
+        }
+        if (busy == 0)
+            break;
+        int status;
+        pid_t pid = wait(&status);
+        if (pid < 0)
+            break;
+        for (unsigned i = 0; i < jobs; i++) {
+            if (running[i].pid != pid)
+                continue;
+            uint64_t seed = running[i].seed;
+            running[i].pid = 0;
+            busy--;
+            done++;
+            int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            if (code == EXIT_PASS) {
+                passed++;
+            } else {
+                failed++;
+                run_options_t o = base;
+                o.seed = seed;
+                char replay[8192];
+                make_replay(&o, replay, sizeof(replay));
+                const char *why = code == EXIT_CHECK ? "check failed"
+                                  : code == EXIT_USAGE ? "script error"
+                                  : "crashed (an assertion or a signal)";
+                printf("seed %" PRIu64 ": FAIL, %s\n  replay: %s\n", seed, why, replay);
+                fflush(stdout);
+            }
+        }
+        double now = sim_wall_seconds();
+        if (!base.quiet && now - last_report >= 2.0) {
+            last_report = now;
+            fprintf(stderr, "fuzz: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64 " failed, %.1f seeds/s\n",
+                    done, total, failed, (double)done / (now - start));
+        }
+    }
+    free(running);
+    printf("fuzz: %" PRIu64 " seeds in %.1f s\n", done, sim_wall_seconds() - start);
+    printf("passed: %" PRIu64 "\nfailed: %" PRIu64 "\n", passed, failed);
+    return failed ? EXIT_CHECK : EXIT_PASS;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return EXIT_PASS;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        printf("dynsim %s\n", DYN_VERSION_STRING);
+        return EXIT_PASS;
+    }
+    const char *command = argv[1];
+    int describe = strcmp(command, "describe") == 0;
+    int fuzzing = strcmp(command, "fuzz") == 0;
+    if (!describe && !fuzzing && strcmp(command, "run") != 0) {
+        fprintf(stderr, "dynsim: unknown command '%s' (run, fuzz, describe)\n", command);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    static const struct option longopts[] = {
+        {"seed", required_argument, NULL, 's'},  {"out", required_argument, NULL, 'o'},
+        {"no-output", no_argument, NULL, 'N'},   {"time-limit", required_argument, NULL, 'T'},
+        {"events-max", required_argument, NULL, 'E'}, {"quiet", no_argument, NULL, 'q'},
+        {"seeds", required_argument, NULL, 'S'}, {"jobs", required_argument, NULL, 'j'},
+        {"shard", required_argument, NULL, 'K'}, {"profile", required_argument, NULL, 'P'},
+        {"fuzz-profile", required_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    run_options_t o = {.time_limit_s = 86400, .events_max = 100000000000ULL,
+                       .describe = describe};
+    int have_seed = 0, have_seeds = 0;
+    uint64_t first = 0, last = 0;
+    unsigned jobs = 0, shard = 1, shards = 1;
+    sim_define_t *defines = calloc((size_t)argc, sizeof(sim_define_t));
+    size_t define_count = 0;
+    if (!defines)
+        return EXIT_USAGE;
+    optind = 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "s:D:o:qj:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if (fuzzing || parse_u64(optarg, &o.seed) != 0) {
+                fprintf(stderr, fuzzing ? "dynsim: fuzz takes --seeds A..B, not --seed\n"
+                                        : "dynsim: --seed takes a non-negative integer, got '%s'\n",
+                        optarg);
+                return bail(defines);
+            }
+            have_seed = 1;
+            break;
+        case 'D': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) {
+                fprintf(stderr, "dynsim: -D takes key=value, got '%s'\n", optarg);
+                return bail(defines);
+            }
+            *eq = '\0';
+            for (size_t i = 0; i < define_count; i++) {
+                if (strcmp(defines[i].name, optarg) == 0) {
+                    fprintf(stderr, "dynsim: -D %s given twice\n", optarg);
+                    return bail(defines);
+                }
+            }
+            defines[define_count].name = optarg;
+            defines[define_count].value = eq + 1;
+            define_count++;
+            break;
+        }
+        case 'o': o.out_dir = optarg; break;
+        case 'N': o.no_output = 1; break;
+        case 'T':
+            if (parse_u64(optarg, &o.time_limit_s) != 0 || o.time_limit_s == 0 ||
+                o.time_limit_s > 100ULL * 365 * 86400) {
+                fprintf(stderr, "dynsim: --time-limit takes seconds (1..3153600000)\n");
+                return bail(defines);
+            }
+            break;
+        case 'E':
+            if (parse_u64(optarg, &o.events_max) != 0 || o.events_max == 0) {
+                fprintf(stderr, "dynsim: --events-max takes a positive integer\n");
+                return bail(defines);
+            }
+            break;
+        case 'q': o.quiet = 1; break;
+        case 'S':
+            if (!fuzzing || parse_range(optarg, &first, &last) != 0) {
+                fprintf(stderr, fuzzing ? "dynsim: --seeds takes A..B with A <= B, got '%s'\n"
+                                        : "dynsim: --seeds is for fuzz; run takes --seed\n",
+                        optarg);
+                return bail(defines);
+            }
+            have_seeds = 1;
+            break;
+        case 'j': {
+            uint64_t v;
+            if (!fuzzing || parse_u64(optarg, &v) != 0 || v < 1 || v > 1024) {
+                fprintf(stderr, "dynsim: --jobs (fuzz only) takes 1..1024\n");
+                return bail(defines);
+            }
+            jobs = (unsigned)v;
+            break;
+        }
+        case 'K': {
+            unsigned i, k;
+            char extra;
+            if (!fuzzing || sscanf(optarg, "%u/%u%c", &i, &k, &extra) != 2 || k < 1 || i < 1 ||
+                i > k) {
+                fprintf(stderr, "dynsim: --shard (fuzz only) takes I/K with 1 <= I <= K\n");
+                return bail(defines);
+            }
+            shard = i;
+            shards = k;
+            break;
+        }
+        case 'P':
+        case 'F':
+            if ((c == 'P' && !fuzzing) ||
+                (strcmp(optarg, "safety") != 0 && strcmp(optarg, "liveness") != 0)) {
+                fprintf(stderr, "dynsim: --profile (fuzz only) is safety or liveness\n");
+                return bail(defines);
+            }
+            o.fuzz_profile = optarg;
+            break;
+        case 'h': usage(stdout); free(defines); return EXIT_PASS;
+        case 'V': printf("dynsim %s\n", DYN_VERSION_STRING); free(defines); return EXIT_PASS;
+        default: usage(stderr); return bail(defines);
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "dynsim: %s needs exactly one scenario file\n", command);
+        usage(stderr);
+        return bail(defines);
+    }
+    o.script = argv[optind];
+    o.defines = defines;
+    o.define_count = define_count;
+    if (access(o.script, R_OK) != 0) {
+        fprintf(stderr, "dynsim: cannot read scenario %s: %s\n", o.script, strerror(errno));
+        return bail(defines);
+    }
+    int code;
+    if (fuzzing) {
+        if (!have_seeds) {
+            fprintf(stderr, "dynsim: fuzz needs --seeds A..B\n");
+            return bail(defines);
+        }
+        if (jobs == 0) {
+            long cores = sysconf(_SC_NPROCESSORS_ONLN);
+            jobs = cores > 0 ? (unsigned)cores : 1;
+        }
+        o.no_output = 1;
+        o.quiet = 1;
+        code = fuzz(o, first, last, jobs, shard, shards);
+    } else {
+        if (!have_seed)
+            o.seed = sim_wall_entropy_seed();
+        code = run_once(&o);
+    }
+    free(defines);
+    return code;
 }

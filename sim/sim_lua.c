@@ -953,6 +953,9 @@ static int l_cluster_node_stats(lua_State *L)
         FIELD("disk_flushes", ds->flushes);
         FIELD("disk_lost_writes", ds->lost_writes);
         FIELD("disk_dirty_bytes", ds->dirty_bytes);
+        dyn_time_us busy = sim_disk_busy_until(disk), now = sim_world_now(lc->sl->world);
+        lua_pushnumber(L, busy > now ? (double)(busy - now) / 1000.0 : 0.0);
+        lua_setfield(L, -2, "disk_busy_ms"); /* fsync backlog: the node's sends wait this long */
     }
     dyn_node_t *node = sim_world_node(lc->sl->world, (uint32_t)id);
     if (!node)
@@ -1755,6 +1758,14 @@ void sim_lua_destroy(sim_lua_t *sl)
     free(sl->scenario_name);
     free(sl->script_path);
     free(sl);
+}
+
+void sim_lua_set_fuzz_profile(sim_lua_t *sl, const char *profile)
+{
+    lua_newtable(sl->L);
+    lua_pushstring(sl->L, profile);
+    lua_setfield(sl->L, -2, "profile");
+    lua_setglobal(sl->L, "FUZZ");
 }
 
 sim_lua_outcome_t sim_lua_run(sim_lua_t *sl)

@@ -41,6 +41,12 @@ sim_lua_t *sim_lua_create(sim_world_t *world, const char *script_path,
                           const sim_define_t *defines, size_t define_count, int describe);
 void sim_lua_destroy(sim_lua_t *sl);
 
+/*
+ * Run under `dynsim fuzz` with a profile ("safety" or "liveness"): the scenario sees a global
+ * FUZZ = {profile = ...}; otherwise FUZZ is nil. Call before sim_lua_run.
+ */
+void sim_lua_set_fuzz_profile(sim_lua_t *sl, const char *profile);
+
 /* Load the script and run the world until every actor is done. */
 sim_lua_outcome_t sim_lua_run(sim_lua_t *sl);
 

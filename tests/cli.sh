@@ -81,6 +81,21 @@ done
 contains output-folder "$tmp/run/results.json" '"verdict": "FAIL"'
 contains output-folder "$tmp/run/results.json" '"seed": 5'
 
+# fuzz: every seed of the range (or of a shard of it), failures listed with replay lines.
+expect fuzz-pass 0 "$dynsim" fuzz "$fixtures/../../scenarios/siblings.lua" --seeds 1..4 -j 2
+contains fuzz-pass "$tmp/out" "passed: 4"
+contains fuzz-pass "$tmp/out" "failed: 0"
+expect fuzz-fail 1 "$dynsim" fuzz "$fixtures/check_fails.lua" --seeds 1..10 --shard 2/3 -D nodes=5
+contains fuzz-fail "$tmp/out" "passed: 0"
+contains fuzz-fail "$tmp/out" "failed: 3"
+for seed in 2 5 8; do
+    contains fuzz-fail "$tmp/out" "replay: dynsim run $fixtures/check_fails.lua --seed $seed -D nodes=5"
+done
+expect fuzz-no-seeds 2 "$dynsim" fuzz "$fixtures/check_fails.lua"
+expect fuzz-bad-range 2 "$dynsim" fuzz "$fixtures/check_fails.lua" --seeds 9..3
+expect fuzz-bad-shard 2 "$dynsim" fuzz "$fixtures/check_fails.lua" --seeds 1..3 --shard 4/3
+expect run-no-seeds 2 "$dynsim" run "$fixtures/check_fails.lua" --seeds 1..3
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures CLI check(s) failed"
     exit 1
