@@ -410,11 +410,11 @@ static int store_scratch(dyn_node_t *node, const uint8_t *key, size_t key_length
  * dyn_siblings_add does. Under last-write-wins only the latest stamp survives, whatever the
  * causality: the write just added may itself be dropped, which is the baseline's known loss.
  */
-static int reconcile(dyn_node_t *node, const dyn_version_t *version)
+static int reconcile(dyn_node_t *node, const dyn_version_t *version, uint32_t siblings_max)
 {
     if (node->config.resolution == DYN_RESOLVE_LWW)
         return dyn_siblings_add_lww(&node->scratch, version, DYN_SIB_BORROW);
-    return dyn_siblings_add(&node->scratch, version, DYN_SIB_BORROW, node->config.siblings_max);
+    return dyn_siblings_add(&node->scratch, version, DYN_SIB_BORROW, siblings_max);
 }
 
 /* Merge a replica's answer into a get's reconciled set under the configured resolution. */
@@ -441,7 +441,12 @@ static int apply_version(dyn_node_t *node, const uint8_t *key, size_t key_length
     if (rc != DYN_OK)
         return rc;
     node->stats.replica_writes++;
-    rc = reconcile(node, version);
+    /*
+     * siblings_max refuses client writes, at their coordinator. A replica takes what the cluster
+     * already accepted, up to the hard cap: refusing a replicated or repaired version could only
+     * keep replicas apart for good.
+     */
+    rc = reconcile(node, version, DYN_SIBLINGS_MAX);
     if (rc == 0) {
         node->stats.stale_writes++;
         return 0;
@@ -743,7 +748,7 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
     version->flags = msg->put_flags & DYN_VERSION_TOMBSTONE;
     version->owned = false;
     node->stats.replica_writes++;
-    rc = reconcile(node, version);
+    rc = reconcile(node, version, c->siblings_max);
     if (rc < 0)
         return rc;
     int added = rc;
@@ -841,10 +846,15 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         out.key_length = msg->key_length;
         out.replica_flags = node->config.sync_writes == DYN_SYNC_ALL ? DYN_REPLICA_SYNC : 0;
         int rc = coordinate_local_put(node, now_us, msg, key_hash, &out.version);
-        if (out.version.dot.counter == 0) {
-            /* Failed before the write was named (the local read failed): nothing to replicate. */
+        if (rc < 0) {
+            /*
+             * The coordinator could not take the write (its store failed, or the write would pass
+             * siblings_max there): refuse it outright rather than replicate a write nobody will
+             * be told succeeded.
+             */
             op_free(node, op, true);
             reply_status(node, from, msg->request_id, rc);
+            trace(node, DYN_TRACE_REQUEST_DONE, from, msg->request_id, rc, key_hash);
             return;
         }
         /*

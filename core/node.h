@@ -58,7 +58,9 @@ typedef struct dyn_node_config {
     uint8_t n, r, w;                /* cluster defaults; requests may override */
     dyn_time_us request_timeout_us; /* a coordinator gives up on replicas after this */
     uint32_t vclock_threshold;      /* clock truncation threshold (paper: 10) */
-    uint32_t siblings_max;          /* writes beyond it fail with DYN_ESIBLINGS (Riak: 100) */
+    uint32_t siblings_max;          /* a client write that would leave more siblings at its
+                                       coordinator fails with DYN_ESIBLINGS (Riak: 100); replicas
+                                       accept replication and repair up to DYN_SIBLINGS_MAX */
     uint32_t requests_pending_max;  /* coordinated + forwarded requests in flight */
     dyn_resolution_t resolution;    /* DYN_RESOLVE_VCLOCK (default) or the LWW baseline */
     dyn_sync_writes_t sync_writes;  /* default DYN_SYNC_NONE */

@@ -268,8 +268,13 @@ int sim_checker_convergence(sim_world_t *w, sim_convergence_report_t *out)
             for (size_t r = 0; r < found; r++) {
                 dyn_siblings_t set;
                 dyn_siblings_init(&set);
-                if (blobs[r] && dyn_codec_decode_siblings(blobs[r], lengths[r], &set) == DYN_OK)
+                if (blobs[r] && dyn_codec_decode_siblings(blobs[r], lengths[r], &set) == DYN_OK) {
                     out->first[slot].versions[r] = set.count;
+                    for (uint32_t v = 0; v < set.count && v < 16; v++) {
+                        out->first[slot].dots[r][v] = set.items[v].dot;
+                        out->first[slot].value_lengths[r][v] = set.items[v].value_length;
+                    }
+                }
                 dyn_siblings_clear(&set);
             }
         }

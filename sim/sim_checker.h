@@ -67,6 +67,9 @@ typedef struct sim_convergence_report {
         uint32_t key_length;
         uint32_t versions[DYN_N_MAX]; /* per replica, in preference order; 0 if absent */
         uint32_t replicas;
+        /* The first dots each replica holds, in canonical order, and their value lengths. */
+        dyn_vclock_entry_t dots[DYN_N_MAX][16];
+        uint32_t value_lengths[DYN_N_MAX][16];
     } first[SIM_DIVERGENT_LISTED];
 } sim_convergence_report_t;
 

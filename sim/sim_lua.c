@@ -1598,6 +1598,14 @@ static int l_convergence(lua_State *L)
         for (uint32_t k = 0; k < r.first[i].replicas; k++)
             printf(" %u", r.first[i].versions[k]);
         printf("\n");
+        for (uint32_t k = 0; k < r.first[i].replicas; k++) {
+            printf("    replica %u dots:", k + 1);
+            for (uint32_t v = 0; v < r.first[i].versions[k] && v < 16; v++)
+                printf(" %u:%u:%llu(%uB)", r.first[i].dots[k][v].node, r.first[i].dots[k][v].epoch,
+                       (unsigned long long)r.first[i].dots[k][v].counter,
+                       r.first[i].value_lengths[k][v]);
+            printf("%s\n", r.first[i].versions[k] > 16 ? " ..." : "");
+        }
     }
     fflush(stdout);
     lua_newtable(L);
