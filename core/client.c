@@ -132,6 +132,8 @@ static pending_t *pending_alloc(dyn_client_t *c)
         }
         p = &c->slots[c->used++];
         memset(p, 0, sizeof(*p));
+        /* A random start, as in node.c: replies meant for a previous run never match. */
+        p->generation = (uint32_t)dyn_prng_below(&c->prng, 1u << 30);
     }
     DYN_ASSERT(!p->busy);
     p->busy = true;

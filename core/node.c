@@ -3,7 +3,8 @@
  *
  * Pending requests live in a table of slots that grows up to requests_pending_max; a request id
  * is (generation << 32 | slot), so a late reply or timer for a reused slot is recognised as stray
- * by its generation and ignored. Every decision is a function of the node's state, the message and
+ * by its generation and ignored. Generations start at random, so a reply to a request made
+ * before a restart does not match one made after it. Every decision is a function of the node's state, the message and
  * the time passed in, so the same inputs always produce the same sends.
  *
  * A put is versioned from the client's context: the coordinator's own actor is advanced past both
@@ -289,6 +290,12 @@ static op_t *op_alloc(dyn_node_t *node, op_kind_t kind, dyn_time_us now_us)
         op = &node->ops[node->ops_used++];
         memset(op, 0, sizeof(*op));
         dyn_siblings_init(&op->merged);
+        /*
+         * Replies to a previous incarnation's requests may still be in flight after a restart.
+         * Starting each slot's generation at random (the PRNG is new with each incarnation) keeps
+         * such a reply from matching a new request by id, except with probability 2^-28.
+         */
+        op->generation = (uint32_t)dyn_prng_below(&node->prng, 1u << 28);
     }
     DYN_ASSERT(op->kind == OP_FREE);
     /* Generations stay under 2^28 so that an op id fits below the timer-kind bits. */

@@ -348,6 +348,69 @@ static void past_plus_dot(const dyn_version_t *v, dyn_vclock_t *out)
 
 /* ---- tests ---------------------------------------------------------------------------- */
 
+/* Start a standalone node over `store` with `seed`, and have it coordinate a get of KEY. */
+static dyn_node_t *node_with_get(cluster_t *c, fake_env_t *env, dyn_mem_store_t *store,
+                                 uint64_t seed, uint64_t *replica_request_id)
+{
+    dyn_node_config_t cfg;
+    dyn_node_config_default(&cfg);
+    cfg.id = c->pref[0];
+    cfg.seed = seed;
+    cfg.request_timeout_us = TIMEOUT_US;
+    dyn_node_t *n = dyn_node_create(&cfg, c->ring, dyn_mem_store_storage(store),
+                                    fake_env_iface(env));
+    assert_non_null(n);
+    dyn_msg_t get;
+    dyn_msg_init(&get, DYN_MSG_CLIENT_GET);
+    get.request_id = 1;
+    get.key = (const uint8_t *)KEY;
+    get.key_length = strlen(KEY);
+    uint8_t buf[256];
+    int len = dyn_codec_encode(&get, buf, sizeof buf);
+    assert_true(len > 0);
+    size_t before = fake_env_send_count(env);
+    assert_int_equal(dyn_node_on_message(n, 0, CLIENT, buf, (size_t)len), DYN_OK);
+    long at = fake_env_find(env, before, c->pref[1], DYN_MSG_REPLICA_GET);
+    assert_true(at >= 0);
+    dyn_msg_t sent;
+    dyn_msg_init(&sent, DYN_MSG_REPLICA_GET);
+    assert_int_equal(fake_env_decode(env, (size_t)at, &sent), DYN_OK);
+    *replica_request_id = sent.request_id;
+    dyn_msg_clear(&sent);
+    return n;
+}
+
+/*
+ * A reply to a request made before a restart must not be taken for one made after it: the
+ * restarted node numbers its requests afresh (its PRNG is new with the incarnation), and the
+ * stale reply is counted as stray. Before generations started at random, both incarnations'
+ * first request had the same id, and an old reply for another key was merged into a new get.
+ */
+static void test_restart_does_not_reuse_request_ids(void **state)
+{
+    cluster_t *c = *state;
+    fake_env_t env;
+    fake_env_init(&env, c->pref[0]);
+    dyn_mem_store_t *store = dyn_mem_store_create();
+    uint64_t old_id, new_id;
+    dyn_node_t *n = node_with_get(c, &env, store, 11, &old_id);
+    dyn_node_destroy(n); /* a crash: the pending get is gone, its replies are in flight */
+    n = node_with_get(c, &env, store, 12, &new_id);
+    assert_int_not_equal(old_id, new_id);
+    dyn_msg_t reply;
+    dyn_msg_init(&reply, DYN_MSG_REPLICA_GET_REPLY);
+    reply.request_id = old_id;
+    uint8_t buf[64];
+    int len = dyn_codec_encode(&reply, buf, sizeof buf);
+    assert_true(len > 0);
+    assert_int_equal(dyn_node_on_message(n, 1, c->pref[1], buf, (size_t)len), DYN_OK);
+    assert_int_equal(dyn_node_stats(n)->stray_messages, 1);
+    assert_int_equal(dyn_node_pending(n), 1); /* the new get still waits for its own answers */
+    dyn_node_destroy(n);
+    dyn_mem_store_destroy(store);
+    fake_env_free(&env);
+}
+
 /*
  * Epoch 0 in the config means: the epoch stored in META, or a fresh random one stored and synced
  * before the node does anything. A restart on the same store keeps its epoch; a node whose store
@@ -1861,6 +1924,8 @@ static void test_destroy_with_pending_get(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_restart_does_not_reuse_request_ids, setup_default,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_epoch_persisted_and_renewed_after_wipe, setup_default,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_create_rejects_invalid_config, setup_default,
