@@ -2,8 +2,8 @@
  * codec.h: the wire format of every message, and of the sibling sets replicas store.
  *
  * A message is: magic 0xD7, format version, type, then the type's fields. Integers are unsigned
- * LEB128 varints (signed ones zigzag-encoded), and every variable-length field carries its length
- * before its bytes. Decoding is strict: a truncated or over-long field, a count or length over its
+ * LEB128 varints (signed ones zigzag-encoded), except a clock entry's epoch and timestamp, which
+ * are fixed-width little-endian; every variable-length field carries its length before its bytes. Decoding is strict: a truncated or over-long field, a count or length over its
  * bound, a non-minimal varint, an unknown flag bit, an unsorted clock or trailing bytes all return
  * DYN_EBADMSG, and the decoder never reads past the buffer it is given. Canonical encodings mean a
  * decoded message re-encodes to the same bytes.
@@ -24,7 +24,7 @@
 #include "core/vclock.h"
 
 #define DYN_WIRE_MAGIC 0xD7u
-#define DYN_WIRE_VERSION 1u
+#define DYN_WIRE_VERSION 2u /* 2: clock entries carry fixed-width epoch and timestamp */
 /* A bound on any encoded message: one value plus generous headroom for siblings and clocks. */
 #define DYN_MSG_MAX ((size_t)DYN_VALUE_MAX * 4u + 65536u)
 

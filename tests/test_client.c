@@ -300,7 +300,7 @@ static void test_callback_once_and_strays(void **state)
 
     /* Garbage is refused, not delivered, and counted apart from strays. */
     assert_int_equal(dyn_client_bad_messages(f->client), 0);
-    const uint8_t junk[] = {0xD7, 0x01, 0x03, 0xFF};
+    const uint8_t junk[] = {DYN_WIRE_MAGIC, DYN_WIRE_VERSION, 0x03, 0xFF};
     assert_int_equal(dyn_client_on_message(f->client, 23, 2, junk, sizeof(junk)), DYN_EBADMSG);
     assert_int_equal(rec.calls, 1);
     assert_int_equal(dyn_client_bad_messages(f->client), 1);
