@@ -56,6 +56,23 @@ log(string.format("lossy phase: %d dropped, %d duplicated of %d datagrams",
 net.loss(0)
 net.duplicate(0)
 
+-- Availability per 200 ms bin: the lossy phase shows in its worst bin; once the faults stop, every
+-- full bin of a clean load is back to 100 %.
+local lossy = availability(0.2)
+report("lossy_availability", lossy.fraction)
+report("lossy_worst_bin", lossy.worst)
+check(lossy.worst < 1, "the lossy phase failed some operations")
+local t_clean = now()
+c:workload { ops = 2000, rate = 2000, clients = 8, keys = 200, timeout = 300 }:wait()
+local t_end = now()
+local av = availability(0.2)
+local full = 0
+for bin = math.floor(t_clean / 200) + 2, math.floor(t_end / 200) do
+  check(av.bins[bin] == 1, string.format("bin %d after the faults stopped: %.3f", bin, av.bins[bin]))
+  full = full + 1
+end
+check(full >= 3, "the clean load spanned full bins: " .. full)
+
 -- A clogged link delays, it does not lose: a write through it completes once the clog ends,
 -- if that is within the coordinator's 200 ms deadline; a longer clog makes it time out instead.
 net.clog(owners[1], 0, 100)

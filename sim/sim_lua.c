@@ -1387,6 +1387,67 @@ static int l_percentile(lua_State *L)
     return 1;
 }
 
+/*
+ * sibling_counts() -> {gets=, mean=, max=, [0]=, [1]=, ..., more=}: how many live versions successful
+ * gets returned; [i] counts gets that saw exactly i, `more` those that saw SIM_SIBLING_BINS - 1
+ * or more.
+ */
+static int l_sibling_counts(lua_State *L)
+{
+    sim_sibling_dist_t sd;
+    sim_metrics_siblings(sim_world_metrics(get_sl(L)->world), &sd);
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)sd.gets);
+    lua_setfield(L, -2, "gets");
+    lua_pushnumber(L, sd.mean);
+    lua_setfield(L, -2, "mean");
+    lua_pushinteger(L, (lua_Integer)sd.max);
+    lua_setfield(L, -2, "max");
+    for (int i = 0; i < SIM_SIBLING_BINS - 1; i++) {
+        lua_pushinteger(L, (lua_Integer)sd.bins[i]);
+        lua_rawseti(L, -2, i);
+    }
+    lua_pushinteger(L, (lua_Integer)sd.bins[SIM_SIBLING_BINS - 1]);
+    lua_setfield(L, -2, "more");
+    return 1;
+}
+
+/*
+ * availability([bin_s = 1]) -> {ops=, ok=, fraction=, worst=, worst_at=, bins={...}}: the
+ * fraction of operations that succeeded, overall and per bin of bin_s simulated seconds by start
+ * time; worst is the lowest bin fraction and worst_at the start of that bin in seconds.
+ */
+static int l_availability(lua_State *L)
+{
+    double bin_s = luaL_optnumber(L, 1, 1.0);
+    luaL_argcheck(L, bin_s >= 0.001 && bin_s <= 86400.0, 1,
+                  "bin must be between 0.001 and 86400 seconds");
+    sim_avail_t av;
+    if (sim_metrics_availability(sim_world_metrics(get_sl(L)->world),
+                                 (dyn_time_us)(bin_s * 1e6 + 0.5), &av) != 0)
+        return luaL_error(L, "availability: out of memory");
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)av.ops);
+    lua_setfield(L, -2, "ops");
+    lua_pushinteger(L, (lua_Integer)av.ok);
+    lua_setfield(L, -2, "ok");
+    lua_pushnumber(L, av.ops ? (double)av.ok / (double)av.ops : 1.0);
+    lua_setfield(L, -2, "fraction");
+    lua_pushnumber(L, av.ops ? (double)av.bin_ok[av.worst] / (double)av.bin_ops[av.worst] : 1.0);
+    lua_setfield(L, -2, "worst");
+    lua_pushnumber(L, (double)av.worst * (double)av.bin_us / 1e6);
+    lua_setfield(L, -2, "worst_at");
+    lua_createtable(L, (int)av.bin_count, 0);
+    for (size_t b = 0; b < av.bin_count; b++) {
+        /* An empty bin had nothing refused: report it as available, like the whole-run figure. */
+        lua_pushnumber(L, av.bin_ops[b] ? (double)av.bin_ok[b] / (double)av.bin_ops[b] : 1.0);
+        lua_rawseti(L, -2, (lua_Integer)b + 1);
+    }
+    lua_setfield(L, -2, "bins");
+    sim_avail_free(&av);
+    return 1;
+}
+
 /* ---- network faults ----------------------------------------------------------------- */
 
 /* net.partition({1, 2}, {3, 4, 5}, ...): block every pair across groups, both ways. */
@@ -1681,7 +1742,8 @@ static void open_sandbox(lua_State *L)
         {"check", l_check},       {"report", l_report},   {"plot", l_plot},
         {"stats", l_stats},       {"percentile", l_percentile}, {"random", l_random},
         {"lost_writes", l_lost_writes}, {"track_writes", l_track_writes},
-        {"convergence", l_convergence},
+        {"convergence", l_convergence}, {"sibling_counts", l_sibling_counts},
+        {"availability", l_availability},
         {NULL, NULL}};
     for (const luaL_Reg *g = globals; g->func; g++) {
         lua_pushcfunction(L, g->func);

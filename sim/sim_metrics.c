@@ -45,6 +45,12 @@ static int grow(void **p, size_t *capacity, size_t elem)
     return 0;
 }
 
+/* A successful answer: DYN_OK, or not-found for a read. */
+static int record_ok(const sim_op_record_t *rec)
+{
+    return rec->status == DYN_OK || (rec->kind == DYN_OP_GET && rec->status == DYN_ENOTFOUND);
+}
+
 int sim_metrics_record(sim_metrics_t *m, const sim_op_record_t *rec)
 {
     DYN_ASSERT(rec->kind < DYN_OP_KIND_COUNT_);
@@ -52,7 +58,7 @@ int sim_metrics_record(sim_metrics_t *m, const sim_op_record_t *rec)
     int k = rec->kind;
     m->total++;
     m->completed[k]++;
-    int ok = rec->status == DYN_OK || (k == DYN_OP_GET && rec->status == DYN_ENOTFOUND);
+    int ok = record_ok(rec);
     if (rec->status == DYN_ETIMEDOUT)
         m->timeouts[k]++;
     int rc = 0;
@@ -179,3 +185,70 @@ const sim_op_record_t *sim_metrics_history(const sim_metrics_t *m, size_t *count
 }
 
 uint64_t sim_metrics_total(const sim_metrics_t *m) { return m->total; }
+
+void sim_metrics_siblings(const sim_metrics_t *m, sim_sibling_dist_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    double sum = 0;
+    for (size_t i = 0; i < m->count; i++) {
+        const sim_op_record_t *r = &m->history[i];
+        if (r->kind != DYN_OP_GET || !record_ok(r))
+            continue;
+        out->gets++;
+        out->bins[r->siblings < SIM_SIBLING_BINS - 1 ? r->siblings : SIM_SIBLING_BINS - 1]++;
+        if (r->siblings > out->max)
+            out->max = r->siblings;
+        sum += r->siblings;
+    }
+    out->mean = out->gets ? sum / (double)out->gets : 0.0;
+}
+
+int sim_metrics_availability(const sim_metrics_t *m, dyn_time_us bin_us, sim_avail_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (bin_us == 0)
+        return -1;
+    out->bin_us = bin_us;
+    dyn_time_us last = 0;
+    for (size_t i = 0; i < m->count; i++)
+        if (m->history[i].start_us > last)
+            last = m->history[i].start_us;
+    if (m->count == 0)
+        return 0;
+    out->bin_count = (size_t)(last / bin_us) + 1;
+    out->bin_ops = calloc(out->bin_count, sizeof(uint64_t));
+    out->bin_ok = calloc(out->bin_count, sizeof(uint64_t));
+    if (!out->bin_ops || !out->bin_ok) {
+        sim_avail_free(out);
+        return -1;
+    }
+    for (size_t i = 0; i < m->count; i++) {
+        size_t b = (size_t)(m->history[i].start_us / bin_us);
+        int ok = record_ok(&m->history[i]);
+        out->bin_ops[b]++;
+        out->bin_ok[b] += (uint64_t)ok;
+        out->ops++;
+        out->ok += (uint64_t)ok;
+    }
+    /* Compare fractions exactly by cross-multiplying; a history is far below 2^32 records, so the
+     * products fit. */
+    DYN_ASSERT(m->count < ((size_t)1 << 32));
+    int found = 0;
+    for (size_t b = 0; b < out->bin_count; b++) {
+        if (out->bin_ops[b] == 0)
+            continue;
+        if (!found || out->bin_ok[b] * out->bin_ops[out->worst] <
+                          out->bin_ok[out->worst] * out->bin_ops[b])
+            out->worst = b;
+        found = 1;
+    }
+    return 0;
+}
+
+void sim_avail_free(sim_avail_t *a)
+{
+    free(a->bin_ops);
+    free(a->bin_ok);
+    a->bin_ops = a->bin_ok = NULL;
+    a->bin_count = 0;
+}

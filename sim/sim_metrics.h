@@ -53,4 +53,35 @@ const uint64_t *sim_metrics_sorted(sim_metrics_t *m, dyn_op_kind_t kind, size_t 
 const sim_op_record_t *sim_metrics_history(const sim_metrics_t *m, size_t *count);
 uint64_t sim_metrics_total(const sim_metrics_t *m);
 
+/*
+ * How many live versions successful gets returned: bins[i] counts gets that saw i versions, the
+ * last bin those that saw SIM_SIBLING_BINS - 1 or more. A sibling count that keeps growing is how
+ * a workload shows clients that never resolve their conflicts (or contexts that cannot say what
+ * a client has seen).
+ */
+#define SIM_SIBLING_BINS 5
+typedef struct sim_sibling_dist {
+    uint64_t gets;                   /* successful gets, including not-found */
+    uint64_t bins[SIM_SIBLING_BINS];
+    uint32_t max;
+    double mean;
+} sim_sibling_dist_t;
+void sim_metrics_siblings(const sim_metrics_t *m, sim_sibling_dist_t *out);
+
+/*
+ * Availability over time: operations grouped by the simulated time they started into bins of
+ * bin_us, each with how many were issued and how many succeeded. Whole-run fractions hide an
+ * outage of a few seconds; the worst bin does not. The bins are allocated here and released with
+ * sim_avail_free(). Returns 0, or -1 when out of memory or bin_us is 0.
+ */
+typedef struct sim_avail {
+    dyn_time_us bin_us;
+    uint64_t ops, ok;
+    size_t bin_count;
+    uint64_t *bin_ops, *bin_ok;      /* bin i covers [i * bin_us, (i + 1) * bin_us) */
+    size_t worst;                    /* the bin with the lowest success fraction (ties: earliest) */
+} sim_avail_t;
+int sim_metrics_availability(const sim_metrics_t *m, dyn_time_us bin_us, sim_avail_t *out);
+void sim_avail_free(sim_avail_t *a);
+
 #endif

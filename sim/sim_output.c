@@ -42,6 +42,24 @@ void sim_output_summary(FILE *out, sim_world_t *w)
                 (unsigned long long)s.count, (unsigned long long)s.ok,
                 (unsigned long long)s.failed, s.mean_us / 1000.0, p50, p99, p999, mx);
     }
+    sim_sibling_dist_t sd;
+    sim_metrics_siblings(m, &sd);
+    if (sd.gets > 0) {
+        fprintf(out, "\nsiblings per ok get:");
+        for (int i = 0; i < SIM_SIBLING_BINS; i++)
+            fprintf(out, "  %d%s: %llu", i, i == SIM_SIBLING_BINS - 1 ? "+" : "",
+                    (unsigned long long)sd.bins[i]);
+        fprintf(out, "  (mean %.3f, max %u)\n", sd.mean, sd.max);
+    }
+    sim_avail_t av;
+    if (sim_metrics_availability(m, SIM_OUTPUT_AVAIL_BIN_US, &av) == 0 && av.ops > 0) {
+        fprintf(out, "%savailability: %.3f%% of %llu ops; worst %g s bin %.3f%% (from %g s)\n",
+                sd.gets > 0 ? "" : "\n", 100.0 * (double)av.ok / (double)av.ops,
+                (unsigned long long)av.ops, (double)av.bin_us / 1e6,
+                100.0 * (double)av.bin_ok[av.worst] / (double)av.bin_ops[av.worst],
+                (double)av.worst * (double)av.bin_us / 1e6);
+    }
+    sim_avail_free(&av);
 }
 
 int sim_output_mkdir(const char *dir, char *err, size_t err_size)
@@ -179,7 +197,29 @@ static int write_results(const char *dir, const sim_run_info_t *info, sim_world_
                 (double)s.p50_us / 1000.0, (double)s.p90_us / 1000.0, (double)s.p99_us / 1000.0,
                 (double)s.p999_us / 1000.0, (double)s.max_us / 1000.0);
     }
-    fprintf(f, "\n  },\n  \"wall_s\": %.3f\n}\n", info->wall_s);
+    sim_sibling_dist_t sd;
+    sim_metrics_siblings(m, &sd);
+    fprintf(f, "\n  },\n  \"siblings\": {\"gets\": %llu, \"mean\": %.6f, \"max\": %u, "
+            "\"by_count\": [", (unsigned long long)sd.gets, sd.mean, sd.max);
+    for (int i = 0; i < SIM_SIBLING_BINS; i++)
+        fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)sd.bins[i]);
+    fprintf(f, "]},\n  \"availability\": {\"bin_ms\": %.3f", SIM_OUTPUT_AVAIL_BIN_US / 1000.0);
+    sim_avail_t av;
+    if (sim_metrics_availability(m, SIM_OUTPUT_AVAIL_BIN_US, &av) != 0) {
+        fclose(f);
+        snprintf(err, err_size, "out of memory writing results.json");
+        return -1;
+    }
+    fprintf(f, ", \"ops\": %llu, \"ok\": %llu, \"bin_ops\": [", (unsigned long long)av.ops,
+            (unsigned long long)av.ok);
+    for (size_t b = 0; b < av.bin_count; b++)
+        fprintf(f, "%s%llu", b ? ", " : "", (unsigned long long)av.bin_ops[b]);
+    fprintf(f, "], \"bin_ok\": [");
+    for (size_t b = 0; b < av.bin_count; b++)
+        fprintf(f, "%s%llu", b ? ", " : "", (unsigned long long)av.bin_ok[b]);
+    fprintf(f, "]}");
+    sim_avail_free(&av);
+    fprintf(f, ",\n  \"wall_s\": %.3f\n}\n", info->wall_s);
     return close_checked(f, "results.json", err, err_size);
 }
 

@@ -2,7 +2,7 @@
  * sim_output.h: what a run leaves behind: the summary table, the run folder and its plots.
  *
  * The run folder holds results.json (seed, parameters, verdict, digest, per-operation figures,
- * checks), history.tsv (one line per client operation), latency_percentiles.dat (the data behind
+ * checks, sibling counts, availability per second), history.tsv (one line per client operation), latency_percentiles.dat (the data behind
  * the percentile plot) and any plots the scenario asked for, rendered by the gnuplot scripts in
  * plots/ when gnuplot is installed (when it is not, the data and the command to render are kept).
  */
@@ -26,7 +26,13 @@ typedef struct sim_run_info {
     double wall_s;
 } sim_run_info_t;
 
-/* The per-operation table: count, ok, failed, p50/p99/p99.9/max latency. */
+/* Availability bins of the summary and results.json: one simulated second. */
+#define SIM_OUTPUT_AVAIL_BIN_US 1000000u
+
+/*
+ * The per-operation table (count, ok, failed, p50/p99/p99.9/max latency), then the sibling counts
+ * successful gets saw and the availability over the run and in its worst one-second bin.
+ */
 void sim_output_summary(FILE *out, sim_world_t *w);
 
 /* Create `dir` and its parents. Returns 0 or -1 with err filled. */

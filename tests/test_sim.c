@@ -125,6 +125,78 @@ static void test_percentiles_exact(void **state)
     sim_metrics_destroy(m);
 }
 
+static void record_at(sim_metrics_t *m, dyn_op_kind_t kind, int status, dyn_time_us start,
+                      uint16_t siblings)
+{
+    sim_op_record_t r = {.start_us = start, .end_us = start + 10, .status = status,
+                         .kind = (uint8_t)kind, .siblings = siblings};
+    assert_int_equal(sim_metrics_record(m, &r), 0);
+}
+
+/* Sibling counts of successful gets only; the last bin collects the rest. */
+static void test_sibling_distribution(void **state)
+{
+    (void)state;
+    sim_metrics_t *m = sim_metrics_create();
+    sim_sibling_dist_t d;
+    sim_metrics_siblings(m, &d);
+    assert_int_equal(d.gets, 0);
+    assert_true(d.mean == 0.0);
+    const uint16_t counts[] = {0, 1, 1, 2, 3, 4, 9};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        record_at(m, DYN_OP_GET, counts[i] ? DYN_OK : DYN_ENOTFOUND, 0, counts[i]);
+    record_at(m, DYN_OP_GET, DYN_ETIMEDOUT, 0, 50); /* a failed get saw nothing */
+    record_at(m, DYN_OP_PUT, DYN_OK, 0, 7);         /* not a get */
+    sim_metrics_siblings(m, &d);
+    assert_int_equal(d.gets, 7);
+    assert_int_equal(d.bins[0], 1);
+    assert_int_equal(d.bins[1], 2);
+    assert_int_equal(d.bins[2], 1);
+    assert_int_equal(d.bins[3], 1);
+    assert_int_equal(d.bins[SIM_SIBLING_BINS - 1], 2);
+    assert_int_equal(d.max, 9);
+    assert_true(fabs(d.mean - 20.0 / 7.0) < 1e-12);
+    sim_metrics_destroy(m);
+}
+
+/* Availability per bin by start time, and the worst bin found exactly. */
+static void test_availability_bins(void **state)
+{
+    (void)state;
+    sim_metrics_t *m = sim_metrics_create();
+    sim_avail_t a;
+    assert_int_equal(sim_metrics_availability(m, 0, &a), -1);
+    assert_int_equal(sim_metrics_availability(m, 1000, &a), 0);
+    assert_int_equal(a.ops, 0);
+    assert_int_equal(a.bin_count, 0);
+    sim_avail_free(&a);
+    /* Bin 0: 3 of 3; bin 1: empty; bin 2: 2 of 3 (a failed put, a not-found get is ok);
+     * bin 3: 1 of 2, the worst; bin 4: 1 of 2 too, later, so not the worst. */
+    record_at(m, DYN_OP_PUT, DYN_OK, 0, 0);
+    record_at(m, DYN_OP_GET, DYN_OK, 500, 1);
+    record_at(m, DYN_OP_PUT, DYN_OK, 999, 0);
+    record_at(m, DYN_OP_PUT, DYN_ETIMEDOUT, 2000, 0);
+    record_at(m, DYN_OP_GET, DYN_ENOTFOUND, 2500, 0);
+    record_at(m, DYN_OP_DELETE, DYN_OK, 2999, 0);
+    record_at(m, DYN_OP_GET, DYN_ETIMEDOUT, 3000, 0);
+    record_at(m, DYN_OP_GET, DYN_OK, 3001, 1);
+    record_at(m, DYN_OP_PUT, DYN_ENOTFOUND, 4000, 0); /* not-found is a success only for reads */
+    record_at(m, DYN_OP_PUT, DYN_OK, 4999, 0);
+    assert_int_equal(sim_metrics_availability(m, 1000, &a), 0);
+    assert_int_equal(a.bin_count, 5);
+    assert_int_equal(a.ops, 10);
+    assert_int_equal(a.ok, 7);
+    const uint64_t ops[] = {3, 0, 3, 2, 2}, ok[] = {3, 0, 2, 1, 1};
+    for (size_t b = 0; b < 5; b++) {
+        assert_int_equal(a.bin_ops[b], ops[b]);
+        assert_int_equal(a.bin_ok[b], ok[b]);
+    }
+    assert_int_equal(a.worst, 3);
+    sim_avail_free(&a);
+    assert_null(a.bin_ops);
+    sim_metrics_destroy(m);
+}
+
 static double sample_mean(const sim_dist_t *d, gsl_rng *rng, int n)
 {
     double sum = 0;
@@ -354,6 +426,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue_total_order),
         cmocka_unit_test(test_percentiles_exact),
+        cmocka_unit_test(test_sibling_distribution),
+        cmocka_unit_test(test_availability_bins),
         cmocka_unit_test(test_distribution_means),
         cmocka_unit_test(test_net_blocks),
         cmocka_unit_test(test_net_loss_duplication_clog),
