@@ -264,7 +264,15 @@ int dyn_client_on_message(dyn_client_t *c, dyn_time_us now_us, dyn_endpoint_t fr
         c->stray++;
     } else {
         dyn_env_timer_cancel(&c->env, p->timer_handle);
-        complete(c, p, now_us, msg, msg->status);
+        /*
+         * A write refused on a retry may still have been applied by an attempt that timed out
+         * (that write can even be why the retry was refused: one sibling too many). Reporting the
+         * refusal would be a lie; its outcome is unknown, which is what a timeout says.
+         */
+        int status = msg->status;
+        if (status != DYN_OK && p->kind != DYN_OP_GET && p->attempts > 1)
+            status = DYN_ETIMEDOUT;
+        complete(c, p, now_us, msg, status);
     }
     dyn_msg_clear(msg);
     return DYN_OK;

@@ -6,7 +6,8 @@
  * own deadline; on a timeout the client retries on the next contact node, up to `retries` times,
  * with the same request id, so whichever answer arrives first completes the request. A put whose
  * every attempt timed out has an unknown outcome: it may or may not have been applied, and the
- * result says so (DYN_ETIMEDOUT). The context is opaque to users: the bytes a get returned, handed
+ * result says so (DYN_ETIMEDOUT); so does a put or delete refused on a retry, since an earlier
+ * attempt may have been applied. Any other failure of a write means it had no effect. The context is opaque to users: the bytes a get returned, handed
  * back to a put or delete to say which versions it supersedes.
  *
  * The simulator's workload clients and (later) dynctl use this same library, so the simulated

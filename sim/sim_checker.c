@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "core/codec.h"
 #include "core/ring.h"
@@ -22,10 +23,25 @@ typedef struct record {
     dyn_time_us acked_us;
 } record_t;
 
+/* A failed put: its key (in the arena), value hash, what the client was told and when. */
+typedef struct failed {
+    size_t key_offset;
+    uint32_t key_length;
+    int32_t status;
+    uint64_t value_hash;
+    dyn_time_us failed_us;
+    dyn_time_us seen_us;    /* first get that returned it after the failure; 0 if none */
+} failed_t;
+
 struct sim_checker {
     int enabled;
     record_t *records;
     size_t count, capacity;
+    failed_t *failed;
+    size_t failed_count, failed_capacity;
+    /* Open addressing over value hashes of definite failures: index + 1, 0 for empty. */
+    uint32_t *definite_index;
+    size_t definite_mask, definite_count;
     uint8_t *arena;
     size_t arena_used, arena_capacity;
 };
@@ -43,12 +59,34 @@ void sim_checker_destroy(sim_checker_t *c)
     if (!c)
         return;
     free(c->records);
+    free(c->failed);
+    free(c->definite_index);
     free(c->arena);
     free(c);
 }
 
 void sim_checker_set_enabled(sim_checker_t *c, int enabled) { c->enabled = enabled; }
+int sim_checker_enabled(const sim_checker_t *c) { return c->enabled; }
 uint64_t sim_checker_logged(const sim_checker_t *c) { return c->count; }
+
+/* Copy a key into the arena; *offset receives where. Returns 0 or -1 when out of memory. */
+static int arena_copy(sim_checker_t *c, const uint8_t *key, size_t key_length, size_t *offset)
+{
+    if (c->arena_used + key_length > c->arena_capacity) {
+        size_t cap = c->arena_capacity ? c->arena_capacity * 2 : 65536;
+        while (cap < c->arena_used + key_length)
+            cap *= 2;
+        uint8_t *a = realloc(c->arena, cap);
+        if (!a)
+            return -1;
+        c->arena = a;
+        c->arena_capacity = cap;
+    }
+    memcpy(c->arena + c->arena_used, key, key_length);
+    *offset = c->arena_used;
+    c->arena_used += key_length;
+    return 0;
+}
 
 int sim_checker_ack(sim_checker_t *c, const uint8_t *key, size_t key_length,
                     const dyn_vclock_entry_t *dot, dyn_op_kind_t kind, dyn_time_us acked_us)
@@ -63,21 +101,145 @@ int sim_checker_ack(sim_checker_t *c, const uint8_t *key, size_t key_length,
         c->records = r;
         c->capacity = cap;
     }
-    if (c->arena_used + key_length > c->arena_capacity) {
-        size_t cap = c->arena_capacity ? c->arena_capacity * 2 : 65536;
-        while (cap < c->arena_used + key_length)
-            cap *= 2;
-        uint8_t *a = realloc(c->arena, cap);
-        if (!a)
-            return -1;
-        c->arena = a;
-        c->arena_capacity = cap;
-    }
-    memcpy(c->arena + c->arena_used, key, key_length);
+    size_t offset;
+    if (arena_copy(c, key, key_length, &offset) != 0)
+        return -1;
     c->records[c->count++] = (record_t){
-        .key_offset = c->arena_used, .key_length = (uint32_t)key_length, .kind = (uint8_t)kind,
+        .key_offset = offset, .key_length = (uint32_t)key_length, .kind = (uint8_t)kind,
         .dot = *dot, .acked_us = acked_us};
-    c->arena_used += key_length;
+    return 0;
+}
+
+/* Definite failures are looked up by value hash on every observed get value. */
+static int definite_insert(sim_checker_t *c, uint64_t hash, uint32_t index)
+{
+    if ((c->definite_count + 1) * 2 > c->definite_mask + 1 || !c->definite_index) {
+        size_t slots = c->definite_index ? (c->definite_mask + 1) * 2 : 64;
+        uint32_t *t = calloc(slots, sizeof(uint32_t));
+        if (!t)
+            return -1;
+        for (size_t i = 0; c->definite_index && i <= c->definite_mask; i++) {
+            uint32_t v = c->definite_index[i];
+            if (!v)
+                continue;
+            size_t j = (size_t)c->failed[v - 1].value_hash & (slots - 1);
+            while (t[j])
+                j = (j + 1) & (slots - 1);
+            t[j] = v;
+        }
+        free(c->definite_index);
+        c->definite_index = t;
+        c->definite_mask = slots - 1;
+    }
+    size_t j = (size_t)hash & c->definite_mask;
+    while (c->definite_index[j])
+        j = (j + 1) & c->definite_mask;
+    c->definite_index[j] = index + 1;
+    c->definite_count++;
+    return 0;
+}
+
+static int is_definite(int32_t status) { return status != DYN_ETIMEDOUT; }
+
+int sim_checker_failed(sim_checker_t *c, const uint8_t *key, size_t key_length,
+                       uint64_t value_hash, int32_t status, dyn_time_us failed_us)
+{
+    DYN_ASSERT(status != DYN_OK);
+    if (!c->enabled)
+        return 0;
+    if (c->failed_count == c->failed_capacity) {
+        size_t cap = c->failed_capacity ? c->failed_capacity * 2 : 256;
+        failed_t *f = realloc(c->failed, cap * sizeof(*f));
+        if (!f)
+            return -1;
+        c->failed = f;
+        c->failed_capacity = cap;
+    }
+    if (c->failed_count >= UINT32_MAX - 1)
+        return -1;
+    size_t offset;
+    if (arena_copy(c, key, key_length, &offset) != 0)
+        return -1;
+    uint32_t index = (uint32_t)c->failed_count;
+    c->failed[c->failed_count++] = (failed_t){
+        .key_offset = offset, .key_length = (uint32_t)key_length, .status = status,
+        .value_hash = value_hash, .failed_us = failed_us};
+    if (is_definite(status) && definite_insert(c, value_hash, index) != 0) {
+        c->failed_count--;
+        return -1;
+    }
+    return 0;
+}
+
+void sim_checker_observed(sim_checker_t *c, const uint8_t *key, size_t key_length,
+                          const dyn_siblings_t *values, dyn_time_us now)
+{
+    if (c->definite_count == 0 || !values)
+        return;
+    for (uint32_t v = 0; v < values->count; v++) {
+        const dyn_version_t *ver = &values->items[v];
+        if (ver->flags & DYN_VERSION_TOMBSTONE)
+            continue;
+        uint64_t hash = XXH3_64bits(ver->value, ver->value_length);
+        for (size_t j = (size_t)hash & c->definite_mask; c->definite_index[j];
+             j = (j + 1) & c->definite_mask) {
+            failed_t *f = &c->failed[c->definite_index[j] - 1];
+            if (f->value_hash == hash && f->key_length == key_length &&
+                memcmp(c->arena + f->key_offset, key, key_length) == 0 && f->seen_us == 0)
+                f->seen_us = now;
+        }
+    }
+}
+
+/* Does any replica in the key's checked span store a live version with this value hash? */
+static int stored_anywhere(sim_world_t *w, const uint8_t *key, uint32_t key_length,
+                           uint64_t value_hash)
+{
+    const dyn_ring_t *ring = sim_world_ring(w);
+    size_t n = sim_world_cluster_config(w)->node.n;
+    size_t span = 2 * n < sim_world_node_count(w) ? 2 * n : sim_world_node_count(w);
+    uint32_t nodes[2 * DYN_N_MAX];
+    size_t found = dyn_ring_preference_list(ring, dyn_ring_hash(key, key_length), nodes, span);
+    int hit = 0;
+    for (size_t k = 0; k < found && !hit; k++) {
+        dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, nodes[k]));
+        const uint8_t *blob;
+        size_t length;
+        if (st.ops->get(st.ctx, DYN_SPACE_DATA, key, key_length, &blob, &length) != DYN_OK)
+            continue;
+        dyn_siblings_t set;
+        dyn_siblings_init(&set);
+        int rc = dyn_codec_decode_siblings(blob, length, &set);
+        DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
+        for (uint32_t v = 0; v < set.count && !hit; v++)
+            hit = !(set.items[v].flags & DYN_VERSION_TOMBSTONE) &&
+                  XXH3_64bits(set.items[v].value, set.items[v].value_length) == value_hash;
+        dyn_siblings_clear(&set);
+    }
+    return hit;
+}
+
+int sim_checker_honesty(sim_checker_t *c, sim_world_t *w, sim_honesty_report_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < c->failed_count; i++) {
+        const failed_t *f = &c->failed[i];
+        const uint8_t *key = c->arena + f->key_offset;
+        int appeared = f->seen_us != 0 || stored_anywhere(w, key, f->key_length, f->value_hash);
+        if (!is_definite(f->status)) {
+            out->indeterminate++;
+            out->indeterminate_appeared += (uint64_t)appeared;
+            continue;
+        }
+        out->definite++;
+        if (!appeared)
+            continue;
+        out->definite_appeared++;
+        if (out->listed < SIM_DISHONEST_LISTED)
+            out->first[out->listed++] = (sim_dishonest_t){
+                .key = key, .key_length = f->key_length, .status = f->status,
+                .failed_us = f->failed_us, .seen_us = f->seen_us};
+    }
     return 0;
 }
 

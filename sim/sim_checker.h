@@ -1,5 +1,5 @@
 /*
- * sim_checker.h: the lost-write checker (design.md section 4).
+ * sim_checker.h: the lost-write, convergence and honest-outcome checkers (design.md section 4).
  *
  * Every acknowledged put and delete is logged with its key and the dot that names it. A check
  * reads, for each logged key, the sibling sets stored by the key's replicas (its preference list
@@ -22,6 +22,7 @@
 
 #include "core/client.h"
 #include "core/node.h"
+#include "core/siblings.h"
 #include "core/vclock.h"
 
 typedef struct sim_world sim_world_t;
@@ -48,6 +49,7 @@ void sim_checker_destroy(sim_checker_t *checker);
 
 /* Stop or resume logging (benchmarks log nothing). On by default. */
 void sim_checker_set_enabled(sim_checker_t *checker, int enabled);
+int sim_checker_enabled(const sim_checker_t *checker);
 /* Log one acknowledged write. Returns 0, or -1 if memory ran out (the write is then unchecked). */
 int sim_checker_ack(sim_checker_t *checker, const uint8_t *key, size_t key_length,
                     const dyn_vclock_entry_t *dot, dyn_op_kind_t kind, dyn_time_us acked_us);
@@ -55,6 +57,41 @@ uint64_t sim_checker_logged(const sim_checker_t *checker);
 
 /* Check every logged write against the world's stores. Returns 0, or -1 on allocation failure. */
 int sim_checker_lost_writes(sim_checker_t *checker, sim_world_t *world, sim_lost_report_t *out);
+
+/*
+ * Honest outcomes: a put the cluster reported failed must not take effect. Workload puts that
+ * fail are logged with a hash of their value (workload values are unique: their first bytes
+ * count the workload's operations). A definite failure (any status but a timeout: refused, no
+ * quorum, unavailable...) promises the write had no effect, so the checker flags it when a later
+ * get returns its value or when a replica's store holds it. A timeout promises nothing: the write
+ * may land on some replicas and surface later, as in any Dynamo; those are counted, as the
+ * fraction of indeterminate writes that took effect after all, and not flagged.
+ * Puts made by scenario code are not logged: their values ("milk") need not be unique.
+ */
+typedef struct sim_dishonest {
+    const uint8_t *key;
+    uint32_t key_length;
+    int32_t status;          /* what the client was told */
+    dyn_time_us failed_us;   /* when it was told */
+    dyn_time_us seen_us;     /* when a get returned the value; 0 if found only in a store */
+} sim_dishonest_t;
+
+#define SIM_DISHONEST_LISTED 20
+typedef struct sim_honesty_report {
+    uint64_t definite, definite_appeared;         /* appeared: a violation */
+    uint64_t indeterminate, indeterminate_appeared;
+    size_t listed;
+    sim_dishonest_t first[SIM_DISHONEST_LISTED];
+} sim_honesty_report_t;
+
+/* Log one failed put with value hash XXH3_64bits(value). Returns 0, or -1 if memory ran out. */
+int sim_checker_failed(sim_checker_t *checker, const uint8_t *key, size_t key_length,
+                       uint64_t value_hash, int32_t status, dyn_time_us failed_us);
+/* A successful get of key returned values at time now: note any definitely failed put among them. */
+void sim_checker_observed(sim_checker_t *checker, const uint8_t *key, size_t key_length,
+                          const dyn_siblings_t *values, dyn_time_us now);
+/* Check every logged failed put against the gets seen so far and the replicas' stores. */
+int sim_checker_honesty(sim_checker_t *checker, sim_world_t *world, sim_honesty_report_t *out);
 
 #define SIM_DIVERGENT_LISTED 20
 

@@ -1593,6 +1593,45 @@ static void print_key(const uint8_t *key, uint32_t length)
 }
 
 /*
+ * honest_outcomes() -> {definite=, dishonest=, indeterminate=, indeterminate_applied=}: did any
+ * workload put reported failed take effect (sim_checker.h)? Dishonest ones are printed.
+ */
+static int l_honest_outcomes(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    if (sim_world_node_count(sl->world) == 0)
+        return luaL_error(L, "honest_outcomes: no cluster");
+    sim_honesty_report_t r;
+    if (sim_checker_honesty(sim_world_checker(sl->world), sl->world, &r) != 0)
+        return luaL_error(L, "honest_outcomes: out of memory");
+    printf("[%12.3f ms] honest-outcome check: %llu puts failed definitely, %llu of them took "
+           "effect; %llu timed out, %llu of them took effect\n", now_ms(sl),
+           (unsigned long long)r.definite, (unsigned long long)r.definite_appeared,
+           (unsigned long long)r.indeterminate, (unsigned long long)r.indeterminate_appeared);
+    for (size_t i = 0; i < r.listed; i++) {
+        printf("  dishonest put key=");
+        print_key(r.first[i].key, r.first[i].key_length);
+        printf(" reported \"%s\" at %.3f ms; ", dyn_strerror(r.first[i].status),
+               (double)r.first[i].failed_us / 1000.0);
+        if (r.first[i].seen_us)
+            printf("a get returned it at %.3f ms\n", (double)r.first[i].seen_us / 1000.0);
+        else
+            printf("a replica stores it\n");
+    }
+    fflush(stdout);
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)r.definite);
+    lua_setfield(L, -2, "definite");
+    lua_pushinteger(L, (lua_Integer)r.definite_appeared);
+    lua_setfield(L, -2, "dishonest");
+    lua_pushinteger(L, (lua_Integer)r.indeterminate);
+    lua_setfield(L, -2, "indeterminate");
+    lua_pushinteger(L, (lua_Integer)r.indeterminate_appeared);
+    lua_setfield(L, -2, "indeterminate_applied");
+    return 1;
+}
+
+/*
  * lost_writes() -> {checked=, present=, superseded=, lost=}: check every acknowledged write
  * against the replicas' stores (sim_checker.h). The first lost writes are printed with the
  * faults injected after each was acknowledged.
@@ -1743,6 +1782,7 @@ static void open_sandbox(lua_State *L)
         {"stats", l_stats},       {"percentile", l_percentile}, {"random", l_random},
         {"lost_writes", l_lost_writes}, {"track_writes", l_track_writes},
         {"convergence", l_convergence}, {"sibling_counts", l_sibling_counts},
+        {"honest_outcomes", l_honest_outcomes},
         {"availability", l_availability},
         {NULL, NULL}};
     for (const luaL_Reg *g = globals; g->func; g++) {

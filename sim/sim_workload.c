@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "core/codec.h"
 #include "core/status.h"
@@ -30,6 +31,7 @@ typedef struct wl_client {
 typedef struct op_arg {
     sim_workload_t *wl;
     uint64_t key_index;
+    uint64_t value_hash;   /* a put's value, for the honest-outcome checker; 0 when not logged */
     uint32_t client;
 } op_arg_t;
 
@@ -296,6 +298,11 @@ static void issue(sim_world_t *w, void *arg, uint64_t a)
     oa->wl = wl;
     oa->key_index = key;
     oa->client = ci;
+    /* Values shorter than the operation counter in their first bytes are not unique: unlogged. */
+    oa->value_hash = req.kind == DYN_OP_PUT && req.value_length >= sizeof(wl->issued) &&
+                             sim_checker_enabled(sim_world_checker(w))
+                         ? XXH3_64bits(req.value, req.value_length)
+                         : 0;
     wl->issued++;
     int rc = dyn_client_submit(wl->clients[ci].client, sim_world_now(w), &req, on_complete, oa,
                                NULL);
@@ -342,6 +349,7 @@ static void on_complete(void *arg, const dyn_client_result_t *res)
     sim_workload_t *wl = oa->wl;
     sim_world_t *w = wl->world;
     uint64_t key = oa->key_index;
+    uint64_t value_hash = oa->value_hash;
     uint32_t client = oa->client;
     wl->free_args[wl->free_count++] = (uint32_t)(oa - wl->args);
     wl->completed++;
@@ -354,12 +362,18 @@ static void on_complete(void *arg, const dyn_client_result_t *res)
     sim_metrics_record(sim_world_metrics(w), &rec);
     if (res->status == DYN_OK || res->status == DYN_ENOTFOUND)
         remember_context(wl, key, res);
-    if (res->status == DYN_OK && res->written) {
-        char key_buf[32];
-        size_t key_length = key_name(key, key_buf);
-        sim_checker_ack(sim_world_checker(w), (const uint8_t *)key_buf, key_length, res->written,
-                        res->kind, res->end_us);
-    }
+    char key_buf[32];
+    size_t key_length = key_name(key, key_buf);
+    sim_checker_t *checker = sim_world_checker(w);
+    if (res->status == DYN_OK && res->written)
+        sim_checker_ack(checker, (const uint8_t *)key_buf, key_length, res->written, res->kind,
+                        res->end_us);
+    else if (res->kind == DYN_OP_PUT && res->status != DYN_OK && value_hash)
+        sim_checker_failed(checker, (const uint8_t *)key_buf, key_length, value_hash,
+                           res->status, res->end_us);
+    else if (res->kind == DYN_OP_GET && res->status == DYN_OK)
+        sim_checker_observed(checker, (const uint8_t *)key_buf, key_length, res->siblings,
+                             res->end_us);
     if (res->status == DYN_OK && res->kind == DYN_OP_PUT && !wl->contexts[key].written) {
         wl->contexts[key].written = 1;
         wl->keys_written++;

@@ -365,6 +365,38 @@ static void test_timeout_retries_then_fails(void **state)
 }
 
 /*
+ * A write refused on its first attempt failed; refused on a retry, its outcome is unknown (the
+ * attempt that timed out may have been applied), so the result is a timeout, never a refusal.
+ */
+static void test_refusal_after_timeout_is_indeterminate(void **state)
+{
+    fixture_t *f = *state;
+    record_t rec = {0};
+    uint64_t id;
+    dyn_client_request_t r = put_req("key", "value", 1);
+    assert_int_equal(dyn_client_submit(f->client, 100, &r, on_done, &rec, &id), DYN_OK);
+    assert_int_equal(reply(f, 200, 1, id, DYN_ESIBLINGS, NULL, NULL), DYN_OK);
+    assert_int_equal(rec.calls, 1);
+    assert_int_equal(rec.status, DYN_ESIBLINGS);
+    assert_int_equal(rec.attempts, 1);
+
+    assert_int_equal(dyn_client_submit(f->client, 300, &r, on_done, &rec, &id), DYN_OK);
+    dyn_time_us t = fire(f);
+    assert_int_equal(reply(f, t + 5, 2, id, DYN_ESIBLINGS, NULL, NULL), DYN_OK);
+    assert_int_equal(rec.calls, 2);
+    assert_int_equal(rec.status, DYN_ETIMEDOUT);
+    assert_int_equal(rec.attempts, 2);
+
+    /* A read has no effect to be unsure of: its refusal stands. */
+    dyn_client_request_t g = get_req("key", 1);
+    assert_int_equal(dyn_client_submit(f->client, t + 10, &g, on_done, &rec, &id), DYN_OK);
+    t = fire(f);
+    assert_int_equal(reply(f, t + 5, 2, id, DYN_ENOQUORUM, NULL, NULL), DYN_OK);
+    assert_int_equal(rec.calls, 3);
+    assert_int_equal(rec.status, DYN_ENOQUORUM);
+}
+
+/*
  * Datagrams that do not decode are counted by dyn_client_bad_messages() and change nothing: a
  * valid reply cut short, one with a trailing byte, one whose sibling breaks the dot rules, and one
  * from a newer wire format. The pending request still completes from the real reply afterwards.
@@ -838,6 +870,8 @@ int main(void)
         cmocka_unit_test(test_create_rejects_invalid_config),
         cmocka_unit_test_setup_teardown(test_request_ids_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_once_and_strays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_after_timeout_is_indeterminate, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_timeout_retries_then_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_messages_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_reply_after_retry, setup, teardown),

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
+#include <xxhash.h>
 
 #include "core/prng.h"
 #include "core/status.h"
@@ -22,6 +23,7 @@
 #include "sim/sim_metrics.h"
 #include "sim/sim_net.h"
 #include "sim/sim_queue.h"
+#include "sim/sim_world.h"
 
 /* Events pushed at random times into the heap and into lanes pop in (time, push order). */
 static void test_queue_total_order(void **state)
@@ -195,6 +197,84 @@ static void test_availability_bins(void **state)
     sim_avail_free(&a);
     assert_null(a.bin_ops);
     sim_metrics_destroy(m);
+}
+
+/* One live version holding value, as a replica would store it. */
+static void one_version(dyn_siblings_t *set, dyn_version_t *v, const char *value, uint64_t counter)
+{
+    memset(v, 0, sizeof(*v));
+    v->timestamp_us = 1000;
+    v->dot = (dyn_vclock_entry_t){.node = 0, .epoch = 1, .counter = counter, .timestamp_us = 1000};
+    v->value = (const uint8_t *)value;
+    v->value_length = (uint32_t)strlen(value);
+    *set = (dyn_siblings_t){.count = 1, .capacity = 1, .items = v};
+}
+
+static uint64_t hash_of(const char *value) { return XXH3_64bits(value, strlen(value)); }
+
+/*
+ * The honest-outcome checker: a definite failure that a store holds or a get returned is flagged;
+ * a timed-out write that took effect is only counted; a definite failure that left no trace is
+ * clean. The stores are written directly, as a lying coordinator would have left them.
+ */
+static void test_honest_outcomes(void **state)
+{
+    (void)state;
+    sim_world_t *w = sim_world_create(1);
+    assert_non_null(w);
+    sim_cluster_config_t cc;
+    memset(&cc, 0, sizeof(cc));
+    dyn_node_config_default(&cc.node);
+    cc.nodes = 5;
+    cc.ring.strategy = DYN_STRATEGY_S3;
+    cc.ring.partitions = 64;
+    char err[256];
+    assert_int_equal(sim_world_create_cluster(w, &cc, err, sizeof(err)), 0);
+    const char *key = "k1";
+    uint32_t owners[3];
+    assert_int_equal(dyn_ring_preference_list(sim_world_ring(w),
+                                              dyn_ring_hash((const uint8_t *)key, 2), owners, 3),
+                     3);
+    /* The last replica of the key stores a value whose put was reported refused, and another
+     * replica one whose put timed out. */
+    dyn_siblings_t set;
+    dyn_version_t v;
+    uint8_t blob[256];
+    const char *stored[2] = {"refused-but-stored-value", "timed-out-but-stored-value"};
+    for (int i = 0; i < 2; i++) {
+        one_version(&set, &v, stored[i], (uint64_t)i + 1);
+        int n = dyn_codec_encode_siblings(&set, blob, sizeof(blob));
+        assert_true(n > 0);
+        dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, owners[2 - i]));
+        assert_int_equal(st.ops->put(st.ctx, DYN_SPACE_DATA, (const uint8_t *)key, 2, blob,
+                                     (size_t)n), DYN_OK);
+    }
+    sim_checker_t *c = sim_world_checker(w);
+    const uint8_t *k = (const uint8_t *)key;
+    assert_int_equal(sim_checker_failed(c, k, 2, hash_of(stored[0]), DYN_EUNAVAIL, 10), 0);
+    assert_int_equal(sim_checker_failed(c, k, 2, hash_of(stored[1]), DYN_ETIMEDOUT, 20), 0);
+    assert_int_equal(sim_checker_failed(c, k, 2, hash_of("seen-by-a-get"), DYN_ESIBLINGS, 30), 0);
+    assert_int_equal(sim_checker_failed(c, k, 2, hash_of("left-no-trace"), DYN_ENOQUORUM, 40), 0);
+    /* Another key returning the same value is not this write. */
+    one_version(&set, &v, "seen-by-a-get", 3);
+    sim_checker_observed(c, (const uint8_t *)"k2", 2, &set, 45);
+    sim_honesty_report_t r;
+    assert_int_equal(sim_checker_honesty(c, w, &r), 0);
+    assert_int_equal(r.definite, 3);
+    assert_int_equal(r.definite_appeared, 1);
+    sim_checker_observed(c, k, 2, &set, 50);
+    assert_int_equal(sim_checker_honesty(c, w, &r), 0);
+    assert_int_equal(r.definite, 3);
+    assert_int_equal(r.definite_appeared, 2);
+    assert_int_equal(r.indeterminate, 1);
+    assert_int_equal(r.indeterminate_appeared, 1);
+    assert_int_equal(r.listed, 2);
+    assert_int_equal(r.first[0].status, DYN_EUNAVAIL);
+    assert_int_equal(r.first[0].seen_us, 0);
+    assert_int_equal(r.first[1].status, DYN_ESIBLINGS);
+    assert_int_equal(r.first[1].seen_us, 50);
+    assert_int_equal(r.first[1].failed_us, 30);
+    sim_world_destroy(w);
 }
 
 static double sample_mean(const sim_dist_t *d, gsl_rng *rng, int n)
@@ -428,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_percentiles_exact),
         cmocka_unit_test(test_sibling_distribution),
         cmocka_unit_test(test_availability_bins),
+        cmocka_unit_test(test_honest_outcomes),
         cmocka_unit_test(test_distribution_means),
         cmocka_unit_test(test_net_blocks),
         cmocka_unit_test(test_net_loss_duplication_clog),
