@@ -1388,6 +1388,24 @@ static int l_percentile(lua_State *L)
 }
 
 /*
+ * stale_reads() -> {judged=, stale=, fraction=}: workload gets that missed the latest write
+ * acknowledged before they started (sim_metrics.h).
+ */
+static int l_stale_reads(lua_State *L)
+{
+    uint64_t judged, stale;
+    sim_metrics_staleness(sim_world_metrics(get_sl(L)->world), &judged, &stale);
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)judged);
+    lua_setfield(L, -2, "judged");
+    lua_pushinteger(L, (lua_Integer)stale);
+    lua_setfield(L, -2, "stale");
+    lua_pushnumber(L, judged ? (double)stale / (double)judged : 0.0);
+    lua_setfield(L, -2, "fraction");
+    return 1;
+}
+
+/*
  * sibling_counts() -> {gets=, mean=, max=, [0]=, [1]=, ..., more=}: how many live versions successful
  * gets returned; [i] counts gets that saw exactly i, `more` those that saw SIM_SIBLING_BINS - 1
  * or more.
@@ -1782,7 +1800,7 @@ static void open_sandbox(lua_State *L)
         {"stats", l_stats},       {"percentile", l_percentile}, {"random", l_random},
         {"lost_writes", l_lost_writes}, {"track_writes", l_track_writes},
         {"convergence", l_convergence}, {"sibling_counts", l_sibling_counts},
-        {"honest_outcomes", l_honest_outcomes},
+        {"honest_outcomes", l_honest_outcomes}, {"stale_reads", l_stale_reads},
         {"availability", l_availability},
         {NULL, NULL}};
     for (const luaL_Reg *g = globals; g->func; g++) {

@@ -252,3 +252,13 @@ void sim_avail_free(sim_avail_t *a)
     a->bin_ops = a->bin_ok = NULL;
     a->bin_count = 0;
 }
+
+void sim_metrics_staleness(const sim_metrics_t *m, uint64_t *checked, uint64_t *stale)
+{
+    *checked = *stale = 0;
+    for (size_t i = 0; i < m->count; i++) {
+        uint8_t f = m->history[i].freshness;
+        *checked += f != SIM_FRESHNESS_UNCHECKED;
+        *stale += f == SIM_FRESHNESS_STALE;
+    }
+}

@@ -26,7 +26,19 @@ typedef struct sim_op_record {
     uint8_t kind;      /* dyn_op_kind_t */
     uint8_t attempts;
     uint16_t siblings; /* get: live versions returned */
+    uint8_t freshness; /* get: SIM_FRESHNESS_* */
 } sim_op_record_t;
+
+/*
+ * Whether a successful get saw the latest write acknowledged before it started (the read is
+ * stale when the answer neither holds that write nor supersedes it: what PBS calls a violation
+ * of t-visibility). Only the workload's gets are judged; scenario calls are unchecked.
+ */
+enum {
+    SIM_FRESHNESS_UNCHECKED = 0, /* not a get, failed, or no write acknowledged before it */
+    SIM_FRESHNESS_FRESH = 1,
+    SIM_FRESHNESS_STALE = 2,
+};
 
 typedef struct sim_op_summary {
     uint64_t count;      /* completed operations */
@@ -82,6 +94,9 @@ typedef struct sim_avail {
     size_t worst;                    /* the bin with the lowest success fraction (ties: earliest) */
 } sim_avail_t;
 int sim_metrics_availability(const sim_metrics_t *m, dyn_time_us bin_us, sim_avail_t *out);
+
+/* Gets judged for freshness, and how many of them were stale. */
+void sim_metrics_staleness(const sim_metrics_t *m, uint64_t *checked, uint64_t *stale);
 void sim_avail_free(sim_avail_t *a);
 
 #endif

@@ -51,6 +51,12 @@ void sim_output_summary(FILE *out, sim_world_t *w)
                     (unsigned long long)sd.bins[i]);
         fprintf(out, "  (mean %.3f, max %u)\n", sd.mean, sd.max);
     }
+    uint64_t judged, stale;
+    sim_metrics_staleness(m, &judged, &stale);
+    if (judged > 0)
+        fprintf(out, "stale reads: %llu of %llu judged gets (%.3f%%) missed the latest write "
+                "acknowledged before they started\n", (unsigned long long)stale,
+                (unsigned long long)judged, 100.0 * (double)stale / (double)judged);
     sim_avail_t av;
     if (sim_metrics_availability(m, SIM_OUTPUT_AVAIL_BIN_US, &av) == 0 && av.ops > 0) {
         fprintf(out, "%savailability: %.3f%% of %llu ops; worst %g s bin %.3f%% (from %g s)\n",
@@ -203,7 +209,11 @@ static int write_results(const char *dir, const sim_run_info_t *info, sim_world_
             "\"by_count\": [", (unsigned long long)sd.gets, sd.mean, sd.max);
     for (int i = 0; i < SIM_SIBLING_BINS; i++)
         fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)sd.bins[i]);
-    fprintf(f, "]},\n  \"availability\": {\"bin_ms\": %.3f", SIM_OUTPUT_AVAIL_BIN_US / 1000.0);
+    uint64_t judged, stale;
+    sim_metrics_staleness(m, &judged, &stale);
+    fprintf(f, "]},\n  \"stale_reads\": {\"judged\": %llu, \"stale\": %llu},",
+            (unsigned long long)judged, (unsigned long long)stale);
+    fprintf(f, "\n  \"availability\": {\"bin_ms\": %.3f", SIM_OUTPUT_AVAIL_BIN_US / 1000.0);
     sim_avail_t av;
     if (sim_metrics_availability(m, SIM_OUTPUT_AVAIL_BIN_US, &av) != 0) {
         fclose(f);

@@ -23,6 +23,18 @@ typedef struct ctx_entry {
     uint8_t written;
 } ctx_entry_t;
 
+/*
+ * The last few writes acknowledged per key, for judging reads fresh or stale: a read is judged
+ * against the latest of them acknowledged before it started. Acks arrive roughly in time order,
+ * so a few suffice; a read older than all of them is left unchecked.
+ */
+#define ACKS_KEPT 4
+typedef struct ack_ring {
+    dyn_vclock_entry_t dot[ACKS_KEPT];
+    dyn_time_us acked_us[ACKS_KEPT];
+    uint8_t next, count;
+} ack_ring_t;
+
 typedef struct wl_client {
     sim_workload_t *wl;
     dyn_client_t *client;
@@ -42,6 +54,7 @@ struct sim_workload {
     gsl_ran_discrete_t *zipf;
     wl_client_t *clients;
     ctx_entry_t *contexts;
+    ack_ring_t *acks;     /* per key, only while the checker logs (benchmarks do not pay) */
     uint8_t *value;
     uint32_t value_capacity;
     uint64_t issued, completed, rejected, keys_written;
@@ -120,6 +133,8 @@ sim_workload_t *sim_workload_start(sim_world_t *w, const sim_workload_config_t *
     wl->rng = sim_world_stream(w, SIM_STREAM_WORKLOAD);
     wl->clients = calloc(config->clients, sizeof(wl_client_t));
     wl->contexts = calloc(config->keys, sizeof(ctx_entry_t));
+    if (sim_checker_enabled(sim_world_checker(w)))
+        wl->acks = calloc(config->keys, sizeof(ack_ring_t));
     if (config->value_dist_set) {
         if (sim_dist_copy(&wl->config.value_dist, &config->value_dist) != 0) {
             wl->config.value_dist_set = 0;
@@ -131,7 +146,8 @@ sim_workload_t *sim_workload_start(sim_world_t *w, const sim_workload_config_t *
         wl->value_capacity = config->value_size;
     }
     wl->value = malloc((size_t)wl->value_capacity + 8);
-    if (!wl->clients || !wl->contexts || !wl->value)
+    if (!wl->clients || !wl->contexts || !wl->value ||
+        (!wl->acks && sim_checker_enabled(sim_world_checker(w))))
         goto oom;
     for (uint32_t i = 0; i < wl->value_capacity + 8; i++)
         wl->value[i] = (uint8_t)('a' + gsl_rng_uniform_int(wl->rng, 26));
@@ -192,6 +208,7 @@ void sim_workload_destroy(sim_workload_t *wl)
         for (uint64_t k = 0; k < wl->config.keys; k++)
             free(wl->contexts[k].bytes);
     free(wl->contexts);
+    free(wl->acks);
     free(wl->clients);
     free(wl->value);
     if (wl->config.value_dist_set)
@@ -343,6 +360,40 @@ static void remember_context(sim_workload_t *wl, uint64_t key, const dyn_client_
     memcpy(e->bytes, buf, (size_t)length);
 }
 
+static void remember_ack(ack_ring_t *r, const dyn_vclock_entry_t *dot, dyn_time_us acked_us)
+{
+    r->dot[r->next] = *dot;
+    r->acked_us[r->next] = acked_us;
+    r->next = (uint8_t)((r->next + 1) % ACKS_KEPT);
+    if (r->count < ACKS_KEPT)
+        r->count++;
+}
+
+/* Did this answer see the write named by dot: in its context, as a sibling, or in a sibling's past? */
+static int answer_saw(const dyn_client_result_t *res, const dyn_vclock_entry_t *d)
+{
+    if (res->context_clock && dyn_vclock_covers(res->context_clock, d->node, d->epoch, d->counter))
+        return 1;
+    for (uint32_t i = 0; res->siblings && i < res->siblings->count; i++) {
+        const dyn_version_t *v = &res->siblings->items[i];
+        if ((v->dot.node == d->node && v->dot.epoch == d->epoch && v->dot.counter == d->counter) ||
+            dyn_vclock_covers(&v->clock, d->node, d->epoch, d->counter))
+            return 1;
+    }
+    return 0;
+}
+
+static uint8_t judge_read(const ack_ring_t *r, const dyn_client_result_t *res)
+{
+    int best = -1;
+    for (int i = 0; i < r->count; i++)
+        if (r->acked_us[i] < res->start_us && (best < 0 || r->acked_us[i] > r->acked_us[best]))
+            best = i;
+    if (best < 0)
+        return SIM_FRESHNESS_UNCHECKED;
+    return answer_saw(res, &r->dot[best]) ? SIM_FRESHNESS_FRESH : SIM_FRESHNESS_STALE;
+}
+
 static void on_complete(void *arg, const dyn_client_result_t *res)
 {
     op_arg_t *oa = arg;
@@ -359,6 +410,11 @@ static void on_complete(void *arg, const dyn_client_result_t *res)
         .attempts = (uint8_t)(res->attempts > 255 ? 255 : res->attempts),
         .siblings = (uint16_t)(res->siblings ? res->siblings->count : 0),
     };
+    if (wl->acks && res->kind == DYN_OP_GET &&
+        (res->status == DYN_OK || res->status == DYN_ENOTFOUND))
+        rec.freshness = judge_read(&wl->acks[key], res);
+    else if (wl->acks && res->status == DYN_OK && res->written)
+        remember_ack(&wl->acks[key], res->written, res->end_us);
     sim_metrics_record(sim_world_metrics(w), &rec);
     if (res->status == DYN_OK || res->status == DYN_ENOTFOUND)
         remember_context(wl, key, res);
