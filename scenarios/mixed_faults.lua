@@ -92,24 +92,13 @@ load:wait()
 sleep(P.fault_ms) -- past the fault phase whatever the load did
 
 if profile == "liveness" then
-  recover_all()
-  sleep(500)
-  -- Quiesce by reading: every key is read from all its replicas, and read repair fixes the stale.
-  -- A read can still time out on the latency tail; it is tried again, as a repair sweep must.
-  local reader = c:client { timeout = 2000, retries = 3 }
-  local unread = 0
-  for i = 0, P.keys - 1 do
-    local done = false
-    for _ = 1, 5 do
-      if done then break end
-      done = reader:get("k" .. i, { r = 3 }) ~= nil
-    end
-    if not done then unread = unread + 1 end
-  end
-  check(unread == 0, unread .. " keys could not be read in the sweep")
-  sleep(500)
-  local conv = convergence()
-  check(conv.divergent == 0, conv.divergent .. " keys still divergent after the read sweep")
+  -- Quiesce: end every fault, then read each divergent key from all its replicas (read repair
+  -- sends each the merged set) until none diverges.
+  local q = c:quiesce { max_ms = 30000 }
+  check(q.converged, q.divergent .. " keys still divergent after quiesce")
+  report("quiesce_rounds", q.rounds)
+  report("quiesce_reads", q.reads)
+  report("quiesce_ms", q.ms)
 end
 local p = load:progress()
 check(p.completed + p.rejected == p.issued, "every request ended")

@@ -381,7 +381,7 @@ static int gather_key(void *arg, const uint8_t *key, size_t key_length, const ui
     return 0;
 }
 
-int sim_checker_convergence(sim_world_t *w, sim_convergence_report_t *out)
+static int convergence(sim_world_t *w, sim_convergence_report_t *out, sim_key_fn each, void *arg)
 {
     memset(out, 0, sizeof(*out));
     key_list_t list = {0};
@@ -420,6 +420,8 @@ int sim_checker_convergence(sim_world_t *w, sim_convergence_report_t *out)
         if (same)
             continue;
         out->divergent++;
+        if (each)
+            each(arg, k->key, k->key_length);
         if (out->listed < SIM_DIVERGENT_LISTED) {
             size_t slot = out->listed++;
             uint32_t copy = k->key_length < sizeof(out->first[slot].key)
@@ -446,4 +448,19 @@ int sim_checker_convergence(sim_world_t *w, sim_convergence_report_t *out)
     free(list.copies);
     free(list.keys);
     return rc == 0 ? 0 : -1;
+}
+
+int sim_checker_convergence(sim_world_t *w, sim_convergence_report_t *out)
+{
+    return convergence(w, out, NULL, NULL);
+}
+
+int sim_checker_divergent_keys(sim_world_t *w, sim_key_fn each, void *arg)
+{
+    sim_convergence_report_t *report = malloc(sizeof(*report));
+    if (!report)
+        return -1;
+    int rc = convergence(w, report, each, arg);
+    free(report);
+    return rc;
 }

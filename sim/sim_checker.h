@@ -117,4 +117,8 @@ typedef struct sim_convergence_report {
  */
 int sim_checker_convergence(sim_world_t *world, sim_convergence_report_t *out);
 
+/* Call each(arg, key, length) for every divergent key, in key order (the key is borrowed). */
+typedef void (*sim_key_fn)(void *arg, const uint8_t *key, size_t key_length);
+int sim_checker_divergent_keys(sim_world_t *world, sim_key_fn each, void *arg);
+
 #endif

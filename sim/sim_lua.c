@@ -1742,6 +1742,71 @@ static int l_track_writes(lua_State *L)
     return 0;
 }
 
+/* divergent_keys() -> the keys whose N replicas do not hold identical sets, in key order. */
+typedef struct key_push {
+    lua_State *L;
+    lua_Integer n;
+} key_push_t;
+
+static void push_key(void *arg, const uint8_t *key, size_t key_length)
+{
+    key_push_t *kp = arg;
+    lua_pushlstring(kp->L, (const char *)key, key_length);
+    lua_rawseti(kp->L, -2, ++kp->n);
+}
+
+static int l_cluster_divergent_keys(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    lua_newtable(L);
+    key_push_t kp = {L, 0};
+    if (sim_checker_divergent_keys(lc->sl->world, push_key, &kp) != 0)
+        return luaL_error(L, "divergent_keys: out of memory");
+    return 1;
+}
+
+/*
+ * c:quiesce{max_ms = 60000, settle_ms = 500}: end every fault and wait until the replicas agree.
+ * Heals the network (partitions, clogs, loss, duplication), resumes paused nodes and restarts
+ * crashed ones, lets in-flight traffic settle, then sweeps: every divergent key is read from all
+ * N replicas, whose read repair sends each the merged set, until no key diverges or max_ms of
+ * simulated time has passed. Returns {converged=, rounds=, reads=, divergent=, ms=}.
+ * Written in Lua on the public API, so it is exactly what a scenario could do by hand.
+ */
+static const char quiesce_source[] =
+    "local cluster_mt = ...\n"
+    "local now, sleep, net, ipairs, type, error = now, sleep, net, ipairs, type, error\n"
+    "cluster_mt.__index.quiesce = function(c, opts)\n"
+    "  opts = opts or {}\n"
+    "  local max_ms, settle_ms = opts.max_ms or 60000, opts.settle_ms or 500\n"
+    "  if type(max_ms) ~= 'number' or max_ms <= 0 then error('quiesce: max_ms must be > 0', 2) end\n"
+    "  if type(settle_ms) ~= 'number' or settle_ms < 0 then\n"
+    "    error('quiesce: settle_ms must be >= 0', 2)\n"
+    "  end\n"
+    "  local t0 = now()\n"
+    "  net.heal(); net.loss(0); net.duplicate(0)\n"
+    "  for id = 1, c:nodes() do\n"
+    "    local state = c:node_stats(id).state\n"
+    "    if state == 'paused' then c:resume(id) elseif state == 'down' then c:restart(id) end\n"
+    "  end\n"
+    "  sleep(settle_ms)\n"
+    "  local reader = c:client { timeout = 2000, retries = 3 }\n"
+    "  local rounds, reads = 0, 0\n"
+    "  while true do\n"
+    "    local keys = c:divergent_keys()\n"
+    "    if #keys == 0 or now() - t0 >= max_ms then\n"
+    "      return { converged = #keys == 0, rounds = rounds, reads = reads,\n"
+    "               divergent = #keys, ms = now() - t0 }\n"
+    "    end\n"
+    "    rounds = rounds + 1\n"
+    "    for _, key in ipairs(keys) do\n"
+    "      reader:get(key, { r = #c:preference_list(key) })\n"
+    "      reads = reads + 1\n"
+    "    end\n"
+    "    sleep(100)\n"
+    "  end\n"
+    "end\n";
+
 /* ---- the VM ----------------------------------------------------------------------------- */
 
 static const luaL_Reg cluster_methods[] = {
@@ -1751,6 +1816,7 @@ static const luaL_Reg cluster_methods[] = {
     {"crash", l_cluster_crash},         {"restart", l_cluster_restart},
     {"pause", l_cluster_pause},         {"resume", l_cluster_resume},
     {"wipe", l_cluster_wipe},           {"clock", l_cluster_clock},
+    {"divergent_keys", l_cluster_divergent_keys},
     {NULL, NULL}};
 static const luaL_Reg client_methods[] = {
     {"get", l_client_get}, {"put", l_client_put}, {"delete", l_client_delete}, {NULL, NULL}};
@@ -1817,6 +1883,11 @@ static void open_sandbox(lua_State *L)
     new_class(L, CLUSTER_MT, cluster_methods);
     new_class(L, CLIENT_MT, client_methods);
     new_class(L, WORKLOAD_MT, workload_methods);
+    /* Methods written in Lua on the public API; their source is part of the binary. */
+    int rc = luaL_loadbuffer(L, quiesce_source, sizeof(quiesce_source) - 1, "=quiesce");
+    DYN_ASSERT(rc == LUA_OK);
+    luaL_getmetatable(L, CLUSTER_MT);
+    lua_call(L, 1, 0);
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, ACTORS_KEY);
 }
