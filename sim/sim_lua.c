@@ -71,9 +71,10 @@ struct sim_lua {
     size_t workload_count;
 
     /* Faults injected so far, for the lost-write report. */
-    struct {
+    struct fault_record {
         dyn_time_us at_us;
         char *what;
+        uint32_t node_a, node_b; /* the nodes it touched; both 0: the whole cluster */
     } *faults;
     size_t fault_count, fault_capacity;
 };
@@ -670,7 +671,8 @@ static void parse_dist(lua_State *L, int idx, const char *what, double scale, si
 /* ---- network faults --------------------------------------------------------------------- */
 
 /* Every fault is logged with its simulated time and folded into the digest. */
-static void fault_event(sim_lua_t *sl, const char *what)
+/* Log a fault touching nodes a and b (0 for none; both 0 for a cluster-wide fault). */
+static void fault_event(sim_lua_t *sl, const char *what, uint32_t a, uint32_t b)
 {
     printf("[%12.3f ms] fault: %s\n", now_ms(sl), what);
     sim_world_digest_add(sl->world, what, strlen(what));
@@ -687,6 +689,8 @@ static void fault_event(sim_lua_t *sl, const char *what)
         return;
     sl->faults[sl->fault_count].at_us = sim_world_now(sl->world);
     sl->faults[sl->fault_count].what = copy;
+    sl->faults[sl->fault_count].node_a = a;
+    sl->faults[sl->fault_count].node_b = b;
     sl->fault_count++;
 }
 
@@ -995,7 +999,7 @@ static int node_fault(lua_State *L, const char *verb, int (*fn)(sim_world_t *, u
     if (rc != DYN_OK)
         return luaL_error(L, "%s: node %d: %s", verb, (int)id, dyn_strerror(rc));
     lua_pushfstring(L, "%s %d", verb, (int)id);
-    fault_event(lc->sl, lua_tostring(L, -1));
+    fault_event(lc->sl, lua_tostring(L, -1), id, 0);
     return 0;
 }
 
@@ -1039,7 +1043,7 @@ static int l_cluster_clock(lua_State *L)
                             (int64_t)drift) != DYN_OK)
         return luaL_error(L, "clock: invalid setting for node %d", (int)id);
     lua_pushfstring(L, "clock %d skew %f ms drift %I ppm", (int)id, skew_ms, drift);
-    fault_event(lc->sl, lua_tostring(L, -1));
+    fault_event(lc->sl, lua_tostring(L, -1), id, 0);
     return 0;
 }
 
@@ -1503,7 +1507,7 @@ static int l_net_partition(lua_State *L)
     luaL_pushresult(&b);
     if (sim_net_partition(net, group_of) != DYN_OK)
         return luaL_error(L, "net.partition: out of memory");
-    fault_event(sl, lua_tostring(L, -1));
+    fault_event(sl, lua_tostring(L, -1), 0, 0);
     return 0;
 }
 
@@ -1517,7 +1521,7 @@ static int l_net_block(lua_State *L)
     if (sim_net_block(net, from, to) != DYN_OK)
         return luaL_error(L, "net.block: out of memory");
     lua_pushfstring(L, "block %d -> %d", (int)from, (int)to);
-    fault_event(get_sl(L), lua_tostring(L, -1));
+    fault_event(get_sl(L), lua_tostring(L, -1), from, to);
     return 0;
 }
 
@@ -1529,7 +1533,7 @@ static int l_net_isolate(lua_State *L)
     if (sim_net_isolate(net, node) != DYN_OK)
         return luaL_error(L, "net.isolate: out of memory");
     lua_pushfstring(L, "isolate %d", (int)node);
-    fault_event(get_sl(L), lua_tostring(L, -1));
+    fault_event(get_sl(L), lua_tostring(L, -1), node, 0);
     return 0;
 }
 
@@ -1537,7 +1541,7 @@ static int l_net_isolate(lua_State *L)
 static int l_net_heal(lua_State *L)
 {
     sim_net_heal(fault_net(L));
-    fault_event(get_sl(L), "heal");
+    fault_event(get_sl(L), "heal", 0, 0);
     return 0;
 }
 
@@ -1548,7 +1552,7 @@ static int set_fraction(lua_State *L, const char *name, int (*set)(sim_net_t *, 
     if (set(net, p) != DYN_OK)
         return luaL_error(L, "net.%s: a fraction between 0 and 1, got %f", name, p);
     lua_pushfstring(L, "%s %f", name, p);
-    fault_event(get_sl(L), lua_tostring(L, -1));
+    fault_event(get_sl(L), lua_tostring(L, -1), 0, 0);
     return 0;
 }
 
@@ -1575,7 +1579,8 @@ static int l_net_clog(lua_State *L)
         return luaL_error(L, "net.clog: invalid link");
     lua_pushfstring(L, "clog %d -> %d for %f ms", (int)from, (int)to,
                     (double)duration / 1000.0);
-    fault_event(sl, lua_tostring(L, -1));
+    /* A clog of "any" node (0) touches the whole cluster. */
+    fault_event(sl, lua_tostring(L, -1), from && to ? from : 0, from && to ? to : 0);
     return 0;
 }
 
@@ -1670,16 +1675,39 @@ static int l_lost_writes(lua_State *L)
         const sim_lost_write_t *lw = &r.first[i];
         printf("  lost %s key=", lw->kind == DYN_OP_DELETE ? "delete" : "put");
         print_key(lw->key, lw->key_length);
-        printf(" dot=%u:%u:%llu acked at %.3f ms; faults since:", lw->dot.node, lw->dot.epoch,
+        printf(" dot=%u:%u:%llu acked at %.3f ms", lw->dot.node, lw->dot.epoch,
                (unsigned long long)lw->dot.counter, (double)lw->acked_us / 1000.0);
-        int shown = 0;
-        for (size_t f = 0; f < sl->fault_count && shown < 8; f++) {
-            if (sl->faults[f].at_us < lw->acked_us)
+        /* The fault history that touched it: faults since the ack on the replicas the checker
+         * read (the preference list and its first fallbacks), and cluster-wide ones. */
+        uint32_t replicas[2 * DYN_N_MAX];
+        size_t n = sim_world_cluster_config(sl->world)->node.n;
+        size_t span = 2 * n < sim_world_node_count(sl->world) ? 2 * n
+                                                             : sim_world_node_count(sl->world);
+        span = dyn_ring_preference_list(sim_world_ring(sl->world),
+                                        dyn_ring_hash(lw->key, lw->key_length), replicas, span);
+        printf("; replicas");
+        for (size_t k = 0; k < span; k++)
+            printf("%s%u", k ? "," : " ", replicas[k]);
+        printf("; faults on them since:");
+        int shown = 0, more = 0;
+        for (size_t f = 0; f < sl->fault_count; f++) {
+            const struct fault_record *fr = &sl->faults[f];
+            if (fr->at_us < lw->acked_us)
                 continue;
-            printf("%s %.3f ms %s", shown ? ";" : "", (double)sl->faults[f].at_us / 1000.0,
-                   sl->faults[f].what);
+            int touches = fr->node_a == 0 && fr->node_b == 0;
+            for (size_t k = 0; k < span && !touches; k++)
+                touches = fr->node_a == replicas[k] || fr->node_b == replicas[k];
+            if (!touches)
+                continue;
+            if (shown == 8) {
+                more++;
+                continue;
+            }
+            printf("%s %.3f ms %s", shown ? ";" : "", (double)fr->at_us / 1000.0, fr->what);
             shown++;
         }
+        if (more)
+            printf("; and %d more", more);
         printf("%s\n", shown ? "" : " none");
     }
     fflush(stdout);
