@@ -69,6 +69,20 @@ void sim_checker_set_enabled(sim_checker_t *c, int enabled) { c->enabled = enabl
 int sim_checker_enabled(const sim_checker_t *c) { return c->enabled; }
 uint64_t sim_checker_logged(const sim_checker_t *c) { return c->count; }
 
+/* Room for one more element in a doubling array of `size`-byte elements. Returns 0 or -1. */
+static int reserve_one(void **array, size_t *capacity, size_t count, size_t size, size_t first)
+{
+    if (count < *capacity)
+        return 0;
+    size_t cap = *capacity ? *capacity * 2 : first;
+    void *grown = realloc(*array, cap * size);
+    if (!grown)
+        return -1;
+    *array = grown;
+    *capacity = cap;
+    return 0;
+}
+
 /* Copy a key into the arena; *offset receives where. Returns 0 or -1 when out of memory. */
 static int arena_copy(sim_checker_t *c, const uint8_t *key, size_t key_length, size_t *offset)
 {
@@ -93,14 +107,8 @@ int sim_checker_ack(sim_checker_t *c, const uint8_t *key, size_t key_length,
 {
     if (!c->enabled)
         return 0;
-    if (c->count == c->capacity) {
-        size_t cap = c->capacity ? c->capacity * 2 : 1024;
-        record_t *r = realloc(c->records, cap * sizeof(*r));
-        if (!r)
-            return -1;
-        c->records = r;
-        c->capacity = cap;
-    }
+    if (reserve_one((void **)&c->records, &c->capacity, c->count, sizeof(record_t), 1024) != 0)
+        return -1;
     size_t offset;
     if (arena_copy(c, key, key_length, &offset) != 0)
         return -1;
@@ -147,14 +155,9 @@ int sim_checker_failed(sim_checker_t *c, const uint8_t *key, size_t key_length,
     DYN_ASSERT(status != DYN_OK);
     if (!c->enabled)
         return 0;
-    if (c->failed_count == c->failed_capacity) {
-        size_t cap = c->failed_capacity ? c->failed_capacity * 2 : 256;
-        failed_t *f = realloc(c->failed, cap * sizeof(*f));
-        if (!f)
-            return -1;
-        c->failed = f;
-        c->failed_capacity = cap;
-    }
+    if (reserve_one((void **)&c->failed, &c->failed_capacity, c->failed_count, sizeof(failed_t),
+                    256) != 0)
+        return -1;
     if (c->failed_count >= UINT32_MAX - 1)
         return -1;
     size_t offset;
