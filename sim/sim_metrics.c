@@ -209,12 +209,12 @@ int sim_metrics_availability(const sim_metrics_t *m, dyn_time_us bin_us, sim_ava
     if (bin_us == 0)
         return -1;
     out->bin_us = bin_us;
+    if (m->count == 0)
+        return 0;
     dyn_time_us last = 0;
     for (size_t i = 0; i < m->count; i++)
         if (m->history[i].start_us > last)
             last = m->history[i].start_us;
-    if (m->count == 0)
-        return 0;
     out->bin_count = (size_t)(last / bin_us) + 1;
     out->bin_ops = calloc(out->bin_count, sizeof(uint64_t));
     out->bin_ok = calloc(out->bin_count, sizeof(uint64_t));

@@ -32,7 +32,9 @@ typedef struct sim_op_record {
 /*
  * Whether a successful get saw the latest write acknowledged before it started (the read is
  * stale when the answer neither holds that write nor supersedes it: what PBS calls a violation
- * of t-visibility). Only the workload's gets are judged; scenario calls are unchecked.
+ * of t-visibility). A workload's gets are judged against its own acknowledged writes (two
+ * workloads on one key space do not see each other's, so staleness is then under-counted);
+ * scenario calls are unchecked.
  */
 enum {
     SIM_FRESHNESS_UNCHECKED = 0, /* not a get, failed, or no write acknowledged before it */
