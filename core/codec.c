@@ -1,7 +1,7 @@
 /*
  * codec.c: the wire format of dynamo-c messages and stored sibling sets.
  *
- * WIRE FORMAT, version 1
+ * WIRE FORMAT, version 3
  * ======================
  *
  * Notation. u8 is one raw byte. uvarint is an unsigned LEB128 varint: 7 bits per byte, least
@@ -14,15 +14,17 @@
  *
  * Header (every message):
  *   [0] u8 magic    0xD7 (DYN_WIRE_MAGIC)        wrong magic            -> DYN_EBADMSG
- *   [1] u8 version  2    (DYN_WIRE_VERSION)      magic right, version
- *                                                other than 2           -> DYN_EVERSION
- *   [2] u8 type     dyn_msg_type_t, 1..7         anything else          -> DYN_EBADMSG
+ *   [1] u8 version  3    (DYN_WIRE_VERSION)      magic right, version
+ *                                                other than 3           -> DYN_EVERSION
+ *   [2] u8 type     dyn_msg_type_t, 1..10        anything else          -> DYN_EBADMSG
  *
  * Shared fields:
  *   request_id   uvarint (u64)
  *   status       svarint, DYN_OK (0) or a negative status in [WIRE_STATUS_MIN, -1] = [-255, -1]
  *   coordinator  uvarint (u32)
- *   opts         u8 n, u8 r, u8 w, u8 flags        flags only DYN_REQ_FLAGS_ALL_ bits
+ *   opts         u8 n, u8 r, u8 w, u8 flags, u8 pr, u8 pw
+ *                                                  flags only DYN_REQ_FLAGS_ALL_ bits
+ *   hint         uvarint (u32): the owner a fallback stands in for, 0 for none
  *   key          uvarint key_length (1..DYN_KEY_MAX), bytes[key_length]
  *   put_flags    u8                                only DYN_VERSION_TOMBSTONE
  *   value        uvarint value_length (0..DYN_VALUE_MAX), bytes[value_length]
@@ -43,10 +45,14 @@
  *                        (put_flags has DYN_VERSION_TOMBSTONE for a delete, whose value is empty)
  *   3 CLIENT_REPLY       request_id, status, coordinator, written dot (node, epoch, counter;
  *                        all 0 for none), vclock context, siblings
- *   4 REPLICA_GET        request_id, key
+ *   4 REPLICA_GET        request_id, hint, key
  *   5 REPLICA_GET_REPLY  request_id, status, siblings
- *   6 REPLICA_PUT        request_id, u8 replica flags (DYN_REPLICA_SYNC, _REPAIR), key, version
+ *   6 REPLICA_PUT        request_id, u8 replica flags (DYN_REPLICA_SYNC, _REPAIR), hint, key,
+ *                        version
  *   7 REPLICA_PUT_REPLY  request_id, status
+ *   8 HANDOFF            request_id, key, siblings
+ *   9 PING               request_id
+ *  10 PONG               request_id
  *
  * The last field must end exactly at the end of the buffer (trailing bytes -> DYN_EBADMSG), and a
  * whole message is at most DYN_MSG_MAX bytes (longer input -> DYN_EBADMSG, longer encoding ->
@@ -77,6 +83,7 @@
 /* The smallest encodings, used to refuse counts the remaining bytes cannot possibly hold. */
 #define MIN_VERSION_SIZE 7u      /* flags, timestamp, dot (3), clock count, value length */
 #define HEADER_SIZE 3u
+#define OPTS_SIZE 6u                      /* n, r, w, flags, pr, pw */
 #define VARINT_MAX_BYTES 10u
 /* Upper bounds on encoded fields, for the no-measure fast path of the encoder. */
 #define U32_BOUND 5u                      /* a u32 varint */
@@ -94,7 +101,7 @@
 #define TIMESTAMP_WIDTH 8u
 #define ENTRY_BOUND (U32_BOUND + EPOCH_WIDTH + U64_BOUND + TIMESTAMP_WIDTH)
 
-DYN_STATIC_ASSERT(DYN_MSG_TYPE_MAX_ == 7, "the switches below handle seven message types");
+DYN_STATIC_ASSERT(DYN_MSG_TYPE_MAX_ == 10, "the switches below handle ten message types");
 DYN_STATIC_ASSERT(DYN_VERSION_TOMBSTONE <= 0xFF && DYN_REQ_FLAGS_ALL_ <= 0xFF,
                   "flags travel as single bytes");
 DYN_STATIC_ASSERT(DYN_KEY_MAX < (1u << 14) && DYN_VALUE_MAX < (1u << 21) &&
@@ -550,6 +557,7 @@ static void msg_reset(dyn_msg_t *msg, dyn_msg_type_t type)
     msg->value_length = 0;
     msg->context.count = 0;
     msg->replica_flags = 0;
+    msg->hint = 0;
     msg->written = (dyn_vclock_entry_t){0};
     msg->version.clock.count = 0;
     msg->version.dot = (dyn_vclock_entry_t){0};
@@ -631,7 +639,7 @@ static int msg_check(const dyn_msg_t *msg, size_t *bound)
     case DYN_MSG_CLIENT_GET:
         TRY(opts_check(&msg->opts));
         TRY(key_check(msg));
-        n += 4 + KEY_LENGTH_BOUND + msg->key_length;
+        n += OPTS_SIZE + KEY_LENGTH_BOUND + msg->key_length;
         break;
     case DYN_MSG_CLIENT_PUT:
         TRY(opts_check(&msg->opts));
@@ -642,7 +650,8 @@ static int msg_check(const dyn_msg_t *msg, size_t *bound)
             return DYN_EINVAL;
         TRY(value_check(msg->value, msg->value_length));
         TRY(vclock_check(&msg->context, &n));
-        n += 4 + KEY_LENGTH_BOUND + msg->key_length + 1 + VALUE_LENGTH_BOUND + msg->value_length;
+        n += OPTS_SIZE + KEY_LENGTH_BOUND + msg->key_length + 1 + VALUE_LENGTH_BOUND +
+             msg->value_length;
         break;
     case DYN_MSG_CLIENT_REPLY:
         TRY(status_check(msg->status));
@@ -654,7 +663,7 @@ static int msg_check(const dyn_msg_t *msg, size_t *bound)
         break;
     case DYN_MSG_REPLICA_GET:
         TRY(key_check(msg));
-        n += KEY_LENGTH_BOUND + msg->key_length;
+        n += U32_BOUND + KEY_LENGTH_BOUND + msg->key_length;
         break;
     case DYN_MSG_REPLICA_GET_REPLY:
         TRY(status_check(msg->status));
@@ -666,11 +675,19 @@ static int msg_check(const dyn_msg_t *msg, size_t *bound)
             return DYN_EINVAL;
         TRY(key_check(msg));
         TRY(version_check(&msg->version, &n));
-        n += 1 + KEY_LENGTH_BOUND + msg->key_length;
+        n += 1 + U32_BOUND + KEY_LENGTH_BOUND + msg->key_length;
         break;
     case DYN_MSG_REPLICA_PUT_REPLY:
         TRY(status_check(msg->status));
         n += STATUS_BOUND;
+        break;
+    case DYN_MSG_HANDOFF:
+        TRY(key_check(msg));
+        TRY(msg_siblings_check(msg, &n));
+        n += KEY_LENGTH_BOUND + msg->key_length;
+        break;
+    case DYN_MSG_PING:
+    case DYN_MSG_PONG:
         break;
     default:
         return DYN_EINVAL;
@@ -685,9 +702,9 @@ static size_t msg_size(const dyn_msg_t *msg)
     size_t n = HEADER_SIZE + varint_size(msg->request_id);
     switch (msg->type) {
     case DYN_MSG_CLIENT_GET:
-        return n + 4 + varint_size(msg->key_length) + msg->key_length;
+        return n + OPTS_SIZE + varint_size(msg->key_length) + msg->key_length;
     case DYN_MSG_CLIENT_PUT:
-        return n + 4 + varint_size(msg->key_length) + msg->key_length + 1 +
+        return n + OPTS_SIZE + varint_size(msg->key_length) + msg->key_length + 1 +
                vclock_size(&msg->context) + varint_size(msg->value_length) + msg->value_length;
     case DYN_MSG_CLIENT_REPLY:
         return n + varint_size(zigzag32(msg->status)) + varint_size(msg->coordinator) +
@@ -695,14 +712,19 @@ static size_t msg_size(const dyn_msg_t *msg)
                varint_size(msg->written.counter) + vclock_size(&msg->context) +
                msg_siblings_size(msg);
     case DYN_MSG_REPLICA_GET:
-        return n + varint_size(msg->key_length) + msg->key_length;
+        return n + varint_size(msg->hint) + varint_size(msg->key_length) + msg->key_length;
     case DYN_MSG_REPLICA_GET_REPLY:
         return n + varint_size(zigzag32(msg->status)) + msg_siblings_size(msg);
     case DYN_MSG_REPLICA_PUT:
-        return n + 1 + varint_size(msg->key_length) + msg->key_length +
+        return n + 1 + varint_size(msg->hint) + varint_size(msg->key_length) + msg->key_length +
                version_size(&msg->version);
     case DYN_MSG_REPLICA_PUT_REPLY:
         return n + varint_size(zigzag32(msg->status));
+    case DYN_MSG_HANDOFF:
+        return n + varint_size(msg->key_length) + msg->key_length + msg_siblings_size(msg);
+    case DYN_MSG_PING:
+    case DYN_MSG_PONG:
+        return n;
     default:
         DYN_ASSERT(!"msg_check accepted an unknown type");
         return 0;
@@ -741,7 +763,9 @@ static uint8_t *put_opts(uint8_t *p, const dyn_req_opts_t *opts)
     p[1] = opts->r;
     p[2] = opts->w;
     p[3] = opts->flags;
-    return p + 4;
+    p[4] = opts->pr;
+    p[5] = opts->pw;
+    return p + OPTS_SIZE;
 }
 
 static size_t msg_size_fn(const void *msg) { return msg_size(msg); }
@@ -789,6 +813,7 @@ int dyn_codec_encode(const dyn_msg_t *msg, uint8_t *buf, size_t capacity)
         p = msg_siblings_write(msg, p);
         break;
     case DYN_MSG_REPLICA_GET:
+        p = put_varint(p, msg->hint);
         p = put_bytes(p, msg->key, msg->key_length);
         break;
     case DYN_MSG_REPLICA_GET_REPLY:
@@ -797,11 +822,19 @@ int dyn_codec_encode(const dyn_msg_t *msg, uint8_t *buf, size_t capacity)
         break;
     case DYN_MSG_REPLICA_PUT:
         *p++ = msg->replica_flags;
+        p = put_varint(p, msg->hint);
         p = put_bytes(p, msg->key, msg->key_length);
         p = version_write(&msg->version, p);
         break;
     case DYN_MSG_REPLICA_PUT_REPLY:
         p = put_varint(p, zigzag32(msg->status));
+        break;
+    case DYN_MSG_HANDOFF:
+        p = put_bytes(p, msg->key, msg->key_length);
+        p = msg_siblings_write(msg, p);
+        break;
+    case DYN_MSG_PING:
+    case DYN_MSG_PONG:
         break;
     default:
         DYN_ASSERT(!"msg_check accepted an unknown type");
@@ -869,8 +902,8 @@ int dyn_codec_forward_request(const uint8_t *bytes, size_t length, uint64_t requ
     reader_t r;
     uint64_t old_id;
     TRY(read_header_and_id(bytes, length, &r, &old_id));
-    /* The options follow the id: n, r, w, flags. */
-    if (remaining(&r) < 4)
+    /* The options follow the id: n, r, w, flags, pr, pw. */
+    if (remaining(&r) < OPTS_SIZE)
         return DYN_EBADMSG;
     int n = dyn_codec_with_request_id(bytes, length, request_id, out, capacity);
     if (n < 0)
@@ -902,13 +935,15 @@ static int get_key(reader_t *r, dyn_msg_t *out)
 
 static int get_opts(reader_t *r, dyn_req_opts_t *opts)
 {
-    if (remaining(r) < 4)
+    if (remaining(r) < OPTS_SIZE)
         return DYN_EBADMSG;
     opts->n = r->p[0];
     opts->r = r->p[1];
     opts->w = r->p[2];
     opts->flags = r->p[3];
-    r->p += 4;
+    opts->pr = r->p[4];
+    opts->pw = r->p[5];
+    r->p += OPTS_SIZE;
     return (opts->flags & ~(unsigned)DYN_REQ_FLAGS_ALL_) ? DYN_EBADMSG : DYN_OK;
 }
 
@@ -952,6 +987,7 @@ static int decode_body(reader_t *r, dyn_msg_t *out)
         TRY(get_msg_siblings(r, out));
         break;
     case DYN_MSG_REPLICA_GET:
+        TRY(get_u32(r, &out->hint));
         TRY(get_key(r, out));
         break;
     case DYN_MSG_REPLICA_GET_REPLY:
@@ -962,11 +998,19 @@ static int decode_body(reader_t *r, dyn_msg_t *out)
         TRY(get_u8(r, &out->replica_flags));
         if (out->replica_flags & ~(unsigned)DYN_REPLICA_FLAGS_ALL_)
             return DYN_EBADMSG;
+        TRY(get_u32(r, &out->hint));
         TRY(get_key(r, out));
         TRY(version_read(r, &out->version));
         break;
     case DYN_MSG_REPLICA_PUT_REPLY:
         TRY(get_status(r, &out->status));
+        break;
+    case DYN_MSG_HANDOFF:
+        TRY(get_key(r, out));
+        TRY(get_msg_siblings(r, out));
+        break;
+    case DYN_MSG_PING:
+    case DYN_MSG_PONG:
         break;
     default:
         return DYN_EBADMSG;

@@ -24,7 +24,7 @@
 #include "core/vclock.h"
 
 #define DYN_WIRE_MAGIC 0xD7u
-#define DYN_WIRE_VERSION 2u /* 2: clock entries carry fixed-width epoch and timestamp */
+#define DYN_WIRE_VERSION 3u /* 3: hints, pr/pw, handoff and probes; 2: fixed-width clock fields */
 /* A bound on any encoded message: one value plus generous headroom for siblings and clocks. */
 #define DYN_MSG_MAX ((size_t)DYN_VALUE_MAX * 4u + 65536u)
 
@@ -35,8 +35,11 @@ typedef enum dyn_msg_type {
     DYN_MSG_REPLICA_GET = 4,       /* coordinator -> replica */
     DYN_MSG_REPLICA_GET_REPLY = 5, /* replica -> coordinator: status, stored siblings */
     DYN_MSG_REPLICA_PUT = 6,       /* coordinator -> replica: one version to reconcile */
-    DYN_MSG_REPLICA_PUT_REPLY = 7, /* replica -> coordinator: status */
-    DYN_MSG_TYPE_MAX_ = 7,
+    DYN_MSG_REPLICA_PUT_REPLY = 7, /* replica -> coordinator (and HANDOFF sender): status */
+    DYN_MSG_HANDOFF = 8,           /* hint holder -> owner: a key's hinted sibling set */
+    DYN_MSG_PING = 9,              /* failure detector probe */
+    DYN_MSG_PONG = 10,             /* its answer */
+    DYN_MSG_TYPE_MAX_ = 10,
 } dyn_msg_type_t;
 
 enum {
@@ -50,10 +53,14 @@ enum {
     DYN_REPLICA_FLAGS_ALL_ = DYN_REPLICA_SYNC | DYN_REPLICA_REPAIR,
 };
 
-/* Per-request quorum options; 0 means the cluster default. */
+/*
+ * Per-request quorum options; 0 means the cluster default. r and w count any answering node of the
+ * sloppy quorum (fallbacks included); pr and pw count only the key's own first N replicas.
+ */
 typedef struct dyn_req_opts {
     uint8_t n, r, w;
     uint8_t flags; /* DYN_REQ_* */
+    uint8_t pr, pw;
 } dyn_req_opts_t;
 
 typedef struct dyn_msg {
@@ -71,10 +78,12 @@ typedef struct dyn_msg {
     dyn_vclock_t context;           /* CLIENT_PUT (what the put supersedes), CLIENT_REPLY */
     dyn_version_t version;          /* REPLICA_PUT */
     uint8_t replica_flags;          /* REPLICA_PUT: DYN_REPLICA_* */
+    uint32_t hint;                  /* REPLICA_GET, REPLICA_PUT: the owner a fallback node stands
+                                       in for (its hint store); 0: the receiver is an owner */
     /*
-     * CLIENT_REPLY and REPLICA_GET_REPLY. On encode, if siblings_blob is non-NULL it is written
-     * verbatim (it must be a valid dyn_codec_encode_siblings() output) and `siblings` is ignored;
-     * this lets a replica answer from its stored bytes without decoding them. On decode both are
+     * CLIENT_REPLY, REPLICA_GET_REPLY and HANDOFF. On encode, if siblings_blob is non-NULL it is
+     * written verbatim (it must be a valid dyn_codec_encode_siblings() output) and `siblings` is
+     * ignored; this lets a replica answer from its stored bytes without decoding them. On decode both are
      * set: the blob slice of the input and the decoded set.
      */
     dyn_siblings_t siblings;

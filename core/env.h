@@ -26,6 +26,10 @@ typedef enum dyn_trace_kind {
     DYN_TRACE_STORE_WRITE,       /* a replica stored a version */
     DYN_TRACE_DROP,              /* a message was dropped (status in a) */
     DYN_TRACE_VCLOCK_TRUNCATED,  /* a clock lost entries to truncation (count in a) */
+    DYN_TRACE_SUSPECT,           /* peer missed a deadline and is now suspected */
+    DYN_TRACE_RECOVER,           /* a suspected peer was heard from again */
+    DYN_TRACE_HINT_STORED,       /* a fallback stored a version for owner `a` */
+    DYN_TRACE_HINT_DELIVERED,    /* an owner (peer) acknowledged a hint set; it was deleted */
 } dyn_trace_kind_t;
 
 typedef struct dyn_trace_event {

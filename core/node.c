@@ -4,8 +4,8 @@
  * Pending requests live in a table of slots that grows up to requests_pending_max; a request id
  * is (generation << 32 | slot), so a late reply or timer for a reused slot is recognised as stray
  * by its generation and ignored. Generations start at random, so a reply to a request made
- * before a restart does not match one made after it. Every decision is a function of the node's state, the message and
- * the time passed in, so the same inputs always produce the same sends.
+ * before a restart does not match one made after it. Every decision is a function of the node's
+ * state, the message and the time passed in, so the same inputs always produce the same sends.
  *
  * A put is versioned from the client's context: the coordinator's own actor is advanced past both
  * the context and every version it already stored locally. It is the only issuer of counters for
@@ -28,9 +28,11 @@
 
 #define TIMER_KIND_SHIFT 60
 #define TIMER_KIND_OP 1ULL
+#define TIMER_KIND_TICK 2ULL
 #define OP_TABLE_INITIAL 64u
 
-typedef enum op_kind { OP_FREE = 0, OP_GET, OP_PUT, OP_FORWARD } op_kind_t;
+/* OP_HANDOFF: a hint set sent to its owner, awaiting the owner's acknowledgement. */
+typedef enum op_kind { OP_FREE = 0, OP_GET, OP_PUT, OP_FORWARD, OP_HANDOFF } op_kind_t;
 
 typedef struct op {
     op_kind_t kind;
@@ -38,6 +40,8 @@ typedef struct op {
     uint32_t next_free;
     uint8_t n, need;              /* replicas asked, answers needed (R or W) */
     uint8_t ok, failed, responded;
+    uint8_t primaries, need_primary; /* owners among the targets; owner answers needed (PR/PW) */
+    uint8_t primary_ok, primary_failed;
     bool replied;
     uint16_t responded_mask;
     int32_t first_error;
@@ -47,10 +51,13 @@ typedef struct op {
     uint64_t timer_handle;
     dyn_time_us start_us;
     uint32_t targets[DYN_N_MAX];
-    uint64_t answer_print[DYN_N_MAX]; /* OP_GET: each replica's answer fingerprint; 0 if none */
+    uint32_t hint_for[DYN_N_MAX]; /* the owner target i stands in for; 0 if it is an owner */
+    uint64_t answer_print[DYN_N_MAX]; /* OP_GET: each replica's answer fingerprint; 0 if none.
+                                         OP_HANDOFF: [0] is the print of the hint set sent */
     /*
-     * OP_GET: a copy of the key, for read repair: inline when short, else on the heap. Ops move
-     * when the table grows, so the inline bytes are reached through op_key(), never a pointer.
+     * OP_GET: a copy of the key, for read repair; OP_HANDOFF: the hint's key. Inline when short,
+     * else on the heap. Ops move when the table grows, so the inline bytes are reached through
+     * op_key(), never a pointer.
      */
     uint8_t *key_heap;
     uint32_t key_length;
@@ -80,6 +87,12 @@ struct dyn_node {
     size_t tx_capacity;
     uint8_t *blob;                /* encoded sibling set being stored */
     size_t blob_capacity;
+
+    uint32_t *suspects;           /* peers suspected down, sorted ascending */
+    uint32_t suspect_count, suspect_capacity;
+    uint64_t hints;               /* keys held in the hint space */
+    uint32_t handoffs_in_flight;  /* OP_HANDOFF ops pending: a round starts only at zero */
+    uint8_t hint_key[DYN_HINT_KEY_MAX]; /* where place_of() builds a hint's storage key */
 };
 
 void dyn_node_config_default(dyn_node_config_t *config)
@@ -92,6 +105,10 @@ void dyn_node_config_default(dyn_node_config_t *config)
     config->vclock_threshold = 10;
     config->siblings_max = 100;
     config->requests_pending_max = 65536;
+    config->hinted_handoff = 1;
+    config->hints_max = 100000;
+    config->handoff_batch = 64;
+    config->tick_us = 200000;
 }
 
 static bool config_valid(const dyn_node_config_t *c)
@@ -102,7 +119,8 @@ static bool config_valid(const dyn_node_config_t *c)
            c->siblings_max <= DYN_SIBLINGS_MAX && c->requests_pending_max >= 1 &&
            c->request_timeout_us > 0 &&
            (c->resolution == DYN_RESOLVE_VCLOCK || c->resolution == DYN_RESOLVE_LWW) &&
-           c->sync_writes <= DYN_SYNC_ALL;
+           c->sync_writes <= DYN_SYNC_ALL && c->hinted_handoff <= 1 && c->hints_max >= 1 &&
+           c->handoff_batch >= 1 && c->tick_us > 0;
 }
 
 static const uint8_t epoch_key[] = "epoch";
@@ -135,6 +153,28 @@ static int load_or_make_epoch(dyn_node_t *node, uint32_t *epoch)
     return rc;
 }
 
+static int count_hint(void *arg, const uint8_t *key, size_t key_length, const uint8_t *blob,
+                      size_t blob_length)
+{
+    (void)key;
+    (void)key_length;
+    (void)blob;
+    (void)blob_length;
+    ++*(uint64_t *)arg;
+    return 0;
+}
+
+size_t dyn_node_hint_key(uint32_t owner, const uint8_t *key, size_t key_length, uint8_t *out)
+{
+    DYN_ASSERT(key_length <= DYN_KEY_MAX);
+    out[0] = (uint8_t)(owner >> 24);
+    out[1] = (uint8_t)(owner >> 16);
+    out[2] = (uint8_t)(owner >> 8);
+    out[3] = (uint8_t)owner;
+    memcpy(out + 4, key, key_length);
+    return 4 + key_length;
+}
+
 dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *ring,
                             dyn_storage_t storage, dyn_env_t env)
 {
@@ -156,7 +196,10 @@ dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *r
     dyn_msg_init(&node->rx, DYN_MSG_CLIENT_GET);
     dyn_siblings_init(&node->scratch);
     node->live_view = calloc(DYN_SIBLINGS_MAX, sizeof(dyn_version_t));
-    if (!node->live_view) {
+    /* Hints survive restarts in their own space; count them once, then keep the count. */
+    if (!node->live_view ||
+        storage.ops->scan(storage.ctx, DYN_SPACE_HINTS, count_hint, &node->hints) < 0) {
+        free(node->live_view);
         free(node);
         return NULL;
     }
@@ -175,6 +218,7 @@ void dyn_node_destroy(dyn_node_t *node)
     free(node->live_view);
     free(node->tx);
     free(node->blob);
+    free(node->suspects);
     free(node);
 }
 
@@ -188,6 +232,43 @@ uint32_t dyn_node_pending(const dyn_node_t *node)
     for (uint32_t i = 0; i < node->ops_used; i++)
         pending += node->ops[i].kind != OP_FREE;
     return pending;
+}
+
+uint64_t dyn_node_hints(const dyn_node_t *node) { return node->hints; }
+
+void dyn_node_set_hinted_handoff(dyn_node_t *node, int on)
+{
+    node->config.hinted_handoff = on ? 1 : 0;
+}
+uint32_t dyn_node_suspects(const dyn_node_t *node) { return node->suspect_count; }
+
+/* ---- failure detection ------------------------------------------------------------------ */
+
+/* Index of peer in the sorted suspect list, or of where it would go. */
+static uint32_t suspect_slot(const dyn_node_t *node, uint32_t peer)
+{
+    uint32_t lo = 0, hi = node->suspect_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (node->suspects[mid] < peer)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool suspected(const dyn_node_t *node, uint32_t peer)
+{
+    if (node->suspect_count == 0)
+        return false;
+    uint32_t i = suspect_slot(node, peer);
+    return i < node->suspect_count && node->suspects[i] == peer;
+}
+
+int dyn_node_suspects_peer(const dyn_node_t *node, uint32_t peer)
+{
+    return suspected(node, peer);
 }
 
 /* ---- buffers and sending ---------------------------------------------------------------- */
@@ -233,6 +314,47 @@ static void trace(dyn_node_t *node, dyn_trace_kind_t kind, dyn_endpoint_t peer,
     dyn_trace_event_t ev = {
         .kind = kind, .peer = peer, .request_id = request_id, .a = a, .key_hash = key_hash};
     dyn_env_trace(&node->env, &ev);
+}
+
+/*
+ * A peer missed a deadline: suspect it. Only the local view changes (paper 4.8.3: failure is
+ * local and temporary); the peer is probed every tick until it answers. If the list cannot grow,
+ * the peer simply stays trusted: suspicion is an optimisation, never needed for safety.
+ */
+static void suspect(dyn_node_t *node, uint32_t peer)
+{
+    if (peer == node->config.id || suspected(node, peer))
+        return;
+    if (node->suspect_count == node->suspect_capacity) {
+        uint32_t cap = node->suspect_capacity ? node->suspect_capacity * 2 : 8;
+        uint32_t *p = realloc(node->suspects, cap * sizeof(uint32_t));
+        if (!p)
+            return;
+        node->suspects = p;
+        node->suspect_capacity = cap;
+    }
+    uint32_t i = suspect_slot(node, peer);
+    memmove(&node->suspects[i + 1], &node->suspects[i],
+            (node->suspect_count - i) * sizeof(uint32_t));
+    node->suspects[i] = peer;
+    node->suspect_count++;
+    node->stats.suspicions++;
+    trace(node, DYN_TRACE_SUSPECT, peer, 0, 0, 0);
+}
+
+/* Any message from a suspected peer shows it is back. */
+static void heard_from(dyn_node_t *node, dyn_endpoint_t peer)
+{
+    if (node->suspect_count == 0)
+        return;
+    uint32_t i = suspect_slot(node, peer);
+    if (i == node->suspect_count || node->suspects[i] != peer)
+        return;
+    memmove(&node->suspects[i], &node->suspects[i + 1],
+            (node->suspect_count - i - 1) * sizeof(uint32_t));
+    node->suspect_count--;
+    node->stats.recoveries++;
+    trace(node, DYN_TRACE_RECOVER, peer, 0, 0, 0);
 }
 
 /* An answer to a client (or forwarding node) that carries only a status. */
@@ -327,6 +449,10 @@ static void op_free(dyn_node_t *node, op_t *op, bool cancel_timer)
     op->key_heap = NULL;
     if (cancel_timer)
         dyn_env_timer_cancel(&node->env, op->timer_handle);
+    if (op->kind == OP_HANDOFF) {
+        DYN_ASSERT(node->handoffs_in_flight > 0);
+        node->handoffs_in_flight--;
+    }
     /* Drop owned values but keep the item array for the next request in this slot. */
     dyn_siblings_t *m = &op->merged;
     for (uint32_t i = 0; i < m->count; i++)
@@ -353,17 +479,42 @@ static uint64_t answer_print(const uint8_t *blob, size_t length)
 }
 
 /*
- * Decode the key's stored siblings into node->scratch (empty if absent); values borrow storage.
- * *print (may be NULL) receives the fingerprint of what was stored.
+ * Where a replica keeps a key's versions: an owner in its data space, a fallback in its hint space
+ * under (owner, key). The hint key is built in node->hint_key, so one place is live at a time.
  */
-static int load_local_print(dyn_node_t *node, const uint8_t *key, size_t key_length,
-                            uint64_t *print)
+typedef struct place {
+    dyn_space_t space;
+    const uint8_t *key;
+    size_t key_length;
+} place_t;
+
+static place_t place_of(dyn_node_t *node, uint32_t hint, const uint8_t *key, size_t key_length)
+{
+    if (hint == 0 || hint == node->config.id)
+        return (place_t){DYN_SPACE_DATA, key, key_length};
+    size_t n = dyn_node_hint_key(hint, key, key_length, node->hint_key);
+    return (place_t){DYN_SPACE_HINTS, node->hint_key, n};
+}
+
+static place_t data_place(const uint8_t *key, size_t key_length)
+{
+    return (place_t){DYN_SPACE_DATA, key, key_length};
+}
+
+/*
+ * Decode the stored siblings at `pl` into node->scratch (empty if absent); values borrow storage.
+ * *print (may be NULL) receives the fingerprint of what was stored; *found (may be NULL) whether
+ * anything was.
+ */
+static int load_at(dyn_node_t *node, const place_t *pl, uint64_t *print, bool *found)
 {
     const uint8_t *blob;
     size_t blob_length;
     dyn_siblings_t *set = &node->scratch;
-    int rc = node->storage.ops->get(node->storage.ctx, DYN_SPACE_DATA, key, key_length, &blob,
+    int rc = node->storage.ops->get(node->storage.ctx, pl->space, pl->key, pl->key_length, &blob,
                                     &blob_length);
+    if (found)
+        *found = rc == DYN_OK;
     if (rc == DYN_ENOTFOUND) {
         for (uint32_t i = 0; i < set->count; i++)
             DYN_ASSERT(!set->items[i].owned);
@@ -384,11 +535,11 @@ static int load_local_print(dyn_node_t *node, const uint8_t *key, size_t key_len
 
 static int load_local(dyn_node_t *node, const uint8_t *key, size_t key_length)
 {
-    return load_local_print(node, key, key_length, NULL);
+    place_t pl = data_place(key, key_length);
+    return load_at(node, &pl, NULL, NULL);
 }
 
-static int store_scratch(dyn_node_t *node, const uint8_t *key, size_t key_length,
-                         uint64_t key_hash)
+static int store_scratch(dyn_node_t *node, const place_t *pl, uint64_t key_hash)
 {
     /* As in send_msg: encode into the grown buffer, size first only when it does not fit. */
     int length = node->blob ? dyn_codec_encode_siblings(&node->scratch, node->blob,
@@ -405,10 +556,11 @@ static int store_scratch(dyn_node_t *node, const uint8_t *key, size_t key_length
     /* The set came from validated parts; failing to encode it is a broken invariant. */
     DYN_ASSERT(length > 0);
     /* The scratch set may borrow the old stored blob; it is encoded before the put replaces it. */
-    int rc = node->storage.ops->put(node->storage.ctx, DYN_SPACE_DATA, key, key_length,
+    int rc = node->storage.ops->put(node->storage.ctx, pl->space, pl->key, pl->key_length,
                                     node->blob, (size_t)length);
     if (rc == DYN_OK)
-        trace(node, DYN_TRACE_STORE_WRITE, 0, 0, node->scratch.count, key_hash);
+        trace(node, pl->space == DYN_SPACE_DATA ? DYN_TRACE_STORE_WRITE : DYN_TRACE_HINT_STORED,
+              0, 0, node->scratch.count, key_hash);
     return rc;
 }
 
@@ -438,30 +590,55 @@ static int merge_answer(dyn_node_t *node, dyn_siblings_t *merged, const dyn_sibl
 }
 
 /*
- * Reconcile one version into the local sibling set and store the result. Returns 1 if the version
- * was added, 0 if the store already held it or something newer, or a negative status.
+ * Reconcile `count` versions into the set stored at `pl` and store the result. Returns how many
+ * were added (0: the store already held them or something newer), or a negative status. A new
+ * hint key past hints_max is refused with DYN_EFULL: the hint store is bounded.
  */
-static int apply_version(dyn_node_t *node, const uint8_t *key, size_t key_length,
-                         uint64_t key_hash, const dyn_version_t *version)
+static int apply_versions(dyn_node_t *node, const place_t *pl, uint64_t key_hash,
+                          const dyn_version_t *versions, uint32_t count)
 {
-    int rc = load_local(node, key, key_length);
+    bool found;
+    int rc = load_at(node, pl, NULL, &found);
     if (rc != DYN_OK)
         return rc;
-    node->stats.replica_writes++;
-    /*
-     * siblings_max refuses client writes, at their coordinator. A replica takes what the cluster
-     * already accepted, up to the hard cap: refusing a replicated or repaired version could only
-     * keep replicas apart for good.
-     */
-    rc = reconcile(node, version, DYN_SIBLINGS_MAX);
-    if (rc == 0) {
-        node->stats.stale_writes++;
-        return 0;
+    bool new_hint = pl->space == DYN_SPACE_HINTS && !found;
+    if (new_hint && node->hints >= node->config.hints_max) {
+        node->stats.hints_refused++;
+        return DYN_EFULL;
     }
+    int added = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        node->stats.replica_writes++;
+        /*
+         * siblings_max refuses client writes, at their coordinator. A replica takes what the
+         * cluster already accepted, up to the hard cap: refusing a replicated or repaired version
+         * could only keep replicas apart for good.
+         */
+        rc = reconcile(node, &versions[i], DYN_SIBLINGS_MAX);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            node->stats.stale_writes++;
+        added += rc;
+    }
+    if (added == 0)
+        return 0;
+    rc = store_scratch(node, pl, key_hash);
     if (rc < 0)
         return rc;
-    rc = store_scratch(node, key, key_length, key_hash);
-    return rc < 0 ? rc : 1;
+    if (pl->space == DYN_SPACE_HINTS) {
+        node->stats.hinted_writes += (uint64_t)added;
+        node->hints += new_hint;
+        if (node->hints > node->stats.hints_peak)
+            node->stats.hints_peak = node->hints;
+    }
+    return added;
+}
+
+static int apply_version(dyn_node_t *node, const place_t *pl, uint64_t key_hash,
+                         const dyn_version_t *version)
+{
+    return apply_versions(node, pl, key_hash, version, 1);
 }
 
 static void on_replica_get(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg)
@@ -472,8 +649,9 @@ static void on_replica_get(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_
     node->stats.replica_reads++;
     const uint8_t *blob;
     size_t blob_length;
-    int rc = node->storage.ops->get(node->storage.ctx, DYN_SPACE_DATA, msg->key, msg->key_length,
-                                    &blob, &blob_length);
+    place_t pl = place_of(node, msg->hint, msg->key, msg->key_length);
+    int rc = node->storage.ops->get(node->storage.ctx, pl.space, pl.key, pl.key_length, &blob,
+                                    &blob_length);
     if (rc == DYN_OK) {
         reply.siblings_blob = blob;
         reply.siblings_blob_length = (uint32_t)blob_length;
@@ -493,11 +671,31 @@ static int sync_storage(dyn_node_t *node)
 static void on_replica_put(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg)
 {
     uint64_t key_hash = dyn_ring_hash(msg->key, msg->key_length);
-    int rc = apply_version(node, msg->key, msg->key_length, key_hash, &msg->version);
+    place_t pl = place_of(node, msg->hint, msg->key, msg->key_length);
+    int rc = apply_version(node, &pl, key_hash, &msg->version);
     if (rc >= 0 && (msg->replica_flags & DYN_REPLICA_SYNC))
         rc = sync_storage(node);
     if (msg->replica_flags & DYN_REPLICA_REPAIR)
         return; /* read repair expects no answer */
+    dyn_msg_t reply;
+    dyn_msg_init(&reply, DYN_MSG_REPLICA_PUT_REPLY);
+    reply.request_id = msg->request_id;
+    reply.status = rc < 0 ? rc : DYN_OK;
+    send_msg(node, from, &reply);
+}
+
+/*
+ * An owner receives a hint set. It is made durable before the acknowledgement, whatever the sync
+ * policy: the acknowledgement lets the fallback delete its copy, after which this is the only one.
+ */
+static void on_handoff(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg)
+{
+    node->stats.handoffs_received++;
+    uint64_t key_hash = dyn_ring_hash(msg->key, msg->key_length);
+    place_t pl = data_place(msg->key, msg->key_length);
+    int rc = apply_versions(node, &pl, key_hash, msg->siblings.items, msg->siblings.count);
+    if (rc >= 0)
+        rc = sync_storage(node);
     dyn_msg_t reply;
     dyn_msg_init(&reply, DYN_MSG_REPLICA_PUT_REPLY);
     reply.request_id = msg->request_id;
@@ -581,14 +779,16 @@ static void read_repair(dyn_node_t *node, op_t *op)
         if (op->answer_print[i] == 0 || op->answer_print[i] == reconciled)
             continue; /* no answer, or already up to date */
         node->stats.read_repairs++;
+        if (op->targets[i] == node->config.id) {
+            place_t pl = place_of(node, op->hint_for[i], op_key(op), op->key_length);
+            (void)apply_versions(node, &pl, op->key_hash, op->merged.items, op->merged.count);
+            continue;
+        }
+        /* A fallback is repaired in its hint space, from where the owner will get it too. */
+        repair.hint = op->hint_for[i];
         for (uint32_t v = 0; v < op->merged.count; v++) {
-            if (op->targets[i] == node->config.id) {
-                (void)apply_version(node, op_key(op), op->key_length, op->key_hash,
-                                    &op->merged.items[v]);
-            } else {
-                repair.version = op->merged.items[v];
-                send_msg(node, op->targets[i], &repair);
-            }
+            repair.version = op->merged.items[v];
+            send_msg(node, op->targets[i], &repair);
         }
     }
 }
@@ -598,13 +798,14 @@ static void op_progress(dyn_node_t *node, op_t *op)
 {
     if (!op->replied) {
         int status = DYN_OK;
-        if (op->ok >= op->need) {
+        if (op->ok >= op->need && op->primary_ok >= op->need_primary) {
             if (op->kind == OP_GET)
                 reply_get(node, op);
             else
                 reply_put(node, op);
             op->replied = true;
-        } else if (op->failed > op->n - op->need) {
+        } else if (op->failed > op->n - op->need ||
+                   op->primary_failed > op->primaries - op->need_primary) {
             status = op->first_error == DYN_ESIBLINGS ? DYN_ESIBLINGS : DYN_ENOQUORUM;
             reply_status(node, op->origin, op->origin_request_id, status);
             op->replied = true;
@@ -625,23 +826,56 @@ static void op_answer(dyn_node_t *node, op_t *op, uint32_t target_index, int sta
     DYN_ASSERT(!(op->responded_mask & (1u << target_index)));
     op->responded_mask |= (uint16_t)(1u << target_index);
     op->responded++;
+    bool primary = op->hint_for[target_index] == 0;
     if (status == DYN_OK) {
         op->ok++;
+        op->primary_ok += primary;
     } else {
         op->failed++;
+        op->primary_failed += primary;
         if (op->first_error == DYN_OK)
             op->first_error = status;
     }
 }
 
+/* n, the answers needed (R or W) and the owner answers needed (PR or PW) of a request. */
 static int resolve_opts(const dyn_node_t *node, const dyn_req_opts_t *opts, bool is_get,
-                        uint8_t *n, uint8_t *need)
+                        uint8_t *n, uint8_t *need, uint8_t *need_primary)
 {
     *n = opts->n ? opts->n : node->config.n;
     *need = is_get ? (opts->r ? opts->r : node->config.r) : (opts->w ? opts->w : node->config.w);
-    if (*n > DYN_N_MAX || *need > *n)
+    *need_primary = is_get ? opts->pr : opts->pw;
+    if (*n > DYN_N_MAX || *need > *n || *need_primary > *n)
         return DYN_EINVAL;
+    if (*need < *need_primary)
+        *need = *need_primary; /* an owner's answer is an answer */
     return DYN_OK;
+}
+
+/*
+ * The nodes a request goes to (sloppy quorum, paper 4.6): the key's first n nodes, except that
+ * each owner this node suspects is replaced by the next unsuspected node of the extended list,
+ * which keeps what it is sent as a hint for that owner (hints[i] = the owner; 0 for an owner).
+ * An owner with no replacement left is asked anyway: suspicion may be out of date. walk[] is the
+ * key's walk of the ring, walk_len >= n long.
+ */
+static void choose_targets(const dyn_node_t *node, const uint32_t *walk, size_t walk_len,
+                           uint8_t n, uint32_t *targets, uint32_t *hints)
+{
+    size_t next = n;
+    for (uint32_t i = 0; i < n; i++) {
+        targets[i] = walk[i];
+        hints[i] = 0;
+        if (!node->config.hinted_handoff || walk[i] == node->config.id ||
+            !suspected(node, walk[i]))
+            continue;
+        while (next < walk_len && suspected(node, walk[next]))
+            next++;
+        if (next < walk_len) {
+            targets[i] = walk[next++];
+            hints[i] = walk[i];
+        }
+    }
 }
 
 /* A pending request on behalf of `from`, or NULL after answering DYN_EFULL when the table is. */
@@ -760,7 +994,8 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
         return rc;
     int added = rc;
     if (added) {
-        rc = store_scratch(node, msg->key, msg->key_length, key_hash);
+        place_t pl = data_place(msg->key, msg->key_length);
+        rc = store_scratch(node, &pl, key_hash);
         if (rc < 0)
             return rc;
     }
@@ -777,29 +1012,38 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
                               dyn_msg_t *msg, const uint8_t *bytes, size_t length)
 {
     bool is_get = msg->type == DYN_MSG_CLIENT_GET;
-    uint8_t n, need;
-    if (resolve_opts(node, &msg->opts, is_get, &n, &need) != DYN_OK) {
+    uint8_t n, need, need_primary;
+    if (resolve_opts(node, &msg->opts, is_get, &n, &need, &need_primary) != DYN_OK) {
         reply_status(node, from, msg->request_id, DYN_EINVAL);
         return;
     }
     uint64_t key_hash = dyn_ring_hash(msg->key, msg->key_length);
-    uint32_t targets[DYN_N_MAX];
-    size_t found = dyn_ring_preference_list(node->ring, key_hash, targets, n);
-    if (found < n) {
+    /* The walk goes past the first n only when some node is suspected and may need a stand-in. */
+    uint32_t walk[DYN_FALLBACK_WALK_MAX];
+    size_t walk_len = dyn_ring_preference_list(node->ring, key_hash, walk,
+                                               node->suspect_count ? DYN_FALLBACK_WALK_MAX : n);
+    if (walk_len < n) {
         reply_status(node, from, msg->request_id, DYN_EUNAVAIL);
         return;
     }
-    int self_index = -1;
+    bool owner = false;
     for (uint32_t i = 0; i < n; i++)
-        if (targets[i] == node->config.id)
-            self_index = (int)i;
-    if (self_index < 0 && !(msg->opts.flags & DYN_REQ_FORWARDED)) {
-        /* Any of the top N can coordinate; a random one spreads the coordination load (4.5). */
-        forward(node, now_us, from, msg, bytes, length, targets[dyn_prng_below(&node->prng, n)],
-                key_hash);
+        owner |= walk[i] == node->config.id;
+    if (!owner && !(msg->opts.flags & DYN_REQ_FORWARDED)) {
+        /*
+         * Any of the top N can coordinate; a random one spreads the coordination load (4.5). One
+         * this node suspects is passed over while an unsuspected one remains.
+         */
+        uint32_t alive[DYN_N_MAX], count = 0;
+        for (uint32_t i = 0; i < n; i++)
+            if (!suspected(node, walk[i]))
+                alive[count++] = walk[i];
+        uint32_t to = count ? alive[dyn_prng_below(&node->prng, count)]
+                            : walk[dyn_prng_below(&node->prng, n)];
+        forward(node, now_us, from, msg, bytes, length, to, key_hash);
         return;
     }
-    if (self_index < 0 && !is_get) {
+    if (!owner && !is_get) {
         /*
          * A forwarded write reached a node that does not replicate the key (the two nodes' rings
          * disagree). It cannot issue a dot it can prove unique without the key's history, so it
@@ -809,12 +1053,30 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         return;
     }
 
+    uint32_t targets[DYN_N_MAX], hints[DYN_N_MAX];
+    choose_targets(node, walk, walk_len, n, targets, hints);
+    int self_index = -1;
+    uint8_t primaries = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (targets[i] == node->config.id)
+            self_index = (int)i;
+        primaries += hints[i] == 0;
+    }
+    if (primaries < need_primary) {
+        /* PR/PW are strict: with too many owners suspected, refuse now rather than time out. */
+        reply_status(node, from, msg->request_id, DYN_EUNAVAIL);
+        return;
+    }
     op_t *op = op_start(node, is_get ? OP_GET : OP_PUT, now_us, from, msg, key_hash);
     if (!op)
         return;
     op->n = n;
     op->need = need;
+    op->primaries = primaries;
+    op->need_primary = need_primary;
     memcpy(op->targets, targets, n * sizeof(uint32_t));
+    memcpy(op->hint_for, hints, n * sizeof(uint32_t));
+    node->stats.fallback_targets += (uint64_t)(n - primaries);
     trace(node, DYN_TRACE_REQUEST_START, from, msg->request_id, msg->type, key_hash);
 
     dyn_msg_t out;
@@ -838,7 +1100,8 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         if (self_index >= 0) {
             node->stats.replica_reads++;
             uint64_t print = 0;
-            int rc = load_local_print(node, msg->key, msg->key_length, &print);
+            place_t pl = place_of(node, hints[self_index], msg->key, msg->key_length);
+            int rc = load_at(node, &pl, &print, NULL);
             if (rc == DYN_OK)
                 rc = merge_answer(node, &op->merged, &node->scratch);
             if (rc >= 0)
@@ -876,17 +1139,51 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         op_answer(node, op, (uint32_t)self_index, rc < 0 ? rc : DYN_OK);
     }
     uint64_t id = op_id(node, op);
-    for (uint32_t i = 0; i < n; i++)
-        if ((int)i != self_index)
-            send_msg(node, targets[i], &out);
+    for (uint32_t i = 0; i < n; i++) {
+        if ((int)i == self_index)
+            continue;
+        out.hint = hints[i];
+        send_msg(node, targets[i], &out);
+    }
     /* The op may be freed by op_progress when every replica (e.g. N=1, local) has answered. */
     if (op_lookup(node, id))
         op_progress(node, op);
 }
 
+/*
+ * The owner acknowledged a hint set: delete the hint, unless it changed since it was sent (a later
+ * fallback write for the key); that one goes out in a later round.
+ */
+static void on_handoff_reply(dyn_node_t *node, dyn_endpoint_t from, op_t *op, int32_t status)
+{
+    if (from != op->targets[0]) {
+        node->stats.stray_messages++;
+        return;
+    }
+    if (status == DYN_OK) {
+        const dyn_storage_t *st = &node->storage;
+        const uint8_t *blob;
+        size_t length;
+        if (st->ops->get(st->ctx, DYN_SPACE_HINTS, op_key(op), op->key_length, &blob,
+                         &length) == DYN_OK &&
+            answer_print(blob, length) == op->answer_print[0] &&
+            st->ops->del(st->ctx, DYN_SPACE_HINTS, op_key(op), op->key_length) == DYN_OK) {
+            DYN_ASSERT(node->hints > 0);
+            node->hints--;
+            node->stats.hints_delivered++;
+            trace(node, DYN_TRACE_HINT_DELIVERED, from, 0, 0, op->key_hash);
+        }
+    }
+    op_free(node, op, true);
+}
+
 static void on_replica_reply(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg)
 {
     op_t *op = op_lookup(node, msg->request_id);
+    if (op && op->kind == OP_HANDOFF && msg->type == DYN_MSG_REPLICA_PUT_REPLY) {
+        on_handoff_reply(node, from, op, msg->status);
+        return;
+    }
     op_kind_t expected = msg->type == DYN_MSG_REPLICA_GET_REPLY ? OP_GET : OP_PUT;
     if (!op || op->kind != expected) {
         node->stats.stray_messages++;
@@ -943,6 +1240,7 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
         trace(node, DYN_TRACE_DROP, from, 0, rc, 0);
         return rc;
     }
+    heard_from(node, from);
     switch (msg->type) {
     case DYN_MSG_CLIENT_GET:
     case DYN_MSG_CLIENT_PUT:
@@ -961,19 +1259,123 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
     case DYN_MSG_REPLICA_PUT_REPLY:
         on_replica_reply(node, from, msg);
         break;
+    case DYN_MSG_HANDOFF:
+        on_handoff(node, from, msg);
+        break;
+    case DYN_MSG_PING: {
+        dyn_msg_t pong;
+        dyn_msg_init(&pong, DYN_MSG_PONG);
+        pong.request_id = msg->request_id;
+        send_msg(node, from, &pong);
+        break;
+    }
+    case DYN_MSG_PONG: /* heard_from() above did the work */
+        break;
     }
     dyn_msg_clear(msg);
     return DYN_OK;
 }
 
+/* ---- periodic work: probes and hinted handoff ------------------------------------------- */
+
+typedef struct handoff_round {
+    dyn_node_t *node;
+    dyn_time_us now_us;
+    uint32_t budget;
+} handoff_round_t;
+
+/* Send one stored hint set to its owner, unless the owner is suspected. */
+static int handoff_one(void *arg, const uint8_t *key, size_t key_length, const uint8_t *blob,
+                       size_t blob_length)
+{
+    handoff_round_t *round = arg;
+    dyn_node_t *node = round->node;
+    if (round->budget == 0)
+        return 1;
+    DYN_ASSERT(key_length > 4 && key_length <= DYN_HINT_KEY_MAX);
+    uint32_t owner = (uint32_t)key[0] << 24 | (uint32_t)key[1] << 16 | (uint32_t)key[2] << 8 |
+                     key[3];
+    if (suspected(node, owner))
+        return 0;
+    op_t *op = op_alloc(node, OP_HANDOFF, round->now_us);
+    if (!op)
+        return 1; /* the pending table is full: try again next tick */
+    node->handoffs_in_flight++;
+    op->n = 1;
+    op->need = 1;
+    op->targets[0] = owner;
+    op->key_hash = dyn_ring_hash(key + 4, key_length - 4);
+    op->key_length = (uint32_t)key_length;
+    if (key_length > sizeof(op->key_inline) && !(op->key_heap = malloc(key_length))) {
+        op_free(node, op, true);
+        return 1;
+    }
+    memcpy(op_key(op), key, key_length);
+    op->answer_print[0] = answer_print(blob, blob_length);
+    dyn_msg_t msg;
+    dyn_msg_init(&msg, DYN_MSG_HANDOFF);
+    msg.request_id = op_id(node, op);
+    msg.key = key + 4;
+    msg.key_length = (uint32_t)(key_length - 4);
+    msg.siblings_blob = blob;
+    msg.siblings_blob_length = (uint32_t)blob_length;
+    send_msg(node, owner, &msg);
+    node->stats.handoffs_sent++;
+    round->budget--;
+    return 0;
+}
+
+static void arm_tick(dyn_node_t *node, dyn_time_us now_us)
+{
+    (void)dyn_env_timer_arm(&node->env, TIMER_KIND_TICK << TIMER_KIND_SHIFT,
+                            now_us + node->config.tick_us);
+}
+
+/*
+ * Every tick: probe the suspects, and start a handoff round if the last one is over. A round sends
+ * at most handoff_batch hint sets (the throttle), so a node back from an outage is not flooded.
+ */
+static void tick(dyn_node_t *node, dyn_time_us now_us)
+{
+    dyn_msg_t ping;
+    dyn_msg_init(&ping, DYN_MSG_PING);
+    for (uint32_t i = 0; i < node->suspect_count; i++) {
+        node->stats.probes++;
+        send_msg(node, node->suspects[i], &ping);
+    }
+    if (node->hints > 0 && node->handoffs_in_flight == 0) {
+        handoff_round_t round = {node, now_us, node->config.handoff_batch};
+        (void)node->storage.ops->scan(node->storage.ctx, DYN_SPACE_HINTS, handoff_one, &round);
+    }
+    arm_tick(node, now_us);
+}
+
+void dyn_node_start(dyn_node_t *node, dyn_time_us now_us)
+{
+    arm_tick(node, now_us);
+}
+
 void dyn_node_on_timer(dyn_node_t *node, dyn_time_us now_us, uint64_t timer_id)
 {
-    (void)now_us;
+    if ((timer_id >> TIMER_KIND_SHIFT) == TIMER_KIND_TICK) {
+        tick(node, now_us);
+        return;
+    }
     if ((timer_id >> TIMER_KIND_SHIFT) != TIMER_KIND_OP)
         return;
     op_t *op = op_lookup(node, timer_id & ((1ULL << TIMER_KIND_SHIFT) - 1));
     if (!op)
         return;
+    /* A replica or owner that let the deadline pass is suspected; a forward's coordinator is
+     * not: its own replicas may be what was slow. */
+    if (op->kind != OP_FORWARD)
+        for (uint32_t i = 0; i < op->n; i++)
+            if (!(op->responded_mask & (1u << i)))
+                suspect(node, op->targets[i]);
+    if (op->kind == OP_HANDOFF) {
+        op_free(node, op, false);
+        return;
+    }
     read_repair(node, op); /* the replicas that did answer */
     if (op->replied) {
         node->stats.replicas_late += (uint64_t)(op->n - op->responded);

@@ -7,6 +7,12 @@
  * to a random node of the top N and relays the answer. Puts are versioned by the coordinator's
  * actor (node id, epoch); gets return every causally concurrent version and a context.
  *
+ * Failures (paper 4.6): a replica that misses a request's deadline is suspected, and until it is
+ * heard from again (every message counts; suspects are probed every tick) requests skip it for the
+ * next unsuspected node of the key's extended preference list: a sloppy quorum. That fallback keeps
+ * what it is sent in its hint space, under the owner's id, and hands it to the owner once the owner
+ * answers, deleting the hint only after the owner has made it durable and acknowledged it.
+ *
  * The node is sans-I/O: the host calls dyn_node_on_message() and dyn_node_on_timer() with the
  * current time, and the node acts only through its dyn_env_t and dyn_storage_t.
  *
@@ -18,11 +24,14 @@
 
 #include <stdint.h>
 
+#include "core/codec.h"
 #include "core/env.h"
 #include "core/ring.h"
 #include "core/storage.h"
 
 #define DYN_N_MAX 16 /* the largest replication factor a request may ask for */
+/* How far along a key's ring walk fallbacks are looked for: they are walk[N..this). */
+#define DYN_FALLBACK_WALK_MAX (2u * DYN_N_MAX)
 
 /*
  * How a replica resolves concurrent versions. VCLOCK keeps every causally concurrent version as a
@@ -66,9 +75,18 @@ typedef struct dyn_node_config {
     dyn_sync_writes_t sync_writes;  /* default DYN_SYNC_NONE */
     uint64_t seed;                  /* the node's own PRNG stream: new epochs, forward targets;
                                        must differ between incarnations of a node */
+    uint8_t hinted_handoff;         /* 1 (default): sloppy quorum and hinted handoff; 0: requests
+                                       always go to the first N, suspected or not (strict) */
+    uint32_t hints_max;             /* keys this node holds hints for; a fallback write past it
+                                       is refused with DYN_EFULL */
+    uint32_t handoff_batch;         /* hints sent per tick, at most (the handoff throttle) */
+    dyn_time_us tick_us;            /* period of probes and handoff rounds */
 } dyn_node_config_t;
 
-/* Defaults: N=3 R=2 W=2, 1 s timeout, threshold 10, 100 siblings, 65536 pending requests. */
+/*
+ * Defaults: N=3 R=2 W=2, 1 s timeout, threshold 10, 100 siblings, 65536 pending requests, hinted
+ * handoff on with 100,000 hinted keys at most, 64 hints per 200 ms tick.
+ */
 void dyn_node_config_default(dyn_node_config_t *config);
 
 typedef struct dyn_node_stats {
@@ -85,9 +103,25 @@ typedef struct dyn_node_stats {
     uint64_t vclock_truncations;             /* entries dropped by clock truncation */
     uint64_t syncs;                          /* storage syncs made to acknowledge a write */
     uint64_t read_repairs;                   /* stale replicas a get sent newer versions to */
+    uint64_t suspicions, recoveries;         /* peers marked down by a timeout, heard again */
+    uint64_t probes;                         /* pings sent to suspected peers */
+    uint64_t fallback_targets;               /* requests sent to a fallback for a suspect */
+    uint64_t hinted_writes;                  /* versions this node stored as a fallback */
+    uint64_t hints_refused;                  /* fallback writes refused: hints_max reached */
+    uint64_t handoffs_sent, hints_delivered; /* hint sets sent to owners; acknowledged ones */
+    uint64_t handoffs_received;              /* hint sets received as an owner */
+    uint64_t hints_peak;                     /* most keys held in the hint space at once */
 } dyn_node_stats_t;
 
 typedef struct dyn_node dyn_node_t;
+
+/*
+ * The key a fallback stores a hint under in DYN_SPACE_HINTS: the owner's id (4 bytes, big-endian,
+ * so a scan meets each owner's hints together), then the data key. Writes it to out, which holds
+ * DYN_HINT_KEY_MAX bytes, and returns its length.
+ */
+#define DYN_HINT_KEY_MAX (4u + DYN_KEY_MAX)
+size_t dyn_node_hint_key(uint32_t owner, const uint8_t *key, size_t key_length, uint8_t *out);
 
 /*
  * Create a node. Returns NULL on allocation failure, an invalid config (n, r or w of 0 or over
@@ -103,8 +137,20 @@ void dyn_node_destroy(dyn_node_t *node);
  * (counted, nothing else happens), or the status of a local failure that was also reported to the
  * requester.
  */
+/*
+ * Start the node's periodic work (probes of suspected peers, handoff rounds) at time now_us. A
+ * node that is never started still serves requests; it just never probes or hands off.
+ */
+void dyn_node_start(dyn_node_t *node, dyn_time_us now_us);
+
 int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from,
                         const uint8_t *bytes, size_t length);
+/*
+ * Turn the sloppy quorum and hinted handoff on or off at run time (config.hinted_handoff). Hints
+ * already stored are still handed off either way.
+ */
+void dyn_node_set_hinted_handoff(dyn_node_t *node, int on);
+
 /* A timer armed by this node fired. Stray or stale timer ids are ignored. */
 void dyn_node_on_timer(dyn_node_t *node, dyn_time_us now_us, uint64_t timer_id);
 
@@ -112,7 +158,12 @@ const dyn_node_stats_t *dyn_node_stats(const dyn_node_t *node);
 uint32_t dyn_node_id(const dyn_node_t *node);
 /* The incarnation epoch in use (from the config, the store, or newly drawn). */
 uint32_t dyn_node_epoch(const dyn_node_t *node);
-/* Requests currently pending (coordinated or forwarded). */
+/* Requests currently pending (coordinated, forwarded, or hint sets being handed off). */
 uint32_t dyn_node_pending(const dyn_node_t *node);
+/* Keys this node holds hints for. */
+uint64_t dyn_node_hints(const dyn_node_t *node);
+/* Peers this node currently suspects, and whether it suspects `peer`. */
+uint32_t dyn_node_suspects(const dyn_node_t *node);
+int dyn_node_suspects_peer(const dyn_node_t *node, uint32_t peer);
 
 #endif

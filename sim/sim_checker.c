@@ -5,6 +5,7 @@
  */
 #include "sim/sim_checker.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -194,41 +195,91 @@ void sim_checker_observed(sim_checker_t *c, const uint8_t *key, size_t key_lengt
     }
 }
 
-/* Does any replica in the key's checked span store a live version with this value hash? */
-static int stored_anywhere(sim_world_t *w, const uint8_t *key, uint32_t key_length,
-                           uint64_t value_hash)
+/*
+ * Every sibling set the cluster holds for a key where a check looks: the data of the key's first
+ * 2N nodes (its replicas and first fallbacks), and the hints for one of the N owners kept by any
+ * node a coordinator could have picked as a fallback (the first DYN_FALLBACK_WALK_MAX of the
+ * walk): until handoff, a hint may be the cluster's only copy of a write. Decodes into sets[]
+ * (room for SETS_MAX, values borrow the stores) and returns how many were found.
+ */
+#define SETS_MAX (DYN_FALLBACK_WALK_MAX * (DYN_N_MAX + 1))
+
+static size_t load_sets(sim_world_t *w, const uint8_t *key, uint32_t key_length,
+                        dyn_siblings_t *sets)
 {
     const dyn_ring_t *ring = sim_world_ring(w);
     size_t n = sim_world_cluster_config(w)->node.n;
-    size_t span = 2 * n < sim_world_node_count(w) ? 2 * n : sim_world_node_count(w);
-    uint32_t nodes[2 * DYN_N_MAX];
-    size_t found = dyn_ring_preference_list(ring, dyn_ring_hash(key, key_length), nodes, span);
-    int hit = 0;
-    for (size_t k = 0; k < found && !hit; k++) {
-        dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, nodes[k]));
-        const uint8_t *blob;
-        size_t length;
-        if (st.ops->get(st.ctx, DYN_SPACE_DATA, key, key_length, &blob, &length) != DYN_OK)
-            continue;
-        dyn_siblings_t set;
-        dyn_siblings_init(&set);
-        int rc = dyn_codec_decode_siblings(blob, length, &set);
-        DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
-        for (uint32_t v = 0; v < set.count && !hit; v++)
-            hit = !(set.items[v].flags & DYN_VERSION_TOMBSTONE) &&
-                  XXH3_64bits(set.items[v].value, set.items[v].value_length) == value_hash;
-        dyn_siblings_clear(&set);
+    size_t span = 2 * n;
+    uint32_t nodes[DYN_FALLBACK_WALK_MAX];
+    size_t found = dyn_ring_preference_list(ring, dyn_ring_hash(key, key_length), nodes,
+                                            DYN_FALLBACK_WALK_MAX);
+    size_t count = 0;
+    uint8_t hint_key[DYN_HINT_KEY_MAX];
+    size_t owners = n < found ? n : found;
+    for (size_t k = 0; k < found; k++) {
+        dyn_mem_store_t *store = sim_world_store(w, nodes[k]);
+        dyn_storage_t st = dyn_mem_store_storage(store);
+        bool has_hints = dyn_mem_store_key_count(store, DYN_SPACE_HINTS) > 0;
+        /* o == owners: the node's own data; below it, its hints for owner nodes[o]. */
+        for (size_t o = 0; o <= owners; o++) {
+            if (o == owners && k >= span)
+                break;
+            const uint8_t *at = key;
+            size_t at_length = key_length;
+            dyn_space_t space = DYN_SPACE_DATA;
+            if (o < owners) {
+                if (!has_hints || nodes[o] == nodes[k])
+                    continue;
+                space = DYN_SPACE_HINTS;
+                at_length = dyn_node_hint_key(nodes[o], key, key_length, hint_key);
+                at = hint_key;
+            }
+            const uint8_t *blob;
+            size_t length;
+            if (st.ops->get(st.ctx, space, at, at_length, &blob, &length) != DYN_OK)
+                continue;
+            DYN_ASSERT(count < SETS_MAX);
+            dyn_siblings_init(&sets[count]);
+            int rc = dyn_codec_decode_siblings(blob, length, &sets[count]);
+            DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
+            count++;
+        }
     }
+    return count;
+}
+
+static void clear_sets(dyn_siblings_t *sets, size_t count)
+{
+    for (size_t k = 0; k < count; k++)
+        dyn_siblings_clear(&sets[k]);
+}
+
+/* Does any replica in the key's checked span store a live version with this value hash? */
+static int stored_anywhere(sim_world_t *w, const uint8_t *key, uint32_t key_length,
+                           uint64_t value_hash, dyn_siblings_t *sets)
+{
+    size_t count = load_sets(w, key, key_length, sets);
+    int hit = 0;
+    for (size_t k = 0; k < count && !hit; k++)
+        for (uint32_t v = 0; v < sets[k].count && !hit; v++)
+            hit = !(sets[k].items[v].flags & DYN_VERSION_TOMBSTONE) &&
+                  XXH3_64bits(sets[k].items[v].value, sets[k].items[v].value_length) ==
+                      value_hash;
+    clear_sets(sets, count);
     return hit;
 }
 
 int sim_checker_honesty(sim_checker_t *c, sim_world_t *w, sim_honesty_report_t *out)
 {
     memset(out, 0, sizeof(*out));
+    dyn_siblings_t *sets = calloc(SETS_MAX, sizeof(dyn_siblings_t));
+    if (!sets)
+        return -1;
     for (size_t i = 0; i < c->failed_count; i++) {
         const failed_t *f = &c->failed[i];
         const uint8_t *key = c->arena + f->key_offset;
-        int appeared = f->seen_us != 0 || stored_anywhere(w, key, f->key_length, f->value_hash);
+        int appeared =
+            f->seen_us != 0 || stored_anywhere(w, key, f->key_length, f->value_hash, sets);
         if (!is_definite(f->status)) {
             out->indeterminate++;
             out->indeterminate_appeared += (uint64_t)appeared;
@@ -243,6 +294,7 @@ int sim_checker_honesty(sim_checker_t *c, sim_world_t *w, sim_honesty_report_t *
                 .key = key, .key_length = f->key_length, .status = f->status,
                 .failed_us = f->failed_us, .seen_us = f->seen_us};
     }
+    free(sets);
     return 0;
 }
 
@@ -276,7 +328,7 @@ int sim_checker_lost_writes(sim_checker_t *c, sim_world_t *w, sim_lost_report_t 
     if (c->count == 0)
         return 0;
     sort_entry_t *order = malloc(c->count * sizeof(sort_entry_t));
-    dyn_siblings_t *sets = calloc(2 * DYN_N_MAX, sizeof(dyn_siblings_t));
+    dyn_siblings_t *sets = calloc(SETS_MAX, sizeof(dyn_siblings_t));
     if (!order || !sets) {
         free(order);
         free(sets);
@@ -287,30 +339,13 @@ int sim_checker_lost_writes(sim_checker_t *c, sim_world_t *w, sim_lost_report_t 
                                   .key_length = c->records[i].key_length, .index = i};
     qsort(order, c->count, sizeof(sort_entry_t), by_key_then_order);
 
-    const dyn_ring_t *ring = sim_world_ring(w);
-    size_t n = sim_world_cluster_config(w)->node.n;
-    size_t span = 2 * n < sim_world_node_count(w) ? 2 * n : sim_world_node_count(w);
     for (size_t start = 0; start < c->count;) {
         size_t end = start + 1;
         while (end < c->count && same_key(&order[start], &order[end]))
             end++;
         const record_t *first = &c->records[order[start].index];
         const uint8_t *key = c->arena + first->key_offset;
-        uint32_t nodes[2 * DYN_N_MAX];
-        size_t found = dyn_ring_preference_list(ring, dyn_ring_hash(key, first->key_length),
-                                                nodes, span);
-        for (size_t k = 0; k < found; k++) {
-            dyn_siblings_init(&sets[k]);
-            dyn_mem_store_t *store = sim_world_store(w, nodes[k]);
-            dyn_storage_t st = dyn_mem_store_storage(store);
-            const uint8_t *blob;
-            size_t length;
-            if (st.ops->get(st.ctx, DYN_SPACE_DATA, key, first->key_length, &blob, &length) ==
-                DYN_OK) {
-                int rc = dyn_codec_decode_siblings(blob, length, &sets[k]);
-                DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
-            }
-        }
+        size_t found = load_sets(w, key, first->key_length, sets);
         for (size_t i = start; i < end; i++) {
             const record_t *r = &c->records[order[i].index];
             int present = 0, superseded = 0;
@@ -339,8 +374,7 @@ int sim_checker_lost_writes(sim_checker_t *c, sim_world_t *w, sim_lost_report_t 
             }
         }
         /* The stored blobs the sets borrow from stay valid: nothing wrote in between. */
-        for (size_t k = 0; k < found; k++)
-            dyn_siblings_clear(&sets[k]);
+        clear_sets(sets, found);
         start = end;
     }
     free(order);

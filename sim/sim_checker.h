@@ -3,8 +3,9 @@
  *
  * Every acknowledged put and delete is logged with its key and the dot that names it. A check
  * reads, for each logged key, the sibling sets stored by the key's replicas (its preference list
- * plus the first fallbacks, 2N nodes at most, straight from their stores: the checker sees what a
- * disk holds, not what a read would return) and sorts each write into one of three outcomes:
+ * plus the first fallbacks, 2N nodes at most: their data, and the hints they keep for the key's
+ * owners, straight from their stores: the checker sees what a disk holds, not what a read would
+ * return) and sorts each write into one of three outcomes:
  *   present     a stored version carries its dot;
  *   superseded  a stored version's past covers its dot (a later write that saw it replaced it);
  *   lost        neither: the write was acknowledged, and the cluster has forgotten it.

@@ -716,7 +716,7 @@ static uint32_t check_node(lua_State *L, int idx)
 static const char *const cluster_keys[] = {
     "nodes", "n", "r", "w", "strategy", "partitions", "tokens", "latency", "latency_by_type",
     "timeout", "vclock_threshold", "siblings_max", "requests_pending_max", "resolution",
-    "sync_writes", "disk", NULL};
+    "sync_writes", "disk", "hinted_handoff", "hints_max", "handoff_batch", "tick", NULL};
 
 static const struct {
     const char *name;
@@ -725,7 +725,8 @@ static const struct {
     {"client_get", DYN_MSG_CLIENT_GET},         {"client_put", DYN_MSG_CLIENT_PUT},
     {"client_reply", DYN_MSG_CLIENT_REPLY},     {"read_request", DYN_MSG_REPLICA_GET},
     {"read_response", DYN_MSG_REPLICA_GET_REPLY}, {"write_request", DYN_MSG_REPLICA_PUT},
-    {"write_ack", DYN_MSG_REPLICA_PUT_REPLY},
+    {"write_ack", DYN_MSG_REPLICA_PUT_REPLY},   {"handoff", DYN_MSG_HANDOFF},
+    {"probe", DYN_MSG_PING},                    {"probe_reply", DYN_MSG_PONG},
 };
 
 static lua_cluster_t *check_cluster(lua_State *L, int idx)
@@ -785,6 +786,18 @@ static int l_cluster_new(lua_State *L)
     else
         return luaL_error(L, "cluster.new: resolution must be \"vclock\" or \"lww\", got \"%s\"",
                           resolution);
+
+    lua_getfield(L, 1, "hinted_handoff");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+        return luaL_error(L, "cluster.new: hinted_handoff must be true or false, got %s",
+                          luaL_typename(L, -1));
+    cc.node.hinted_handoff = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    cc.node.hints_max = (uint32_t)opt_int(L, 1, "hints_max", 100000, 1, UINT32_MAX);
+    cc.node.handoff_batch = (uint32_t)opt_int(L, 1, "handoff_batch", 64, 1, 1 << 20);
+    cc.node.tick_us = ms_to_us(L, opt_num(L, 1, "tick", 200), "tick");
+    if (cc.node.tick_us == 0)
+        return luaL_error(L, "cluster.new: tick must be > 0 ms");
 
     const char *sync = opt_str(L, 1, "sync_writes", "none");
     if (strcmp(sync, "none") == 0)
@@ -937,6 +950,35 @@ static int l_cluster_ownership(lua_State *L)
 static const char *const node_state_names[] = {"up", "down", "paused"};
 
 /* node_stats(id) -> the node's state and counters (counters restart with each incarnation). */
+/* c:configure{hinted_handoff = bool}: change what may change while the cluster runs. */
+static int l_cluster_configure(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    static const char *const keys[] = {"hinted_handoff", NULL};
+    check_options(L, 2, "configure", keys);
+    lua_getfield(L, 2, "hinted_handoff");
+    if (!lua_isnil(L, -1)) {
+        luaL_argcheck(L, lua_isboolean(L, -1), 2, "hinted_handoff must be true or false");
+        sim_world_set_hinted_handoff(lc->sl->world, lua_toboolean(L, -1));
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* c:hints(): keys held in hint stores across the cluster, down nodes' disks included. */
+static int l_cluster_hints(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    uint32_t nodes = sim_world_node_count(lc->sl->world);
+    lua_Integer total = 0;
+    for (uint32_t id = 1; id <= nodes; id++)
+        total += (lua_Integer)dyn_mem_store_key_count(sim_world_store(lc->sl->world, id),
+                                                      DYN_SPACE_HINTS);
+    lua_pushinteger(L, total);
+    return 1;
+}
+
 static int l_cluster_node_stats(lua_State *L)
 {
     lua_cluster_t *lc = check_cluster(L, 1);
@@ -982,6 +1024,18 @@ static int l_cluster_node_stats(lua_State *L)
     FIELD("vclock_truncations", s->vclock_truncations);
     FIELD("syncs", s->syncs);
     FIELD("read_repairs", s->read_repairs);
+    FIELD("suspicions", s->suspicions);
+    FIELD("recoveries", s->recoveries);
+    FIELD("probes", s->probes);
+    FIELD("suspects", dyn_node_suspects(node));
+    FIELD("fallback_targets", s->fallback_targets);
+    FIELD("hinted_writes", s->hinted_writes);
+    FIELD("hints_refused", s->hints_refused);
+    FIELD("handoffs_sent", s->handoffs_sent);
+    FIELD("hints_delivered", s->hints_delivered);
+    FIELD("handoffs_received", s->handoffs_received);
+    FIELD("hints", dyn_node_hints(node));
+    FIELD("hints_peak", s->hints_peak);
     FIELD("pending", dyn_node_pending(node));
 #undef FIELD
     return 1;
@@ -1209,7 +1263,7 @@ static void client_done(void *arg, const dyn_client_result_t *res)
     sim_world_at(sl->world, sim_world_now(sl->world), resume_event, co, (uint64_t)nres);
 }
 
-static const char *const request_keys[] = {"n", "r", "w", "via", NULL};
+static const char *const request_keys[] = {"n", "r", "w", "pr", "pw", "via", NULL};
 
 static void read_request_opts(lua_State *L, int idx, dyn_client_request_t *req)
 {
@@ -1220,6 +1274,8 @@ static void read_request_opts(lua_State *L, int idx, dyn_client_request_t *req)
     req->opts.n = (uint8_t)opt_int(L, idx, "n", 0, 0, DYN_N_MAX);
     req->opts.r = (uint8_t)opt_int(L, idx, "r", 0, 0, DYN_N_MAX);
     req->opts.w = (uint8_t)opt_int(L, idx, "w", 0, 0, DYN_N_MAX);
+    req->opts.pr = (uint8_t)opt_int(L, idx, "pr", 0, 0, DYN_N_MAX);
+    req->opts.pw = (uint8_t)opt_int(L, idx, "pw", 0, 0, DYN_N_MAX);
     req->via = (dyn_endpoint_t)opt_int(L, idx, "via", 0, 0, 65535);
 }
 
@@ -1796,9 +1852,10 @@ static int l_cluster_divergent_keys(lua_State *L)
 /*
  * c:quiesce{max_ms = 60000, settle_ms = 500}: end every fault and wait until the replicas agree.
  * Heals the network (partitions, clogs, loss, duplication), resumes paused nodes and restarts
- * crashed ones, lets in-flight traffic settle, then sweeps: every divergent key is read from all
- * N replicas, whose read repair sends each the merged set, until no key diverges or max_ms of
- * simulated time has passed. Returns {converged=, rounds=, reads=, divergent=, ms=}.
+ * crashed ones, lets in-flight traffic settle, then waits for every hint to be handed off and
+ * sweeps: every divergent key is read from all N replicas, whose read repair sends each the
+ * merged set, until no key diverges and no hint is left, or max_ms of simulated time has passed.
+ * Returns {converged=, rounds=, reads=, divergent=, hints=, ms=}.
  * Written in Lua on the public API, so it is exactly what a scenario could do by hand.
  */
 static const char quiesce_source[] =
@@ -1821,10 +1878,12 @@ static const char quiesce_source[] =
     "  local reader = c:client { timeout = 2000, retries = 3 }\n"
     "  local rounds, reads = 0, 0\n"
     "  while true do\n"
-    "    local keys = c:divergent_keys()\n"
-    "    if #keys == 0 or now() - t0 >= max_ms then\n"
-    "      return { converged = #keys == 0, rounds = rounds, reads = reads,\n"
-    "               divergent = #keys, ms = now() - t0 }\n"
+    "    local hints = c:hints()\n"
+    "    local keys = hints == 0 and c:divergent_keys() or {}\n"
+    "    if (hints == 0 and #keys == 0) or now() - t0 >= max_ms then\n"
+    "      if hints > 0 then keys = c:divergent_keys() end\n"
+    "      return { converged = #keys == 0 and hints == 0, rounds = rounds, reads = reads,\n"
+    "               divergent = #keys, hints = hints, ms = now() - t0 }\n"
     "    end\n"
     "    rounds = rounds + 1\n"
     "    for _, key in ipairs(keys) do\n"
@@ -1844,7 +1903,8 @@ static const luaL_Reg cluster_methods[] = {
     {"crash", l_cluster_crash},         {"restart", l_cluster_restart},
     {"pause", l_cluster_pause},         {"resume", l_cluster_resume},
     {"wipe", l_cluster_wipe},           {"clock", l_cluster_clock},
-    {"divergent_keys", l_cluster_divergent_keys},
+    {"divergent_keys", l_cluster_divergent_keys}, {"hints", l_cluster_hints},
+    {"configure", l_cluster_configure},
     {NULL, NULL}};
 static const luaL_Reg client_methods[] = {
     {"get", l_client_get}, {"put", l_client_put}, {"delete", l_client_delete}, {NULL, NULL}};

@@ -231,6 +231,14 @@ sim_checker_t *sim_world_checker(sim_world_t *w) { return w->checker; }
 uint32_t sim_world_node_count(const sim_world_t *w) { return w->node_count; }
 const dyn_ring_t *sim_world_ring(const sim_world_t *w) { return w->ring; }
 const sim_cluster_config_t *sim_world_cluster_config(const sim_world_t *w) { return &w->cluster; }
+
+void sim_world_set_hinted_handoff(sim_world_t *w, int on)
+{
+    w->cluster.node.hinted_handoff = on ? 1 : 0;
+    for (uint32_t i = 0; i < w->node_count; i++)
+        if (w->nodes[i].node)
+            dyn_node_set_hinted_handoff(w->nodes[i].node, on);
+}
 uint64_t sim_world_events(const sim_world_t *w) { return w->events; }
 uint64_t sim_world_messages(const sim_world_t *w) { return w->messages; }
 size_t sim_world_pending_events(const sim_world_t *w) { return sim_queue_size(w->queue); }
@@ -404,8 +412,11 @@ static dyn_node_t *start_node(sim_world_t *w, sim_node_t *sn)
                                            ((uint64_t)sn->incarnation << 32));
     sn->state = SIM_NODE_UP;
     disk_now(w, sn);
-    return dyn_node_create(&nc, w->ring, storage_of(sn),
-                           (dyn_env_t){.ops = &sim_env_ops, .ctx = &sn->ep});
+    dyn_node_t *node = dyn_node_create(&nc, w->ring, storage_of(sn),
+                                       (dyn_env_t){.ops = &sim_env_ops, .ctx = &sn->ep});
+    if (node)
+        dyn_node_start(node, w->now_us);
+    return node;
 }
 
 /* The disks' background flush: every flush interval, on every node that is up. */

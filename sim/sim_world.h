@@ -95,6 +95,8 @@ dyn_mem_store_t *sim_world_store(sim_world_t *w, uint32_t id);
 sim_disk_t *sim_world_disk(sim_world_t *w, uint32_t id);
 const dyn_ring_t *sim_world_ring(const sim_world_t *w);
 const sim_cluster_config_t *sim_world_cluster_config(const sim_world_t *w);
+/* Switch hinted handoff for every node, now and after restarts. */
+void sim_world_set_hinted_handoff(sim_world_t *w, int on);
 
 /*
  * Add a client that contacts `contacts` (NULL: every node). The world owns it. Returns its

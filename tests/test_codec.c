@@ -95,7 +95,7 @@ typedef struct sample_storage {
     uint8_t big_value[300];
 } sample_storage_t;
 
-enum { SAMPLE_COUNT = 19 };
+enum { SAMPLE_COUNT = 25 };
 
 static const char *const SAMPLE_NAMES[SAMPLE_COUNT] = {
     "client_get",           "client_get_forwarded", "client_put",
@@ -104,7 +104,9 @@ static const char *const SAMPLE_NAMES[SAMPLE_COUNT] = {
     "replica_get",          "replica_get_reply_0",  "replica_get_reply_1",
     "replica_get_reply_3",  "replica_put",          "replica_put_tombstone",
     "replica_put_reply_ok", "replica_put_reply_err", "replica_put_extremes",
-    "client_reply_extremes"};
+    "client_reply_extremes", "replica_get_hinted",   "replica_put_hinted",
+    "handoff_1sib",         "handoff_3sib",         "ping",
+    "pong"};
 
 /* Fill *m with sample number i; pointers reference s and the const tables above. */
 static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
@@ -119,23 +121,25 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
         DYN_MSG_REPLICA_GET,       DYN_MSG_REPLICA_GET_REPLY, DYN_MSG_REPLICA_GET_REPLY,
         DYN_MSG_REPLICA_GET_REPLY, DYN_MSG_REPLICA_PUT,       DYN_MSG_REPLICA_PUT,
         DYN_MSG_REPLICA_PUT_REPLY, DYN_MSG_REPLICA_PUT_REPLY, DYN_MSG_REPLICA_PUT,
-        DYN_MSG_CLIENT_REPLY};
+        DYN_MSG_CLIENT_REPLY,      DYN_MSG_REPLICA_GET,       DYN_MSG_REPLICA_PUT,
+        DYN_MSG_HANDOFF,           DYN_MSG_HANDOFF,           DYN_MSG_PING,
+        DYN_MSG_PONG};
     dyn_msg_init(m, types[i]);
     m->request_id = 1000u + (uint64_t)i * 977u;
     switch (i) {
     case 0:
-        m->opts = (dyn_req_opts_t){3, 2, 2, 0};
+        m->opts = (dyn_req_opts_t){3, 2, 2, 0, 0, 0};
         m->key = KEY_USER;
         m->key_length = sizeof KEY_USER - 1;
         break;
     case 1:
         m->request_id = (1ull << 40) + 5;
-        m->opts = (dyn_req_opts_t){0, 0, 0, DYN_REQ_FORWARDED};
+        m->opts = (dyn_req_opts_t){0, 0, 0, DYN_REQ_FORWARDED, 1, 0};
         m->key = KEY_CART;
         m->key_length = sizeof KEY_CART - 1;
         break;
     case 2:
-        m->opts = (dyn_req_opts_t){3, 2, 2, 0};
+        m->opts = (dyn_req_opts_t){3, 2, 2, 0, 0, 2};
         m->key = KEY_USER;
         m->key_length = sizeof KEY_USER - 1;
         set_clock(&m->context, CLOCK3, 3);
@@ -143,7 +147,7 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
         m->value_length = sizeof VALUE_HELLO - 1;
         break;
     case 3:
-        m->opts = (dyn_req_opts_t){5, 3, 3, DYN_REQ_FORWARDED};
+        m->opts = (dyn_req_opts_t){5, 3, 3, DYN_REQ_FORWARDED, 0, 0};
         m->key = KEY_CART;
         m->key_length = sizeof KEY_CART - 1;
         m->put_flags = DYN_VERSION_TOMBSTONE;
@@ -216,6 +220,30 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
         m->siblings.items = s->items;
         m->siblings.count = 2;
         m->siblings.capacity = 3;
+        break;
+    case 19:
+        m->hint = 3;
+        m->key = KEY_CART;
+        m->key_length = sizeof KEY_CART - 1;
+        break;
+    case 20:
+        m->hint = 70000; /* a three-byte varint */
+        m->key = KEY_USER;
+        m->key_length = sizeof KEY_USER - 1;
+        m->version = s->items[1];
+        m->replica_flags = DYN_REPLICA_SYNC;
+        break;
+    case 21:
+    case 22:
+        m->key = i == 21 ? KEY_USER : KEY_CART;
+        m->key_length = (uint32_t)(i == 21 ? sizeof KEY_USER : sizeof KEY_CART) - 1;
+        m->siblings.items = s->items;
+        m->siblings.count = i == 21 ? 1 : 3;
+        m->siblings.capacity = 3;
+        break;
+    case 23:
+    case 24:
+        m->request_id = i == 23 ? 0 : UINT64_MAX;
         break;
     default:
         fail();
@@ -300,6 +328,7 @@ static void assert_msg_equal(const dyn_msg_t *a, const dyn_msg_t *b)
         assert_siblings_equal(&a->siblings, &b->siblings);
         break;
     case DYN_MSG_REPLICA_GET:
+        assert_int_equal(a->hint, b->hint);
         assert_bytes_equal(a->key, a->key_length, b->key, b->key_length);
         break;
     case DYN_MSG_REPLICA_GET_REPLY:
@@ -308,11 +337,19 @@ static void assert_msg_equal(const dyn_msg_t *a, const dyn_msg_t *b)
         break;
     case DYN_MSG_REPLICA_PUT:
         assert_int_equal(a->replica_flags, b->replica_flags);
+        assert_int_equal(a->hint, b->hint);
         assert_bytes_equal(a->key, a->key_length, b->key, b->key_length);
         assert_version_equal(&a->version, &b->version);
         break;
     case DYN_MSG_REPLICA_PUT_REPLY:
         assert_int_equal(a->status, b->status);
+        break;
+    case DYN_MSG_HANDOFF:
+        assert_bytes_equal(a->key, a->key_length, b->key, b->key_length);
+        assert_siblings_equal(&a->siblings, &b->siblings);
+        break;
+    case DYN_MSG_PING:
+    case DYN_MSG_PONG:
         break;
     default:
         fail();
@@ -321,7 +358,8 @@ static void assert_msg_equal(const dyn_msg_t *a, const dyn_msg_t *b)
 
 static int has_siblings(dyn_msg_type_t type)
 {
-    return type == DYN_MSG_CLIENT_REPLY || type == DYN_MSG_REPLICA_GET_REPLY;
+    return type == DYN_MSG_CLIENT_REPLY || type == DYN_MSG_REPLICA_GET_REPLY ||
+           type == DYN_MSG_HANDOFF;
 }
 
 /*
@@ -576,7 +614,8 @@ static void test_widest_fields(void **state)
         m.request_id = UINT64_MAX;
         m.status = -255;
         m.coordinator = UINT32_MAX;
-        m.opts = (dyn_req_opts_t){255, 255, 255, DYN_REQ_FORWARDED};
+        m.opts = (dyn_req_opts_t){255, 255, 255, DYN_REQ_FORWARDED, 255, 255};
+        m.hint = UINT32_MAX;
         m.key = key;
         m.key_length = DYN_KEY_MAX;
         m.value = value;
@@ -823,7 +862,7 @@ static void test_bad_header(void **state)
     }
     buf[1] = DYN_WIRE_VERSION;
 
-    const uint8_t types[] = {0, 8, 0xFF};
+    const uint8_t types[] = {0, DYN_MSG_TYPE_MAX_ + 1, 0xFF};
     for (size_t t = 0; t < sizeof types; t++) {
         buf[2] = types[t];
         assert_int_equal(dyn_codec_decode(buf, size, &d), DYN_EBADMSG);
@@ -1153,6 +1192,7 @@ static void test_dot_rules(void **state)
         builder_t b;
         b_header(&b, DYN_MSG_REPLICA_PUT, 1);
         b_u8(&b, 0); /* replica flags */
+        b_varint(&b, 0); /* no hint */
         b_varint(&b, 1);
         b_u8(&b, 'k');
         b_raw(&b, v.buf, v.len);
@@ -1249,12 +1289,13 @@ static void test_bad_lengths(void **state)
     for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
         /* REPLICA_GET with 11 key bytes present and the given key length. */
         b_header(&b, DYN_MSG_REPLICA_GET, 5);
+        b_varint(&b, 0); /* no hint */
         b_varint(&b, lengths[i]);
         b_raw(&b, KEY_CART, sizeof KEY_CART - 1);
         assert_int_equal(decode_built(&b), DYN_EBADMSG);
         /* CLIENT_PUT with a value length over what remains. */
         b_header(&b, DYN_MSG_CLIENT_PUT, 5);
-        b_raw(&b, "\3\2\2\0", 4);
+        b_raw(&b, "\3\2\2\0\0\0", 6);
         b_varint(&b, 3);
         b_raw(&b, "abc", 3);
         b_u8(&b, 0);
@@ -1265,6 +1306,7 @@ static void test_bad_lengths(void **state)
     }
     /* The correct lengths decode. */
     b_header(&b, DYN_MSG_REPLICA_GET, 5);
+    b_varint(&b, 0); /* no hint */
     b_varint(&b, 11);
     b_raw(&b, KEY_CART, 11);
     assert_int_equal(decode_built(&b), DYN_OK);
@@ -1272,10 +1314,12 @@ static void test_bad_lengths(void **state)
     uint8_t key[DYN_KEY_MAX + 1];
     memset(key, 'k', sizeof key);
     b_header(&b, DYN_MSG_REPLICA_GET, 5);
+    b_varint(&b, 0); /* no hint */
     b_varint(&b, DYN_KEY_MAX);
     b_raw(&b, key, DYN_KEY_MAX);
     assert_int_equal(decode_built(&b), DYN_OK);
     b_header(&b, DYN_MSG_REPLICA_GET, 5);
+    b_varint(&b, 0); /* no hint */
     b_varint(&b, DYN_KEY_MAX + 1);
     b_raw(&b, key, DYN_KEY_MAX + 1);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
@@ -1371,6 +1415,7 @@ static void test_clock_order_and_counter(void **state)
         /* In a REPLICA_PUT version clock... */
         b_header(&b, DYN_MSG_REPLICA_PUT, 1);
         b_u8(&b, 0); /* replica flags */
+        b_varint(&b, 0); /* no hint */
         b_varint(&b, 1);
         b_u8(&b, 'k');
         b_u8(&b, 0);
@@ -1411,25 +1456,25 @@ static void test_varint_strictness(void **state)
     builder_t b;
     /* request_id 0 written as 80 00: non-minimal. */
     b.len = 0;
-    b_raw(&b, "\xD7\x02\x07\x80\x00\x00", 6);
+    b_raw(&b, "\xD7\x03\x07\x80\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* request_id 1 written as 81 00, and as 81 80 00. */
     b.len = 0;
-    b_raw(&b, "\xD7\x02\x07\x81\x00\x00", 6);
+    b_raw(&b, "\xD7\x03\x07\x81\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     b.len = 0;
-    b_raw(&b, "\xD7\x02\x07\x81\x80\x00\x00", 7);
+    b_raw(&b, "\xD7\x03\x07\x81\x80\x00\x00", 7);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* The minimal forms decode. */
     b.len = 0;
-    b_raw(&b, "\xD7\x02\x07\x01\x00", 5);
+    b_raw(&b, "\xD7\x03\x07\x01\x00", 5);
     assert_int_equal(decode_built(&b), DYN_OK);
     /* UINT64_MAX is 9 x FF then 01; a 10th byte of 02 overflows, 11 bytes are too long. */
     uint8_t max[10];
     memset(max, 0xFF, 9);
     max[9] = 0x01;
     b.len = 0;
-    b_raw(&b, "\xD7\x02\x07", 3);
+    b_raw(&b, "\xD7\x03\x07", 3);
     b_raw(&b, max, 10);
     b_u8(&b, 0);
     assert_int_equal(decode_built(&b), DYN_OK);
@@ -1441,7 +1486,7 @@ static void test_varint_strictness(void **state)
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* 2^63 exactly: nine 80 bytes then 01. */
     b.len = 0;
-    b_raw(&b, "\xD7\x02\x07", 3);
+    b_raw(&b, "\xD7\x03\x07", 3);
     for (int i = 0; i < 9; i++)
         b_u8(&b, 0x80);
     b_u8(&b, 0x01);
@@ -1583,13 +1628,14 @@ static void test_flags(void **state)
         b_header(&b, DYN_MSG_CLIENT_GET, 1);
         b_raw(&b, "\3\2\2", 3);
         b_u8(&b, (uint8_t)f);
+        b_raw(&b, "\0\0", 2); /* pr, pw */
         b_varint(&b, 1);
         b_u8(&b, 'k');
         assert_int_equal(decode_built(&b),
                          (f & ~(unsigned)DYN_REQ_FLAGS_ALL_) ? DYN_EBADMSG : DYN_OK);
         /* put_flags in CLIENT_PUT (empty value, so a tombstone is fine). */
         b_header(&b, DYN_MSG_CLIENT_PUT, 1);
-        b_raw(&b, "\0\0\0\0", 4);
+        b_raw(&b, "\0\0\0\0\0\0", 6);
         b_varint(&b, 1);
         b_u8(&b, 'k');
         b_u8(&b, (uint8_t)f);
@@ -1600,6 +1646,7 @@ static void test_flags(void **state)
         /* Replica flags in REPLICA_PUT: only DYN_REPLICA_SYNC. */
         b_header(&b, DYN_MSG_REPLICA_PUT, 1);
         b_u8(&b, (uint8_t)f);
+        b_varint(&b, 0); /* no hint */
         b_varint(&b, 1);
         b_u8(&b, 'k');
         b_u8(&b, 0);
@@ -1612,6 +1659,7 @@ static void test_flags(void **state)
         /* Version flags in REPLICA_PUT. */
         b_header(&b, DYN_MSG_REPLICA_PUT, 1);
         b_u8(&b, 0); /* replica flags */
+        b_varint(&b, 0); /* no hint */
         b_varint(&b, 1);
         b_u8(&b, 'k');
         b_u8(&b, (uint8_t)f);
@@ -1647,6 +1695,7 @@ static void test_tombstone_with_value(void **state)
     uint8_t buf[BUF_CAP];
     b_header(&b, DYN_MSG_REPLICA_PUT, 1);
     b_u8(&b, 0); /* replica flags */
+    b_varint(&b, 0); /* no hint */
     b_varint(&b, 1);
     b_u8(&b, 'k');
     b_u8(&b, DYN_VERSION_TOMBSTONE);
@@ -1674,7 +1723,7 @@ static void test_tombstone_with_value(void **state)
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* A delete (CLIENT_PUT with the tombstone flag) carrying a value. */
     b_header(&b, DYN_MSG_CLIENT_PUT, 1);
-    b_raw(&b, "\0\0\0\0", 4);
+    b_raw(&b, "\0\0\0\0\0\0", 6);
     b_varint(&b, 1);
     b_u8(&b, 'k');
     b_u8(&b, DYN_VERSION_TOMBSTONE);
@@ -1701,7 +1750,7 @@ static void test_encode_invalid(void **state)
     uint8_t buf[BUF_CAP];
     dyn_msg_t m;
     sample_storage_t s;
-    const int bad_types[] = {0, 8, 255};
+    const int bad_types[] = {0, DYN_MSG_TYPE_MAX_ + 1, 255};
     for (size_t i = 0; i < sizeof bad_types / sizeof bad_types[0]; i++) {
         make_sample(0, &m, &s);
         m.type = (dyn_msg_type_t)bad_types[i];

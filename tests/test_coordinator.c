@@ -91,11 +91,19 @@ typedef struct cluster {
     uint32_t pref[NODE_COUNT];
 } cluster_t;
 
-static const dyn_req_opts_t DEFAULTS = {0, 0, 0, 0};
+static const dyn_req_opts_t DEFAULTS = {0};
 
 /* ---- fixture -------------------------------------------------------------------------- */
 
-static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max)
+/*
+ * Most tests drop datagrams by hand to stage a failure; with hinted handoff on, the coordinator
+ * would route around the replicas it then suspects. They run strict (hinted = false); the sloppy
+ * quorum and handoff have tests of their own.
+ */
+#define TICK_US (2u * TIMEOUT_US)
+
+static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max, bool hinted,
+                              uint32_t hints_max)
 {
     cluster_t *c = calloc(1, sizeof(*c));
     if (!c)
@@ -117,6 +125,10 @@ static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max)
             cfg.siblings_max = siblings_max;
         if (pending_max)
             cfg.requests_pending_max = pending_max;
+        cfg.hinted_handoff = hinted;
+        cfg.tick_us = TICK_US;
+        if (hints_max)
+            cfg.hints_max = hints_max;
         c->stores[i] = dyn_mem_store_create();
         fake_env_init(&c->envs[i], ids[i]);
         if (!c->stores[i])
@@ -155,19 +167,31 @@ static int teardown(void **state)
 
 static int setup_default(void **state)
 {
-    *state = cluster_new(0, 0);
+    *state = cluster_new(0, 0, false, 0);
+    return *state ? 0 : -1;
+}
+
+static int setup_hinted(void **state)
+{
+    *state = cluster_new(0, 0, true, 0);
+    return *state ? 0 : -1;
+}
+
+static int setup_hints1(void **state)
+{
+    *state = cluster_new(0, 0, true, 1);
     return *state ? 0 : -1;
 }
 
 static int setup_pending2(void **state)
 {
-    *state = cluster_new(0, 2);
+    *state = cluster_new(0, 2, false, 0);
     return *state ? 0 : -1;
 }
 
 static int setup_siblings2(void **state)
 {
-    *state = cluster_new(2, 0);
+    *state = cluster_new(2, 0, false, 0);
     return *state ? 0 : -1;
 }
 
@@ -1921,6 +1945,264 @@ static void test_destroy_with_pending_get(void **state)
     /* teardown destroys the node with copied sibling values in the request. */
 }
 
+/* ---- sloppy quorum and hinted handoff ---------------------------------------------------- */
+
+/* What `id` holds as a hint for `owner` (values borrow the store); 0 if nothing. */
+static uint32_t hinted(cluster_t *c, uint32_t id, uint32_t owner, dyn_siblings_t *out)
+{
+    dyn_storage_t s = dyn_mem_store_storage(c->stores[id - 1]);
+    uint8_t key[DYN_HINT_KEY_MAX];
+    size_t n = dyn_node_hint_key(owner, (const uint8_t *)KEY, strlen(KEY), key);
+    const uint8_t *blob;
+    size_t length;
+    dyn_siblings_init(out);
+    int rc = s.ops->get(s.ctx, DYN_SPACE_HINTS, key, n, &blob, &length);
+    if (rc == DYN_ENOTFOUND)
+        return 0;
+    assert_int_equal(rc, DYN_OK);
+    assert_int_equal(dyn_codec_decode_siblings(blob, length, out), DYN_OK);
+    return out->count;
+}
+
+/* Let r3 miss a put's deadline at a, so that a suspects it. */
+static void make_a_suspect_r3(cluster_t *c)
+{
+    const uint32_t a = c->pref[0], r3 = c->pref[2];
+    dyn_msg_t reply;
+    fake_net_set_down(&c->net, r3, true);
+    put_sync(c, a, 1, "v1", NULL, DEFAULTS, false, &reply);
+    assert_int_equal(reply.status, DYN_OK); /* W=2: a and b */
+    dyn_msg_clear(&reply);
+    assert_false(dyn_node_suspects_peer(node_of(c, a), r3));
+    fake_net_advance(&c->net, c->net.now_us + TIMEOUT_US);
+    run(c);
+    assert_true(dyn_node_suspects_peer(node_of(c, a), r3));
+    assert_int_equal(dyn_node_suspects(node_of(c, a)), 1);
+    assert_int_equal(stats_of(c, a)->suspicions, 1);
+}
+
+/*
+ * The paper's 4.6 walk-through: with an owner down, the write goes to the next node of the
+ * extended list, which keeps it as a hint naming the owner; once the owner is back the hint is
+ * handed to it and deleted, and the coordinator, whose probe was answered, trusts the owner again.
+ */
+static void test_sloppy_quorum_and_hinted_handoff(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0], b = c->pref[1], r3 = c->pref[2], f = c->pref[3];
+    dyn_msg_t reply;
+    make_a_suspect_r3(c);
+
+    size_t to_r3 = fake_env_count(env_of(c, a), r3, DYN_MSG_REPLICA_PUT);
+    put_sync(c, a, 2, "v2", NULL, DEFAULTS, false, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    dyn_msg_clear(&reply);
+    /* r3 was passed over for f, the first node past the preference list, which answered. */
+    assert_int_equal(fake_env_count(env_of(c, a), r3, DYN_MSG_REPLICA_PUT), to_r3);
+    assert_int_equal(fake_env_count(env_of(c, a), f, DYN_MSG_REPLICA_PUT), 1);
+    assert_int_equal(dyn_node_pending(node_of(c, a)), 0);
+    assert_int_equal(stats_of(c, a)->fallback_targets, 1);
+    /* f keeps it apart from its own data, under r3's name. */
+    dyn_siblings_t s;
+    assert_int_equal(stored(c, f, &s), 0);
+    assert_int_equal(hinted(c, f, r3, &s), 1);
+    assert_memory_equal(s.items[0].value, "v2", 2);
+    dyn_siblings_clear(&s);
+    assert_int_equal(dyn_node_hints(node_of(c, f)), 1);
+    assert_int_equal(stats_of(c, f)->hinted_writes, 1);
+
+    /* A get through a reads f's hint too: R=3 is met by a, b and f. */
+    get_sync(c, a, 3, (dyn_req_opts_t){.r = 3}, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    assert_int_equal(reply.siblings.count, 2);
+    dyn_msg_clear(&reply);
+    run(c); /* read repair brings f's hint up to the merged set */
+    assert_int_equal(hinted(c, f, r3, &s), 2);
+    dyn_siblings_clear(&s);
+
+    /* r3 comes back. At the next tick f hands its hint over and a probes r3. */
+    fake_net_set_down(&c->net, r3, false);
+    dyn_node_start(node_of(c, f), c->net.now_us);
+    dyn_node_start(node_of(c, a), c->net.now_us);
+    fake_net_advance(&c->net, c->net.now_us + TICK_US);
+    assert_int_equal(fake_env_count(env_of(c, f), r3, DYN_MSG_HANDOFF), 1);
+    assert_int_equal(fake_env_count(env_of(c, a), r3, DYN_MSG_PING), 1);
+    run(c);
+    assert_int_equal(stored(c, r3, &s), 2);
+    dyn_siblings_clear(&s);
+    assert_int_equal(hinted(c, f, r3, &s), 0);
+    assert_int_equal(dyn_node_hints(node_of(c, f)), 0);
+    assert_int_equal(stats_of(c, f)->hints_delivered, 1);
+    assert_int_equal(stats_of(c, r3)->handoffs_received, 1);
+    assert_int_equal(fake_env_trace_count(env_of(c, f), DYN_TRACE_HINT_DELIVERED), 1);
+    assert_false(dyn_node_suspects_peer(node_of(c, a), r3));
+    assert_int_equal(stats_of(c, a)->recoveries, 1);
+    /* The owner made the handed-off set durable before it acknowledged. */
+    assert_true(stats_of(c, r3)->syncs >= 1);
+
+    /* Writes go to r3 again, and all three owners hold the same set. */
+    size_t to_f = fake_env_count(env_of(c, a), f, DYN_MSG_REPLICA_PUT); /* 1 + 2 repairs */
+    put_sync(c, a, 4, "v4", NULL, DEFAULTS, false, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    dyn_msg_clear(&reply);
+    assert_int_equal(fake_env_count(env_of(c, a), r3, DYN_MSG_REPLICA_PUT), to_r3 + 1);
+    assert_int_equal(fake_env_count(env_of(c, a), f, DYN_MSG_REPLICA_PUT), to_f);
+    uint8_t ba[512], bb[512], b3[512];
+    size_t la = stored_bytes(c, a, ba, sizeof ba);
+    assert_int_equal(stored_bytes(c, b, bb, sizeof bb), la);
+    assert_int_equal(stored_bytes(c, r3, b3, sizeof b3), la);
+    assert_memory_equal(ba, bb, la);
+    assert_memory_equal(ba, b3, la);
+}
+
+/*
+ * A hint is deleted only on the owner's acknowledgement: a handoff lost on the way, or whose
+ * acknowledgement is lost, leaves the hint in place; the owner is suspected, probed, and the hint
+ * sent again once it answers. Receiving the same set twice changes nothing at the owner.
+ */
+static void test_hint_kept_until_owner_acknowledges(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0], r3 = c->pref[2], f = c->pref[3];
+    dyn_msg_t reply;
+    make_a_suspect_r3(c);
+    put_sync(c, a, 2, "v2", NULL, DEFAULTS, false, &reply);
+    dyn_msg_clear(&reply);
+    assert_int_equal(dyn_node_hints(node_of(c, f)), 1);
+
+    /* r3 still down: the handoff is lost, f suspects r3 and stops sending, only probing. */
+    dyn_node_start(node_of(c, f), c->net.now_us);
+    fake_net_advance(&c->net, c->net.now_us + TICK_US);
+    assert_int_equal(fake_env_count(env_of(c, f), r3, DYN_MSG_HANDOFF), 1);
+    run(c);
+    fake_net_advance(&c->net, c->net.now_us + 3 * TICK_US);
+    run(c);
+    assert_true(dyn_node_suspects_peer(node_of(c, f), r3));
+    assert_int_equal(fake_env_count(env_of(c, f), r3, DYN_MSG_HANDOFF), 1);
+    assert_true(fake_env_count(env_of(c, f), r3, DYN_MSG_PING) >= 1);
+    assert_int_equal(dyn_node_hints(node_of(c, f)), 1);
+
+    /* r3 is back; the next probe is answered, and the next round hands the hint over. */
+    fake_net_set_down(&c->net, r3, false);
+    fake_net_advance(&c->net, c->net.now_us + TICK_US);
+    run(c);
+    assert_false(dyn_node_suspects_peer(node_of(c, f), r3));
+    fake_net_advance(&c->net, c->net.now_us + TICK_US);
+    assert_int_equal(fake_env_count(env_of(c, f), r3, DYN_MSG_HANDOFF), 2);
+    /* This time the set arrives but its acknowledgement is lost. */
+    assert_true(fake_net_deliver_first(&c->net, f, r3, DYN_MSG_HANDOFF));
+    assert_int_equal(fake_net_drop(&c->net, r3, f, DYN_MSG_REPLICA_PUT_REPLY), 1);
+    dyn_siblings_t s;
+    assert_int_equal(stored(c, r3, &s), 1);
+    dyn_siblings_clear(&s);
+    assert_int_equal(dyn_node_hints(node_of(c, f)), 1);
+    assert_int_equal(stats_of(c, f)->hints_delivered, 0);
+
+    /* Deadline, suspicion, probe, resend: now acknowledged, and the hint is gone. */
+    for (int i = 0; i < 4 && dyn_node_hints(node_of(c, f)) > 0; i++) {
+        fake_net_advance(&c->net, c->net.now_us + TICK_US);
+        run(c);
+    }
+    assert_int_equal(dyn_node_hints(node_of(c, f)), 0);
+    assert_int_equal(fake_env_count(env_of(c, f), r3, DYN_MSG_HANDOFF), 3);
+    assert_int_equal(stats_of(c, f)->hints_delivered, 1);
+    assert_int_equal(stats_of(c, r3)->handoffs_received, 2);
+    assert_int_equal(stored(c, r3, &s), 1);
+    dyn_siblings_clear(&s);
+}
+
+/* A fallback write for a key not yet hinted is refused past hints_max; one already hinted is not. */
+static void test_hint_store_bound(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0], r3 = c->pref[2], f = c->pref[3];
+    dyn_msg_t m;
+    dyn_msg_init(&m, DYN_MSG_REPLICA_PUT);
+    m.hint = r3;
+    m.version.dot = (dyn_vclock_entry_t){.node = a, .epoch = 1, .counter = 1};
+    m.version.value = (const uint8_t *)"x";
+    m.version.value_length = 1;
+    const char *keys[] = {"k1", "k2", "k1"};
+    const int expect[] = {DYN_OK, DYN_EFULL, DYN_OK};
+    for (int i = 0; i < 3; i++) {
+        m.request_id = 10u + (uint64_t)i;
+        m.key = (const uint8_t *)keys[i];
+        m.key_length = 2;
+        m.version.dot.counter = 1u + (uint64_t)i;
+        fake_net_inject_msg(&c->net, a, f, &m);
+        assert_true(fake_net_deliver_first(&c->net, a, f, DYN_MSG_REPLICA_PUT));
+        long at = fake_env_find(env_of(c, f), 0, a, DYN_MSG_REPLICA_PUT_REPLY);
+        assert_true(at >= 0);
+        dyn_msg_t r;
+        dyn_msg_init(&r, DYN_MSG_REPLICA_PUT_REPLY);
+        assert_int_equal(fake_env_decode(env_of(c, f), (size_t)at, &r), DYN_OK);
+        assert_int_equal(r.status, expect[i]);
+        fake_msg_t gone = fake_env_pop(env_of(c, f), (size_t)at);
+        fake_msg_free(&gone);
+        assert_int_equal(dyn_node_hints(node_of(c, f)), 1);
+    }
+    assert_int_equal(stats_of(c, f)->hints_refused, 1);
+    assert_int_equal(stats_of(c, f)->hinted_writes, 2);
+    fake_net_drop(&c->net, f, a, 0);
+}
+
+/*
+ * PW and PR count owners only. With r3 suspected, PW=3 cannot be met and is refused at once; PW=2
+ * is met by a and b while f stands in for r3. Before the suspicion, PW=3 waits for r3 itself: the
+ * write is on a and b, but the client is told only at the deadline that it timed out.
+ */
+static void test_pr_pw_count_owners_only(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0], r3 = c->pref[2];
+    dyn_msg_t reply;
+    fake_net_set_down(&c->net, r3, true);
+    inject_put(c, a, 1, "v1", NULL, (dyn_req_opts_t){.pw = 3}, false);
+    run(c);
+    assert_int_equal(inbox(c), 0);
+    fake_net_advance(&c->net, c->net.now_us + TIMEOUT_US);
+    run(c);
+    client_reply(c, 0, &reply);
+    assert_int_equal(reply.status, DYN_ETIMEDOUT);
+    dyn_msg_clear(&reply);
+    assert_true(dyn_node_suspects_peer(node_of(c, a), r3));
+
+    put_sync(c, a, 2, "v2", NULL, (dyn_req_opts_t){.pw = 3}, false, &reply);
+    assert_int_equal(reply.status, DYN_EUNAVAIL);
+    dyn_msg_clear(&reply);
+    put_sync(c, a, 3, "v3", NULL, (dyn_req_opts_t){.pw = 2}, false, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    dyn_msg_clear(&reply);
+    get_sync(c, a, 4, (dyn_req_opts_t){.pr = 3}, &reply);
+    assert_int_equal(reply.status, DYN_EUNAVAIL);
+    dyn_msg_clear(&reply);
+    get_sync(c, a, 5, (dyn_req_opts_t){.r = 3, .pr = 2}, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    dyn_msg_clear(&reply);
+    /* PR or PW over N is invalid. */
+    put_sync(c, a, 6, "v6", NULL, (dyn_req_opts_t){.pw = 4}, false, &reply);
+    assert_int_equal(reply.status, DYN_EINVAL);
+    dyn_msg_clear(&reply);
+}
+
+/* With hinted handoff off, a suspected owner is still asked and no fallback is used. */
+static void test_strict_quorum_never_uses_fallbacks(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0], r3 = c->pref[2], f = c->pref[3];
+    dyn_msg_t reply;
+    make_a_suspect_r3(c);
+    size_t to_r3 = fake_env_count(env_of(c, a), r3, DYN_MSG_REPLICA_PUT);
+    put_sync(c, a, 2, "v2", NULL, DEFAULTS, false, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    dyn_msg_clear(&reply);
+    assert_int_equal(fake_env_count(env_of(c, a), r3, DYN_MSG_REPLICA_PUT), to_r3 + 1);
+    assert_int_equal(fake_env_count(env_of(c, a), f, DYN_MSG_REPLICA_PUT), 0);
+    assert_int_equal(dyn_node_hints(node_of(c, f)), 0);
+    fake_net_advance(&c->net, c->net.now_us + TIMEOUT_US);
+    run(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1966,6 +2248,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pending_bound, setup_pending2, teardown),
         cmocka_unit_test_setup_teardown(test_siblings_bound, setup_siblings2, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_pending_get, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_sloppy_quorum_and_hinted_handoff, setup_hinted,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hint_kept_until_owner_acknowledges, setup_hinted,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hint_store_bound, setup_hints1, teardown),
+        cmocka_unit_test_setup_teardown(test_pr_pw_count_owners_only, setup_hinted, teardown),
+        cmocka_unit_test_setup_teardown(test_strict_quorum_never_uses_fallbacks, setup_default,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
