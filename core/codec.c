@@ -1,7 +1,7 @@
 /*
  * codec.c: the wire format of dynamo-c messages and stored sibling sets.
  *
- * WIRE FORMAT, version 3
+ * WIRE FORMAT, version 4
  * ======================
  *
  * Notation. u8 is one raw byte. uvarint is an unsigned LEB128 varint: 7 bits per byte, least
@@ -14,9 +14,9 @@
  *
  * Header (every message):
  *   [0] u8 magic    0xD7 (DYN_WIRE_MAGIC)        wrong magic            -> DYN_EBADMSG
- *   [1] u8 version  3    (DYN_WIRE_VERSION)      magic right, version
- *                                                other than 3           -> DYN_EVERSION
- *   [2] u8 type     dyn_msg_type_t, 1..10        anything else          -> DYN_EBADMSG
+ *   [1] u8 version  4    (DYN_WIRE_VERSION)      magic right, version
+ *                                                other than 4           -> DYN_EVERSION
+ *   [2] u8 type     dyn_msg_type_t, 1..14        anything else          -> DYN_EBADMSG
  *
  * Shared fields:
  *   request_id   uvarint (u64)
@@ -53,6 +53,14 @@
  *   8 HANDOFF            request_id, key, siblings
  *   9 PING               request_id
  *  10 PONG               request_id
+ *  11 AE_HASHES          request_id, uvarint range (u32), u8 level (0..16), uvarint count
+ *                        (1..DYN_AE_LIST_MAX), count times: uvarint index (u32, < 2^level), u64le
+ *                        hash; indices strictly increasing
+ *  12 AE_KEYS            request_id, uvarint range, uvarint leaf count (0..DYN_AE_LIST_MAX),
+ *                        leaves as uvarints (u32) strictly increasing, uvarint key count
+ *                        (0..DYN_AE_KEYS_MAX), count times: key, u64le print
+ *  13 AE_PULL            request_id, uvarint range, uvarint key count (1..DYN_AE_KEYS_MAX), keys
+ *  14 AE_PUSH            request_id, key, siblings
  *
  * The last field must end exactly at the end of the buffer (trailing bytes -> DYN_EBADMSG), and a
  * whole message is at most DYN_MSG_MAX bytes (longer input -> DYN_EBADMSG, longer encoding ->
@@ -101,7 +109,7 @@
 #define TIMESTAMP_WIDTH 8u
 #define ENTRY_BOUND (U32_BOUND + EPOCH_WIDTH + U64_BOUND + TIMESTAMP_WIDTH)
 
-DYN_STATIC_ASSERT(DYN_MSG_TYPE_MAX_ == 10, "the switches below handle ten message types");
+DYN_STATIC_ASSERT(DYN_MSG_TYPE_MAX_ == 14, "the switches below handle fourteen message types");
 DYN_STATIC_ASSERT(DYN_VERSION_TOMBSTONE <= 0xFF && DYN_REQ_FLAGS_ALL_ <= 0xFF,
                   "flags travel as single bytes");
 DYN_STATIC_ASSERT(DYN_KEY_MAX < (1u << 14) && DYN_VALUE_MAX < (1u << 21) &&
@@ -558,6 +566,13 @@ static void msg_reset(dyn_msg_t *msg, dyn_msg_type_t type)
     msg->context.count = 0;
     msg->replica_flags = 0;
     msg->hint = 0;
+    msg->range = 0;
+    msg->level = 0;
+    msg->index_count = 0;
+    msg->key_count = 0;
+    msg->indices = NULL;
+    msg->hashes = NULL;
+    msg->keys = NULL;
     msg->written = (dyn_vclock_entry_t){0};
     msg->version.clock.count = 0;
     msg->version.dot = (dyn_vclock_entry_t){0};
@@ -572,6 +587,7 @@ static void msg_reset(dyn_msg_t *msg, dyn_msg_type_t type)
 
 void dyn_msg_init(dyn_msg_t *msg, dyn_msg_type_t type)
 {
+    msg->ae_store_ = NULL;
     msg_reset(msg, type);
     msg->siblings.count = 0;
     msg->siblings.capacity = 0;
@@ -580,6 +596,11 @@ void dyn_msg_init(dyn_msg_t *msg, dyn_msg_type_t type)
 
 void dyn_msg_clear(dyn_msg_t *msg)
 {
+    free(msg->ae_store_);
+    msg->ae_store_ = NULL;
+    msg->indices = NULL;
+    msg->hashes = NULL;
+    msg->keys = NULL;
     dyn_siblings_clear(&msg->siblings);
     msg->siblings_blob = NULL;
     msg->siblings_blob_length = 0;
@@ -629,6 +650,55 @@ static uint8_t *msg_siblings_write(const dyn_msg_t *msg, uint8_t *p)
         return p + msg->siblings_blob_length;
     }
     return siblings_write(&msg->siblings, p);
+}
+
+/* Indices strictly increasing, below 2^level (level 32: any u32), at most DYN_AE_LIST_MAX. */
+static int indices_check(const dyn_msg_t *msg, unsigned level)
+{
+    if (msg->index_count > DYN_AE_LIST_MAX || (msg->index_count && !msg->indices))
+        return DYN_EINVAL;
+    for (uint32_t i = 0; i < msg->index_count; i++) {
+        if (level < 32 && msg->indices[i] >= (1u << level))
+            return DYN_EINVAL;
+        if (i > 0 && msg->indices[i] <= msg->indices[i - 1])
+            return DYN_EINVAL;
+    }
+    if (msg->type == DYN_MSG_AE_HASHES && !msg->hashes)
+        return DYN_EINVAL;
+    return DYN_OK;
+}
+
+static int ae_keys_check(const dyn_msg_t *msg, size_t *bound)
+{
+    if (msg->key_count > DYN_AE_KEYS_MAX || (msg->key_count && !msg->keys))
+        return DYN_EINVAL;
+    for (uint32_t i = 0; i < msg->key_count; i++) {
+        const dyn_ae_key_t *k = &msg->keys[i];
+        if (k->key_length > DYN_KEY_MAX)
+            return DYN_ETOOBIG;
+        if (k->key_length == 0 || !k->key)
+            return DYN_EINVAL;
+        if (msg->type == DYN_MSG_AE_PULL && k->print != 0)
+            return DYN_EINVAL; /* a pull carries no prints: one spelling */
+        *bound += KEY_LENGTH_BOUND + k->key_length;
+    }
+    return DYN_OK;
+}
+
+static size_t ae_keys_size(const dyn_msg_t *msg, bool prints)
+{
+    size_t n = varint_size(msg->key_count);
+    for (uint32_t i = 0; i < msg->key_count; i++)
+        n += varint_size(msg->keys[i].key_length) + msg->keys[i].key_length + (prints ? 8 : 0);
+    return n;
+}
+
+static size_t indices_size(const dyn_msg_t *msg)
+{
+    size_t n = varint_size(msg->index_count);
+    for (uint32_t i = 0; i < msg->index_count; i++)
+        n += varint_size(msg->indices[i]) + (msg->type == DYN_MSG_AE_HASHES ? 8 : 0);
+    return n;
 }
 
 /* Validate every field the type carries and compute an upper bound on the encoded size. */
@@ -681,13 +751,32 @@ static int msg_check(const dyn_msg_t *msg, size_t *bound)
         TRY(status_check(msg->status));
         n += STATUS_BOUND;
         break;
+    case DYN_MSG_PING:
+    case DYN_MSG_PONG:
+        break;
+    case DYN_MSG_AE_HASHES:
+        if (msg->level > DYN_AE_LEVEL_MAX || msg->index_count == 0)
+            return DYN_EINVAL;
+        TRY(indices_check(msg, msg->level));
+        n += U32_BOUND + 1 + U32_BOUND + (size_t)msg->index_count * (U32_BOUND + 8);
+        break;
+    case DYN_MSG_AE_KEYS:
+        TRY(indices_check(msg, 32));
+        TRY(ae_keys_check(msg, &n));
+        n += U32_BOUND + U32_BOUND + (size_t)msg->index_count * U32_BOUND + U32_BOUND +
+             (size_t)msg->key_count * 8;
+        break;
+    case DYN_MSG_AE_PULL:
+        if (msg->key_count == 0)
+            return DYN_EINVAL;
+        TRY(ae_keys_check(msg, &n));
+        n += U32_BOUND + U32_BOUND;
+        break;
     case DYN_MSG_HANDOFF:
+    case DYN_MSG_AE_PUSH:
         TRY(key_check(msg));
         TRY(msg_siblings_check(msg, &n));
         n += KEY_LENGTH_BOUND + msg->key_length;
-        break;
-    case DYN_MSG_PING:
-    case DYN_MSG_PONG:
         break;
     default:
         return DYN_EINVAL;
@@ -721,7 +810,14 @@ static size_t msg_size(const dyn_msg_t *msg)
     case DYN_MSG_REPLICA_PUT_REPLY:
         return n + varint_size(zigzag32(msg->status));
     case DYN_MSG_HANDOFF:
+    case DYN_MSG_AE_PUSH:
         return n + varint_size(msg->key_length) + msg->key_length + msg_siblings_size(msg);
+    case DYN_MSG_AE_HASHES:
+        return n + varint_size(msg->range) + 1 + indices_size(msg);
+    case DYN_MSG_AE_KEYS:
+        return n + varint_size(msg->range) + indices_size(msg) + ae_keys_size(msg, true);
+    case DYN_MSG_AE_PULL:
+        return n + varint_size(msg->range) + ae_keys_size(msg, false);
     case DYN_MSG_PING:
     case DYN_MSG_PONG:
         return n;
@@ -830,8 +926,33 @@ int dyn_codec_encode(const dyn_msg_t *msg, uint8_t *buf, size_t capacity)
         p = put_varint(p, zigzag32(msg->status));
         break;
     case DYN_MSG_HANDOFF:
+    case DYN_MSG_AE_PUSH:
         p = put_bytes(p, msg->key, msg->key_length);
         p = msg_siblings_write(msg, p);
+        break;
+    case DYN_MSG_AE_HASHES:
+        p = put_varint(p, msg->range);
+        *p++ = msg->level;
+        p = put_varint(p, msg->index_count);
+        for (uint32_t i = 0; i < msg->index_count; i++) {
+            p = put_varint(p, msg->indices[i]);
+            p = put_le(p, msg->hashes[i], 8);
+        }
+        break;
+    case DYN_MSG_AE_KEYS:
+    case DYN_MSG_AE_PULL:
+        p = put_varint(p, msg->range);
+        if (msg->type == DYN_MSG_AE_KEYS) {
+            p = put_varint(p, msg->index_count);
+            for (uint32_t i = 0; i < msg->index_count; i++)
+                p = put_varint(p, msg->indices[i]);
+        }
+        p = put_varint(p, msg->key_count);
+        for (uint32_t i = 0; i < msg->key_count; i++) {
+            p = put_bytes(p, msg->keys[i].key, msg->keys[i].key_length);
+            if (msg->type == DYN_MSG_AE_KEYS)
+                p = put_le(p, msg->keys[i].print, 8);
+        }
         break;
     case DYN_MSG_PING:
     case DYN_MSG_PONG:
@@ -956,6 +1077,72 @@ static int get_msg_siblings(reader_t *r, dyn_msg_t *out)
     return DYN_OK;
 }
 
+/* The arrays an anti-entropy message decodes into: allocated on first use, kept by the message. */
+typedef struct ae_store {
+    uint32_t indices[DYN_AE_LIST_MAX];
+    uint64_t hashes[DYN_AE_LIST_MAX];
+    dyn_ae_key_t keys[DYN_AE_KEYS_MAX];
+} ae_store_t;
+
+static ae_store_t *ae_store(dyn_msg_t *out)
+{
+    if (!out->ae_store_)
+        out->ae_store_ = malloc(sizeof(ae_store_t));
+    return out->ae_store_;
+}
+
+static int get_indices(reader_t *r, dyn_msg_t *out, unsigned level)
+{
+    uint64_t count;
+    TRY(get_varint(r, &count));
+    unsigned min_entry = out->type == DYN_MSG_AE_HASHES ? 9u : 1u;
+    if (count > DYN_AE_LIST_MAX || count > remaining(r) / min_entry)
+        return DYN_EBADMSG;
+    ae_store_t *st = ae_store(out);
+    if (!st)
+        return DYN_ENOMEM;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t index;
+        TRY(get_u32(r, &index));
+        if ((level < 32 && index >= (1u << level)) || (i > 0 && index <= st->indices[i - 1]))
+            return DYN_EBADMSG;
+        st->indices[i] = index;
+        if (out->type == DYN_MSG_AE_HASHES) {
+            uint64_t hash;
+            TRY(get_le(r, 8, &hash));
+            st->hashes[i] = hash;
+        }
+    }
+    out->index_count = (uint32_t)count;
+    out->indices = st->indices;
+    out->hashes = out->type == DYN_MSG_AE_HASHES ? st->hashes : NULL;
+    return DYN_OK;
+}
+
+static int get_ae_keys(reader_t *r, dyn_msg_t *out)
+{
+    uint64_t count;
+    TRY(get_varint(r, &count));
+    bool prints = out->type == DYN_MSG_AE_KEYS;
+    if (count > DYN_AE_KEYS_MAX || count > remaining(r) / (prints ? 10u : 2u))
+        return DYN_EBADMSG;
+    ae_store_t *st = ae_store(out);
+    if (!st)
+        return DYN_ENOMEM;
+    for (uint32_t i = 0; i < count; i++) {
+        dyn_ae_key_t *k = &st->keys[i];
+        TRY(get_bytes(r, DYN_KEY_MAX, &k->key, &k->key_length));
+        if (k->key_length == 0)
+            return DYN_EBADMSG;
+        k->print = 0;
+        if (prints)
+            TRY(get_le(r, 8, &k->print));
+    }
+    out->key_count = (uint32_t)count;
+    out->keys = st->keys;
+    return DYN_OK;
+}
+
 static int decode_body(reader_t *r, dyn_msg_t *out)
 {
     TRY(get_varint(r, &out->request_id));
@@ -1006,8 +1193,29 @@ static int decode_body(reader_t *r, dyn_msg_t *out)
         TRY(get_status(r, &out->status));
         break;
     case DYN_MSG_HANDOFF:
+    case DYN_MSG_AE_PUSH:
         TRY(get_key(r, out));
         TRY(get_msg_siblings(r, out));
+        break;
+    case DYN_MSG_AE_HASHES:
+        TRY(get_u32(r, &out->range));
+        TRY(get_u8(r, &out->level));
+        if (out->level > DYN_AE_LEVEL_MAX)
+            return DYN_EBADMSG;
+        TRY(get_indices(r, out, out->level));
+        if (out->index_count == 0)
+            return DYN_EBADMSG;
+        break;
+    case DYN_MSG_AE_KEYS:
+        TRY(get_u32(r, &out->range));
+        TRY(get_indices(r, out, 32));
+        TRY(get_ae_keys(r, out));
+        break;
+    case DYN_MSG_AE_PULL:
+        TRY(get_u32(r, &out->range));
+        TRY(get_ae_keys(r, out));
+        if (out->key_count == 0)
+            return DYN_EBADMSG;
         break;
     case DYN_MSG_PING:
     case DYN_MSG_PONG:
@@ -1036,6 +1244,8 @@ int dyn_codec_decode(const uint8_t *bytes, size_t length, dyn_msg_t *out)
     int rc = decode_body(&r, out);
     if (rc != DYN_OK) {
         siblings_reset(&out->siblings);
+        free(out->ae_store_);
+        out->ae_store_ = NULL;
         msg_reset(out, (dyn_msg_type_t)0);
     }
     return rc;

@@ -24,7 +24,7 @@
 #include "core/vclock.h"
 
 #define DYN_WIRE_MAGIC 0xD7u
-#define DYN_WIRE_VERSION 3u /* 3: hints, pr/pw, handoff and probes; 2: fixed-width clock fields */
+#define DYN_WIRE_VERSION 4u /* 4: anti-entropy; 3: hints, pr/pw, handoff, probes; 2: clock fields */
 /* A bound on any encoded message: one value plus generous headroom for siblings and clocks. */
 #define DYN_MSG_MAX ((size_t)DYN_VALUE_MAX * 4u + 65536u)
 
@@ -39,7 +39,11 @@ typedef enum dyn_msg_type {
     DYN_MSG_HANDOFF = 8,           /* hint holder -> owner: a key's hinted sibling set */
     DYN_MSG_PING = 9,              /* failure detector probe */
     DYN_MSG_PONG = 10,             /* its answer */
-    DYN_MSG_TYPE_MAX_ = 10,
+    DYN_MSG_AE_HASHES = 11,        /* anti-entropy: Merkle node hashes of a range at one level */
+    DYN_MSG_AE_KEYS = 12,          /* anti-entropy: the sender's keys (and prints) in some leaves */
+    DYN_MSG_AE_PULL = 13,          /* anti-entropy: "send me your versions of these keys" */
+    DYN_MSG_AE_PUSH = 14,          /* anti-entropy: a key's sibling set, to merge; no answer */
+    DYN_MSG_TYPE_MAX_ = 14,
 } dyn_msg_type_t;
 
 enum {
@@ -52,6 +56,17 @@ enum {
     DYN_REPLICA_REPAIR = 1u << 1,  /* REPLICA_PUT: read repair; apply it, send no reply */
     DYN_REPLICA_FLAGS_ALL_ = DYN_REPLICA_SYNC | DYN_REPLICA_REPAIR,
 };
+
+#define DYN_AE_LIST_MAX 512u /* node indices (AE_HASHES) or leaves (AE_KEYS) in one message */
+#define DYN_AE_KEYS_MAX 128u /* keys in one AE_KEYS or AE_PULL */
+#define DYN_AE_LEVEL_MAX 16u /* deepest Merkle level a message may name (DYN_MERKLE_DEPTH_MAX) */
+
+/* A key named in AE_KEYS (with the fingerprint of the sender's set) or AE_PULL (print 0). */
+typedef struct dyn_ae_key {
+    const uint8_t *key;
+    uint32_t key_length;
+    uint64_t print;
+} dyn_ae_key_t;
 
 /*
  * Per-request quorum options; 0 means the cluster default. r and w count any answering node of the
@@ -81,7 +96,20 @@ typedef struct dyn_msg {
     uint32_t hint;                  /* REPLICA_GET, REPLICA_PUT: the owner a fallback node stands
                                        in for (its hint store); 0: the receiver is an owner */
     /*
-     * CLIENT_REPLY, REPLICA_GET_REPLY and HANDOFF. On encode, if siblings_blob is non-NULL it is
+     * Anti-entropy. AE_HASHES: range, level, and index_count (node index, hash) pairs in
+     * strictly increasing index order. AE_KEYS: range, index_count leaves (strictly increasing,
+     * hashes unused) and key_count keys with prints. AE_PULL: range and key_count keys. On
+     * encode the arrays are the caller's; on decode they point into arrays the message owns.
+     */
+    uint32_t range;
+    uint8_t level;
+    uint32_t index_count, key_count;
+    const uint32_t *indices;
+    const uint64_t *hashes;
+    const dyn_ae_key_t *keys;
+    void *ae_store_;                /* what decoding allocated for the arrays above; private */
+    /*
+     * CLIENT_REPLY, REPLICA_GET_REPLY, HANDOFF and AE_PUSH. On encode, if siblings_blob is non-NULL it is
      * written verbatim (it must be a valid dyn_codec_encode_siblings() output) and `siblings` is
      * ignored; this lets a replica answer from its stored bytes without decoding them. On decode both are
      * set: the blob slice of the input and the decoded set.

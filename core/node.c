@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/codec.h"
+#include "core/node_internal.h"
 #include "core/prng.h"
 #include "core/siblings.h"
 #include "core/status.h"
@@ -67,33 +68,6 @@ typedef struct op {
     dyn_vclock_entry_t dot;       /* OP_PUT: the write's own dot, named in the reply */
 } op_t;
 
-struct dyn_node {
-    dyn_node_config_t config;
-    const dyn_ring_t *ring;
-    dyn_storage_t storage;
-    dyn_env_t env;
-    dyn_node_stats_t stats;
-    dyn_prng_t prng;
-
-    op_t *ops;
-    uint32_t ops_capacity;
-    uint32_t ops_used;
-    uint32_t free_head;           /* UINT32_MAX when no freed slot is waiting */
-
-    dyn_msg_t rx;                 /* decoded incoming message, reused */
-    dyn_siblings_t scratch;       /* local sibling set during a write, reused */
-    dyn_version_t *live_view;     /* DYN_SIBLINGS_MAX versions: live siblings of a get reply */
-    uint8_t *tx;                  /* encode buffer, grows to the largest message sent */
-    size_t tx_capacity;
-    uint8_t *blob;                /* encoded sibling set being stored */
-    size_t blob_capacity;
-
-    uint32_t *suspects;           /* peers suspected down, sorted ascending */
-    uint32_t suspect_count, suspect_capacity;
-    uint64_t hints;               /* keys held in the hint space */
-    uint32_t handoffs_in_flight;  /* OP_HANDOFF ops pending: a round starts only at zero */
-    uint8_t hint_key[DYN_HINT_KEY_MAX]; /* where place_of() builds a hint's storage key */
-};
 
 void dyn_node_config_default(dyn_node_config_t *config)
 {
@@ -109,6 +83,9 @@ void dyn_node_config_default(dyn_node_config_t *config)
     config->hints_max = 100000;
     config->handoff_batch = 64;
     config->tick_us = 200000;
+    config->anti_entropy = 1;
+    config->merkle_depth = 8;
+    config->ae_interval_us = 1000000;
 }
 
 static bool config_valid(const dyn_node_config_t *c)
@@ -120,7 +97,9 @@ static bool config_valid(const dyn_node_config_t *c)
            c->request_timeout_us > 0 &&
            (c->resolution == DYN_RESOLVE_VCLOCK || c->resolution == DYN_RESOLVE_LWW) &&
            c->sync_writes <= DYN_SYNC_ALL && c->hinted_handoff <= 1 && c->hints_max >= 1 &&
-           c->handoff_batch >= 1 && c->tick_us > 0;
+           c->handoff_batch >= 1 && c->tick_us > 0 && c->anti_entropy <= 1 &&
+           c->merkle_depth >= 1 && c->merkle_depth <= DYN_MERKLE_DEPTH_MAX &&
+           c->ae_interval_us > 0;
 }
 
 static const uint8_t epoch_key[] = "epoch";
@@ -198,7 +177,9 @@ dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *r
     node->live_view = calloc(DYN_SIBLINGS_MAX, sizeof(dyn_version_t));
     /* Hints survive restarts in their own space; count them once, then keep the count. */
     if (!node->live_view ||
-        storage.ops->scan(storage.ctx, DYN_SPACE_HINTS, count_hint, &node->hints) < 0) {
+        storage.ops->scan(storage.ctx, DYN_SPACE_HINTS, count_hint, &node->hints) < 0 ||
+        (node->config.anti_entropy && node_ae_init(node) != DYN_OK)) {
+        node_ae_free(node);
         free(node->live_view);
         free(node);
         return NULL;
@@ -219,6 +200,7 @@ void dyn_node_destroy(dyn_node_t *node)
     free(node->tx);
     free(node->blob);
     free(node->suspects);
+    node_ae_free(node);
     free(node);
 }
 
@@ -258,7 +240,7 @@ static uint32_t suspect_slot(const dyn_node_t *node, uint32_t peer)
     return lo;
 }
 
-static bool suspected(const dyn_node_t *node, uint32_t peer)
+bool node_suspected(const dyn_node_t *node, uint32_t peer)
 {
     if (node->suspect_count == 0)
         return false;
@@ -268,7 +250,7 @@ static bool suspected(const dyn_node_t *node, uint32_t peer)
 
 int dyn_node_suspects_peer(const dyn_node_t *node, uint32_t peer)
 {
-    return suspected(node, peer);
+    return node_suspected(node, peer);
 }
 
 /* ---- buffers and sending ---------------------------------------------------------------- */
@@ -288,7 +270,7 @@ static int reserve(uint8_t **buf, size_t *capacity, size_t needed)
     return DYN_OK;
 }
 
-static int send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
+int node_send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
 {
     /* Encode straight into the buffer, which has grown to the largest message sent so far;
      * only a larger one pays for sizing first. */
@@ -305,7 +287,8 @@ static int send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
     }
     if (length < 0)
         return length;
-    return dyn_env_send(&node->env, to, node->tx, (size_t)length);
+    int rc = dyn_env_send(&node->env, to, node->tx, (size_t)length);
+    return rc < 0 ? rc : length;
 }
 
 static void trace(dyn_node_t *node, dyn_trace_kind_t kind, dyn_endpoint_t peer,
@@ -323,7 +306,7 @@ static void trace(dyn_node_t *node, dyn_trace_kind_t kind, dyn_endpoint_t peer,
  */
 static void suspect(dyn_node_t *node, uint32_t peer)
 {
-    if (peer == node->config.id || suspected(node, peer))
+    if (peer == node->config.id || node_suspected(node, peer))
         return;
     if (node->suspect_count == node->suspect_capacity) {
         uint32_t cap = node->suspect_capacity ? node->suspect_capacity * 2 : 8;
@@ -369,7 +352,7 @@ static void reply_status(dyn_node_t *node, dyn_endpoint_t to, uint64_t request_i
         node->stats.replies_ok++;
     else
         node->stats.replies_failed++;
-    send_msg(node, to, &reply);
+    node_send_msg(node, to, &reply);
 }
 
 /* ---- the pending-request table ---------------------------------------------------------- */
@@ -470,7 +453,7 @@ static void op_free(dyn_node_t *node, op_t *op, bool cancel_timer)
  * A fingerprint of a stored or sent sibling set, from its canonical encoding: equal sets, equal
  * prints. Never 0, which marks "no answer"; an empty set is 1.
  */
-static uint64_t answer_print(const uint8_t *blob, size_t length)
+uint64_t node_answer_print(const uint8_t *blob, size_t length)
 {
     if (length == 0)
         return 1;
@@ -478,15 +461,6 @@ static uint64_t answer_print(const uint8_t *blob, size_t length)
     return h < 2 ? h + 2 : h;
 }
 
-/*
- * Where a replica keeps a key's versions: an owner in its data space, a fallback in its hint space
- * under (owner, key). The hint key is built in node->hint_key, so one place is live at a time.
- */
-typedef struct place {
-    dyn_space_t space;
-    const uint8_t *key;
-    size_t key_length;
-} place_t;
 
 static place_t place_of(dyn_node_t *node, uint32_t hint, const uint8_t *key, size_t key_length)
 {
@@ -496,7 +470,7 @@ static place_t place_of(dyn_node_t *node, uint32_t hint, const uint8_t *key, siz
     return (place_t){DYN_SPACE_HINTS, node->hint_key, n};
 }
 
-static place_t data_place(const uint8_t *key, size_t key_length)
+place_t node_data_place(const uint8_t *key, size_t key_length)
 {
     return (place_t){DYN_SPACE_DATA, key, key_length};
 }
@@ -515,16 +489,20 @@ static int load_at(dyn_node_t *node, const place_t *pl, uint64_t *print, bool *f
                                     &blob_length);
     if (found)
         *found = rc == DYN_OK;
+    /* What a DATA write replaces, for the Merkle tree's update. */
+    node->loaded_found = rc == DYN_OK;
+    if (rc == DYN_OK && node->config.anti_entropy && pl->space == DYN_SPACE_DATA)
+        node->loaded_print = node_answer_print(blob, blob_length);
     if (rc == DYN_ENOTFOUND) {
         for (uint32_t i = 0; i < set->count; i++)
             DYN_ASSERT(!set->items[i].owned);
         set->count = 0;
         if (print)
-            *print = answer_print(NULL, 0);
+            *print = node_answer_print(NULL, 0);
         return DYN_OK;
     }
     if (rc == DYN_OK && print)
-        *print = answer_print(blob, blob_length);
+        *print = node_answer_print(blob, blob_length);
     if (rc != DYN_OK)
         return rc;
     /* A stored blob that does not decode is a broken invariant of this node's own storage. */
@@ -535,7 +513,7 @@ static int load_at(dyn_node_t *node, const place_t *pl, uint64_t *print, bool *f
 
 static int load_local(dyn_node_t *node, const uint8_t *key, size_t key_length)
 {
-    place_t pl = data_place(key, key_length);
+    place_t pl = node_data_place(key, key_length);
     return load_at(node, &pl, NULL, NULL);
 }
 
@@ -558,10 +536,14 @@ static int store_scratch(dyn_node_t *node, const place_t *pl, uint64_t key_hash)
     /* The scratch set may borrow the old stored blob; it is encoded before the put replaces it. */
     int rc = node->storage.ops->put(node->storage.ctx, pl->space, pl->key, pl->key_length,
                                     node->blob, (size_t)length);
-    if (rc == DYN_OK)
-        trace(node, pl->space == DYN_SPACE_DATA ? DYN_TRACE_STORE_WRITE : DYN_TRACE_HINT_STORED,
-              0, 0, node->scratch.count, key_hash);
-    return rc;
+    if (rc != DYN_OK)
+        return rc;
+    trace(node, pl->space == DYN_SPACE_DATA ? DYN_TRACE_STORE_WRITE : DYN_TRACE_HINT_STORED, 0,
+          0, node->scratch.count, key_hash);
+    if (pl->space == DYN_SPACE_DATA && node->config.anti_entropy)
+        node_ae_note_write(node, pl->key, pl->key_length, key_hash,
+                           node_answer_print(node->blob, (size_t)length));
+    return DYN_OK;
 }
 
 /*
@@ -594,7 +576,7 @@ static int merge_answer(dyn_node_t *node, dyn_siblings_t *merged, const dyn_sibl
  * were added (0: the store already held them or something newer), or a negative status. A new
  * hint key past hints_max is refused with DYN_EFULL: the hint store is bounded.
  */
-static int apply_versions(dyn_node_t *node, const place_t *pl, uint64_t key_hash,
+int node_apply_versions(dyn_node_t *node, const place_t *pl, uint64_t key_hash,
                           const dyn_version_t *versions, uint32_t count)
 {
     bool found;
@@ -638,7 +620,7 @@ static int apply_versions(dyn_node_t *node, const place_t *pl, uint64_t key_hash
 static int apply_version(dyn_node_t *node, const place_t *pl, uint64_t key_hash,
                          const dyn_version_t *version)
 {
-    return apply_versions(node, pl, key_hash, version, 1);
+    return node_apply_versions(node, pl, key_hash, version, 1);
 }
 
 static void on_replica_get(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg)
@@ -657,7 +639,7 @@ static void on_replica_get(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_
         reply.siblings_blob_length = (uint32_t)blob_length;
     }
     reply.status = rc == DYN_ENOTFOUND ? DYN_OK : rc;
-    send_msg(node, from, &reply);
+    node_send_msg(node, from, &reply);
 }
 
 /* Make every earlier write durable before acknowledging (also when the write was stale: what it
@@ -681,7 +663,7 @@ static void on_replica_put(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_
     dyn_msg_init(&reply, DYN_MSG_REPLICA_PUT_REPLY);
     reply.request_id = msg->request_id;
     reply.status = rc < 0 ? rc : DYN_OK;
-    send_msg(node, from, &reply);
+    node_send_msg(node, from, &reply);
 }
 
 /*
@@ -692,15 +674,15 @@ static void on_handoff(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *m
 {
     node->stats.handoffs_received++;
     uint64_t key_hash = dyn_ring_hash(msg->key, msg->key_length);
-    place_t pl = data_place(msg->key, msg->key_length);
-    int rc = apply_versions(node, &pl, key_hash, msg->siblings.items, msg->siblings.count);
+    place_t pl = node_data_place(msg->key, msg->key_length);
+    int rc = node_apply_versions(node, &pl, key_hash, msg->siblings.items, msg->siblings.count);
     if (rc >= 0)
         rc = sync_storage(node);
     dyn_msg_t reply;
     dyn_msg_init(&reply, DYN_MSG_REPLICA_PUT_REPLY);
     reply.request_id = msg->request_id;
     reply.status = rc < 0 ? rc : DYN_OK;
-    send_msg(node, from, &reply);
+    node_send_msg(node, from, &reply);
 }
 
 /* ---- coordinator side ------------------------------------------------------------------- */
@@ -727,7 +709,7 @@ static void reply_get(dyn_node_t *node, op_t *op)
     }
     reply.status = live ? DYN_OK : DYN_ENOTFOUND;
     node->stats.replies_ok++;
-    send_msg(node, op->origin, &reply);
+    node_send_msg(node, op->origin, &reply);
 }
 
 static void reply_put(dyn_node_t *node, op_t *op)
@@ -739,7 +721,7 @@ static void reply_put(dyn_node_t *node, op_t *op)
     reply.written = op->dot;
     dyn_vclock_copy(&reply.context, &op->written);
     node->stats.replies_ok++;
-    send_msg(node, op->origin, &reply);
+    node_send_msg(node, op->origin, &reply);
 }
 
 /*
@@ -769,7 +751,7 @@ static void read_repair(dyn_node_t *node, op_t *op)
         return; /* repair is best effort; anti-entropy catches what it misses */
     int length = dyn_codec_encode_siblings(&op->merged, node->blob, node->blob_capacity);
     DYN_ASSERT(length == (int)size);
-    uint64_t reconciled = answer_print(node->blob, (size_t)length);
+    uint64_t reconciled = node_answer_print(node->blob, (size_t)length);
     dyn_msg_t repair;
     dyn_msg_init(&repair, DYN_MSG_REPLICA_PUT);
     repair.replica_flags = DYN_REPLICA_REPAIR;
@@ -781,14 +763,14 @@ static void read_repair(dyn_node_t *node, op_t *op)
         node->stats.read_repairs++;
         if (op->targets[i] == node->config.id) {
             place_t pl = place_of(node, op->hint_for[i], op_key(op), op->key_length);
-            (void)apply_versions(node, &pl, op->key_hash, op->merged.items, op->merged.count);
+            (void)node_apply_versions(node, &pl, op->key_hash, op->merged.items, op->merged.count);
             continue;
         }
         /* A fallback is repaired in its hint space, from where the owner will get it too. */
         repair.hint = op->hint_for[i];
         for (uint32_t v = 0; v < op->merged.count; v++) {
             repair.version = op->merged.items[v];
-            send_msg(node, op->targets[i], &repair);
+            node_send_msg(node, op->targets[i], &repair);
         }
     }
 }
@@ -867,9 +849,9 @@ static void choose_targets(const dyn_node_t *node, const uint32_t *walk, size_t 
         targets[i] = walk[i];
         hints[i] = 0;
         if (!node->config.hinted_handoff || walk[i] == node->config.id ||
-            !suspected(node, walk[i]))
+            !node_suspected(node, walk[i]))
             continue;
-        while (next < walk_len && suspected(node, walk[next]))
+        while (next < walk_len && node_suspected(node, walk[next]))
             next++;
         if (next < walk_len) {
             targets[i] = walk[next++];
@@ -994,7 +976,7 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
         return rc;
     int added = rc;
     if (added) {
-        place_t pl = data_place(msg->key, msg->key_length);
+        place_t pl = node_data_place(msg->key, msg->key_length);
         rc = store_scratch(node, &pl, key_hash);
         if (rc < 0)
             return rc;
@@ -1036,7 +1018,7 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
          */
         uint32_t alive[DYN_N_MAX], count = 0;
         for (uint32_t i = 0; i < n; i++)
-            if (!suspected(node, walk[i]))
+            if (!node_suspected(node, walk[i]))
                 alive[count++] = walk[i];
         uint32_t to = count ? alive[dyn_prng_below(&node->prng, count)]
                             : walk[dyn_prng_below(&node->prng, n)];
@@ -1143,7 +1125,7 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         if ((int)i == self_index)
             continue;
         out.hint = hints[i];
-        send_msg(node, targets[i], &out);
+        node_send_msg(node, targets[i], &out);
     }
     /* The op may be freed by op_progress when every replica (e.g. N=1, local) has answered. */
     if (op_lookup(node, id))
@@ -1166,7 +1148,7 @@ static void on_handoff_reply(dyn_node_t *node, dyn_endpoint_t from, op_t *op, in
         size_t length;
         if (st->ops->get(st->ctx, DYN_SPACE_HINTS, op_key(op), op->key_length, &blob,
                          &length) == DYN_OK &&
-            answer_print(blob, length) == op->answer_print[0] &&
+            node_answer_print(blob, length) == op->answer_print[0] &&
             st->ops->del(st->ctx, DYN_SPACE_HINTS, op_key(op), op->key_length) == DYN_OK) {
             DYN_ASSERT(node->hints > 0);
             node->hints--;
@@ -1200,7 +1182,7 @@ static void on_replica_reply(dyn_node_t *node, dyn_endpoint_t from, const dyn_ms
     int status = msg->status;
     if (status == DYN_OK && expected == OP_GET) {
         /* Every answer, also after the client's reply: read repair compares each with the whole. */
-        uint64_t print = answer_print(msg->siblings_blob, msg->siblings_blob_length);
+        uint64_t print = node_answer_print(msg->siblings_blob, msg->siblings_blob_length);
         /* An answer identical to one already merged changes nothing: skip the merge. A print is
          * recorded only for an answer that was merged, so "seen" means "in the merged set". */
         bool seen = false;
@@ -1266,10 +1248,19 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
         dyn_msg_t pong;
         dyn_msg_init(&pong, DYN_MSG_PONG);
         pong.request_id = msg->request_id;
-        send_msg(node, from, &pong);
+        node_send_msg(node, from, &pong);
         break;
     }
     case DYN_MSG_PONG: /* heard_from() above did the work */
+        break;
+    case DYN_MSG_AE_HASHES:
+    case DYN_MSG_AE_KEYS:
+    case DYN_MSG_AE_PULL:
+    case DYN_MSG_AE_PUSH:
+        if (node->config.anti_entropy)
+            node_ae_on_message(node, from, msg);
+        else
+            node->stats.stray_messages++;
         break;
     }
     dyn_msg_clear(msg);
@@ -1295,7 +1286,7 @@ static int handoff_one(void *arg, const uint8_t *key, size_t key_length, const u
     DYN_ASSERT(key_length > 4 && key_length <= DYN_HINT_KEY_MAX);
     uint32_t owner = (uint32_t)key[0] << 24 | (uint32_t)key[1] << 16 | (uint32_t)key[2] << 8 |
                      key[3];
-    if (suspected(node, owner))
+    if (node_suspected(node, owner))
         return 0;
     op_t *op = op_alloc(node, OP_HANDOFF, round->now_us);
     if (!op)
@@ -1311,7 +1302,7 @@ static int handoff_one(void *arg, const uint8_t *key, size_t key_length, const u
         return 1;
     }
     memcpy(op_key(op), key, key_length);
-    op->answer_print[0] = answer_print(blob, blob_length);
+    op->answer_print[0] = node_answer_print(blob, blob_length);
     dyn_msg_t msg;
     dyn_msg_init(&msg, DYN_MSG_HANDOFF);
     msg.request_id = op_id(node, op);
@@ -1319,7 +1310,7 @@ static int handoff_one(void *arg, const uint8_t *key, size_t key_length, const u
     msg.key_length = (uint32_t)(key_length - 4);
     msg.siblings_blob = blob;
     msg.siblings_blob_length = (uint32_t)blob_length;
-    send_msg(node, owner, &msg);
+    node_send_msg(node, owner, &msg);
     node->stats.handoffs_sent++;
     round->budget--;
     return 0;
@@ -1341,12 +1332,14 @@ static void tick(dyn_node_t *node, dyn_time_us now_us)
     dyn_msg_init(&ping, DYN_MSG_PING);
     for (uint32_t i = 0; i < node->suspect_count; i++) {
         node->stats.probes++;
-        send_msg(node, node->suspects[i], &ping);
+        node_send_msg(node, node->suspects[i], &ping);
     }
     if (node->hints > 0 && node->handoffs_in_flight == 0) {
         handoff_round_t round = {node, now_us, node->config.handoff_batch};
         (void)node->storage.ops->scan(node->storage.ctx, DYN_SPACE_HINTS, handoff_one, &round);
     }
+    if (node->config.anti_entropy)
+        node_ae_tick(node, now_us);
     arm_tick(node, now_us);
 }
 

@@ -13,6 +13,10 @@
  * what it is sent in its hint space, under the owner's id, and hands it to the owner once the owner
  * answers, deleting the hint only after the owner has made it durable and acknowledged it.
  *
+ * Anti-entropy (paper 4.7): each node keeps a Merkle tree per key range it stores, updated on
+ * every write, and every ae_interval compares one of its ranges with another replica of it, top
+ * down; only the keys of leaves that differ are compared, and only keys that differ are sent.
+ *
  * The node is sans-I/O: the host calls dyn_node_on_message() and dyn_node_on_timer() with the
  * current time, and the node acts only through its dyn_env_t and dyn_storage_t.
  *
@@ -81,11 +85,16 @@ typedef struct dyn_node_config {
                                        is refused with DYN_EFULL */
     uint32_t handoff_batch;         /* hints sent per tick, at most (the handoff throttle) */
     dyn_time_us tick_us;            /* period of probes and handoff rounds */
+    uint8_t anti_entropy;           /* 1 (default): Merkle trees per range, exchanged with the
+                                       range's other replicas; 0: none */
+    uint8_t merkle_depth;           /* levels below the root (1..16; default 8: 256 leaves) */
+    dyn_time_us ae_interval_us;     /* one exchange per this interval, per node (the AE rate) */
 } dyn_node_config_t;
 
 /*
  * Defaults: N=3 R=2 W=2, 1 s timeout, threshold 10, 100 siblings, 65536 pending requests, hinted
- * handoff on with 100,000 hinted keys at most, 64 hints per 200 ms tick.
+ * handoff on with 100,000 hinted keys at most, 64 hints per 200 ms tick, anti-entropy on with
+ * depth-8 trees and one exchange per second.
  */
 void dyn_node_config_default(dyn_node_config_t *config);
 
@@ -111,6 +120,10 @@ typedef struct dyn_node_stats {
     uint64_t handoffs_sent, hints_delivered; /* hint sets sent to owners; acknowledged ones */
     uint64_t handoffs_received;              /* hint sets received as an owner */
     uint64_t hints_peak;                     /* most keys held in the hint space at once */
+    uint64_t ae_exchanges, ae_in_sync;       /* exchanges started; ended equal at the root */
+    uint64_t ae_messages, ae_bytes;          /* anti-entropy datagrams sent, and their bytes */
+    uint64_t ae_keys_pushed;                 /* sibling sets sent to repair a peer */
+    uint64_t ae_keys_repaired;               /* pushes received that changed the local set */
 } dyn_node_stats_t;
 
 typedef struct dyn_node dyn_node_t;

@@ -426,8 +426,14 @@ uint32_t dyn_ring_range_of(const dyn_ring_t *ring, uint64_t key_hash)
 size_t dyn_ring_preference_list(const dyn_ring_t *ring, uint64_t key_hash, uint32_t *out,
                                 size_t max)
 {
+    return dyn_ring_range_preference_list(ring, dyn_ring_range_of(ring, key_hash), out, max);
+}
+
+size_t dyn_ring_range_preference_list(const dyn_ring_t *ring, uint32_t range, uint32_t *out,
+                                      size_t max)
+{
     DYN_ASSERT(out || max == 0);
-    size_t range = dyn_ring_range_of(ring, key_hash);
+    DYN_ASSERT(range < ring->range_count);
     if (max <= ring->width) {
         memcpy(out, ring->lists + range * ring->width, max * sizeof *out);
         return max;

@@ -70,6 +70,9 @@ size_t dyn_ring_preference_list(const dyn_ring_t *ring, uint64_t key_hash, uint3
  */
 uint32_t dyn_ring_range_of(const dyn_ring_t *ring, uint64_t key_hash);
 size_t dyn_ring_range_count(const dyn_ring_t *ring);
+/* The preference list shared by every key of range `range` (< range count), as above. */
+size_t dyn_ring_range_preference_list(const dyn_ring_t *ring, uint32_t range, uint32_t *out,
+                                      size_t max);
 
 /* True if node is among the first n nodes of the key's preference list. */
 int dyn_ring_is_replica(const dyn_ring_t *ring, uint64_t key_hash, uint32_t node, size_t n);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/codec.h"
+#include "core/merkle.h"
 #include "core/status.h"
 #include "sim/sim_dist.h"
 #include "sim/sim_workload.h"
@@ -716,7 +717,8 @@ static uint32_t check_node(lua_State *L, int idx)
 static const char *const cluster_keys[] = {
     "nodes", "n", "r", "w", "strategy", "partitions", "tokens", "latency", "latency_by_type",
     "timeout", "vclock_threshold", "siblings_max", "requests_pending_max", "resolution",
-    "sync_writes", "disk", "hinted_handoff", "hints_max", "handoff_batch", "tick", NULL};
+    "sync_writes", "disk", "hinted_handoff", "hints_max", "handoff_batch", "tick", "anti_entropy",
+    "merkle_depth", "ae_interval", NULL};
 
 static const struct {
     const char *name;
@@ -727,6 +729,8 @@ static const struct {
     {"read_response", DYN_MSG_REPLICA_GET_REPLY}, {"write_request", DYN_MSG_REPLICA_PUT},
     {"write_ack", DYN_MSG_REPLICA_PUT_REPLY},   {"handoff", DYN_MSG_HANDOFF},
     {"probe", DYN_MSG_PING},                    {"probe_reply", DYN_MSG_PONG},
+    {"ae_hashes", DYN_MSG_AE_HASHES},           {"ae_keys", DYN_MSG_AE_KEYS},
+    {"ae_pull", DYN_MSG_AE_PULL},               {"ae_push", DYN_MSG_AE_PUSH},
 };
 
 static lua_cluster_t *check_cluster(lua_State *L, int idx)
@@ -740,6 +744,19 @@ static uint32_t default_partitions(uint32_t nodes)
     while (q < nodes * 8u && q < (1u << 20))
         q *= 2;
     return q;
+}
+
+/* An optional boolean option of the table at idx. */
+static int opt_flag(lua_State *L, int idx, const char *name, int fallback)
+{
+    lua_getfield(L, idx, name);
+    int type = lua_type(L, -1);
+    if (type != LUA_TNIL && type != LUA_TBOOLEAN)
+        return luaL_error(L, "cluster.new: %s must be true or false, got %s", name,
+                          luaL_typename(L, -1));
+    int value = type == LUA_TNIL ? fallback : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return value;
 }
 
 static int l_cluster_new(lua_State *L)
@@ -787,12 +804,12 @@ static int l_cluster_new(lua_State *L)
         return luaL_error(L, "cluster.new: resolution must be \"vclock\" or \"lww\", got \"%s\"",
                           resolution);
 
-    lua_getfield(L, 1, "hinted_handoff");
-    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-        return luaL_error(L, "cluster.new: hinted_handoff must be true or false, got %s",
-                          luaL_typename(L, -1));
-    cc.node.hinted_handoff = lua_isnil(L, -1) || lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    cc.node.hinted_handoff = (uint8_t)opt_flag(L, 1, "hinted_handoff", 1);
+    cc.node.anti_entropy = (uint8_t)opt_flag(L, 1, "anti_entropy", 1);
+    cc.node.merkle_depth = (uint8_t)opt_int(L, 1, "merkle_depth", 8, 1, DYN_MERKLE_DEPTH_MAX);
+    cc.node.ae_interval_us = ms_to_us(L, opt_num(L, 1, "ae_interval", 1000), "ae_interval");
+    if (cc.node.ae_interval_us == 0)
+        return luaL_error(L, "cluster.new: ae_interval must be > 0 ms");
     cc.node.hints_max = (uint32_t)opt_int(L, 1, "hints_max", 100000, 1, UINT32_MAX);
     cc.node.handoff_batch = (uint32_t)opt_int(L, 1, "handoff_batch", 64, 1, 1 << 20);
     cc.node.tick_us = ms_to_us(L, opt_num(L, 1, "tick", 200), "tick");
@@ -886,15 +903,20 @@ static int l_cluster_new(lua_State *L)
                  c->ring.tokens_per_node, c->ring.partitions);
     else
         snprintf(placement, sizeof(placement), "partitions=%u", c->ring.partitions);
+    char ae[64] = "off";
+    if (c->node.anti_entropy)
+        snprintf(ae, sizeof(ae), "every %gms depth %u",
+                 (double)c->node.ae_interval_us / 1000.0, c->node.merkle_depth);
     printf("cluster: nodes=%u N=%u R=%u W=%u strategy=S%d %s timeout=%gms latency=%s "
-           "resolution=%s sync_writes=%s disk=%s ring_seed=%llu\n",
+           "resolution=%s sync_writes=%s disk=%s hinted_handoff=%s anti_entropy=%s "
+           "ring_seed=%llu\n",
            c->nodes, c->node.n, c->node.r, c->node.w, (int)c->ring.strategy, placement,
            (double)c->node.request_timeout_us / 1000.0, lat,
            c->node.resolution == DYN_RESOLVE_LWW ? "lww" : "vclock",
            c->node.sync_writes == DYN_SYNC_ALL ? "all"
            : c->node.sync_writes == DYN_SYNC_ONE ? "one" : "none",
-           c->disk_model ? "modelled" : "instant",
-           (unsigned long long)c->ring.seed);
+           c->disk_model ? "modelled" : "instant", c->node.hinted_handoff ? "on" : "off",
+           ae, (unsigned long long)c->ring.seed);
     fflush(stdout);
 
     lua_cluster_t *lc = lua_newuserdatauv(L, sizeof(*lc), 0);
@@ -1036,6 +1058,12 @@ static int l_cluster_node_stats(lua_State *L)
     FIELD("handoffs_received", s->handoffs_received);
     FIELD("hints", dyn_node_hints(node));
     FIELD("hints_peak", s->hints_peak);
+    FIELD("ae_exchanges", s->ae_exchanges);
+    FIELD("ae_in_sync", s->ae_in_sync);
+    FIELD("ae_messages", s->ae_messages);
+    FIELD("ae_bytes", s->ae_bytes);
+    FIELD("ae_keys_pushed", s->ae_keys_pushed);
+    FIELD("ae_keys_repaired", s->ae_keys_repaired);
     FIELD("pending", dyn_node_pending(node));
 #undef FIELD
     return 1;

@@ -93,9 +93,10 @@ static void make_versions(dyn_version_t items[3])
 typedef struct sample_storage {
     dyn_version_t items[3];
     uint8_t big_value[300];
+    dyn_ae_key_t ae_keys[2], ae_pull[2];
 } sample_storage_t;
 
-enum { SAMPLE_COUNT = 25 };
+enum { SAMPLE_COUNT = 30 };
 
 static const char *const SAMPLE_NAMES[SAMPLE_COUNT] = {
     "client_get",           "client_get_forwarded", "client_put",
@@ -106,11 +107,20 @@ static const char *const SAMPLE_NAMES[SAMPLE_COUNT] = {
     "replica_put_reply_ok", "replica_put_reply_err", "replica_put_extremes",
     "client_reply_extremes", "replica_get_hinted",   "replica_put_hinted",
     "handoff_1sib",         "handoff_3sib",         "ping",
-    "pong"};
+    "pong",                 "ae_hashes_root",       "ae_hashes_level",
+    "ae_keys",              "ae_pull",              "ae_push"};
 
 /* Fill *m with sample number i; pointers reference s and the const tables above. */
+static const uint32_t AE_ROOT[1] = {0};
+static const uint32_t AE_INDICES[3] = {1, 300, 65535};
+static const uint64_t AE_HASHES[3] = {0x0123456789ABCDEFull, 0, UINT64_MAX};
+
 static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
 {
+    s->ae_keys[0] = (dyn_ae_key_t){KEY_USER, sizeof KEY_USER - 1, 0xFEEDFACECAFEBEEFull};
+    s->ae_keys[1] = (dyn_ae_key_t){KEY_CART, sizeof KEY_CART - 1, 1};
+    s->ae_pull[0] = (dyn_ae_key_t){KEY_USER, sizeof KEY_USER - 1, 0};
+    s->ae_pull[1] = (dyn_ae_key_t){KEY_CART, sizeof KEY_CART - 1, 0};
     make_versions(s->items);
     for (size_t j = 0; j < sizeof s->big_value; j++)
         s->big_value[j] = (uint8_t)(j * 7u + 3u);
@@ -123,7 +133,8 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
         DYN_MSG_REPLICA_PUT_REPLY, DYN_MSG_REPLICA_PUT_REPLY, DYN_MSG_REPLICA_PUT,
         DYN_MSG_CLIENT_REPLY,      DYN_MSG_REPLICA_GET,       DYN_MSG_REPLICA_PUT,
         DYN_MSG_HANDOFF,           DYN_MSG_HANDOFF,           DYN_MSG_PING,
-        DYN_MSG_PONG};
+        DYN_MSG_PONG,              DYN_MSG_AE_HASHES,         DYN_MSG_AE_HASHES,
+        DYN_MSG_AE_KEYS,           DYN_MSG_AE_PULL,           DYN_MSG_AE_PUSH};
     dyn_msg_init(m, types[i]);
     m->request_id = 1000u + (uint64_t)i * 977u;
     switch (i) {
@@ -245,6 +256,39 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
     case 24:
         m->request_id = i == 23 ? 0 : UINT64_MAX;
         break;
+    case 25:
+        m->range = 0;
+        m->level = 0;
+        m->index_count = 1;
+        m->indices = AE_ROOT;
+        m->hashes = AE_HASHES;
+        break;
+    case 26:
+        m->range = 70000;
+        m->level = 16;
+        m->index_count = 3;
+        m->indices = AE_INDICES;
+        m->hashes = AE_HASHES;
+        break;
+    case 27:
+        m->range = 12;
+        m->index_count = 3;
+        m->indices = AE_INDICES;
+        m->key_count = 2;
+        m->keys = s->ae_keys;
+        break;
+    case 28:
+        m->range = 12;
+        m->key_count = 2;
+        m->keys = s->ae_pull;
+        break;
+    case 29:
+        m->key = KEY_CART;
+        m->key_length = sizeof KEY_CART - 1;
+        m->siblings.items = s->items;
+        m->siblings.count = 2;
+        m->siblings.capacity = 3;
+        break;
     default:
         fail();
     }
@@ -345,8 +389,35 @@ static void assert_msg_equal(const dyn_msg_t *a, const dyn_msg_t *b)
         assert_int_equal(a->status, b->status);
         break;
     case DYN_MSG_HANDOFF:
+    case DYN_MSG_AE_PUSH:
         assert_bytes_equal(a->key, a->key_length, b->key, b->key_length);
         assert_siblings_equal(&a->siblings, &b->siblings);
+        break;
+    case DYN_MSG_AE_HASHES:
+    case DYN_MSG_AE_KEYS:
+    case DYN_MSG_AE_PULL:
+        assert_int_equal(a->range, b->range);
+        assert_int_equal(a->level, b->level);
+        if (a->type == DYN_MSG_AE_PULL) { /* no leaves on the wire */
+            assert_int_equal(b->index_count, 0);
+        } else {
+            assert_int_equal(a->index_count, b->index_count);
+        }
+        for (uint32_t i = 0; i < b->index_count; i++) {
+            assert_int_equal(a->indices[i], b->indices[i]);
+            if (a->type == DYN_MSG_AE_HASHES)
+                assert_true(a->hashes[i] == b->hashes[i]);
+        }
+        if (a->type == DYN_MSG_AE_HASHES) { /* no keys on the wire */
+            assert_int_equal(b->key_count, 0);
+            break;
+        }
+        assert_int_equal(a->key_count, b->key_count);
+        for (uint32_t i = 0; i < a->key_count; i++) {
+            assert_bytes_equal(a->keys[i].key, a->keys[i].key_length, b->keys[i].key,
+                               b->keys[i].key_length);
+            assert_true(a->keys[i].print == b->keys[i].print);
+        }
         break;
     case DYN_MSG_PING:
     case DYN_MSG_PONG:
@@ -359,7 +430,7 @@ static void assert_msg_equal(const dyn_msg_t *a, const dyn_msg_t *b)
 static int has_siblings(dyn_msg_type_t type)
 {
     return type == DYN_MSG_CLIENT_REPLY || type == DYN_MSG_REPLICA_GET_REPLY ||
-           type == DYN_MSG_HANDOFF;
+           type == DYN_MSG_HANDOFF || type == DYN_MSG_AE_PUSH;
 }
 
 /*
@@ -608,6 +679,17 @@ static void test_widest_fields(void **state)
         items[i].value = value;
         items[i].value_length = value_length;
     }
+    static uint32_t wide_indices[DYN_AE_LIST_MAX];
+    static uint64_t wide_hashes[DYN_AE_LIST_MAX];
+    static dyn_ae_key_t wide_keys[DYN_AE_KEYS_MAX], wide_pull[DYN_AE_KEYS_MAX];
+    for (uint32_t i = 0; i < DYN_AE_LIST_MAX; i++) {
+        wide_indices[i] = (1u << DYN_AE_LEVEL_MAX) - DYN_AE_LIST_MAX + i;
+        wide_hashes[i] = UINT64_MAX - i;
+    }
+    for (uint32_t i = 0; i < DYN_AE_KEYS_MAX; i++) {
+        wide_keys[i] = (dyn_ae_key_t){key, DYN_KEY_MAX, UINT64_MAX};
+        wide_pull[i] = (dyn_ae_key_t){key, DYN_KEY_MAX, 0};
+    }
     for (int type = 1; type <= DYN_MSG_TYPE_MAX_; type++) {
         dyn_msg_t m;
         dyn_msg_init(&m, (dyn_msg_type_t)type);
@@ -625,6 +707,14 @@ static void test_widest_fields(void **state)
         m.siblings.items = items;
         m.siblings.count = WIDE_SIBLINGS;
         m.siblings.capacity = WIDE_SIBLINGS;
+        /* Anti-entropy lists: full, with the widest indices, hashes and keys. */
+        m.range = UINT32_MAX;
+        m.level = (uint8_t)(type == DYN_MSG_AE_HASHES ? DYN_AE_LEVEL_MAX : 0);
+        m.index_count = DYN_AE_LIST_MAX;
+        m.indices = wide_indices;
+        m.hashes = wide_hashes;
+        m.key_count = DYN_AE_KEYS_MAX;
+        m.keys = type == DYN_MSG_AE_PULL ? wide_pull : wide_keys;
         assert_encodes_only_with_room(&m);
     }
     /* The bare encodings too. */
@@ -1456,25 +1546,25 @@ static void test_varint_strictness(void **state)
     builder_t b;
     /* request_id 0 written as 80 00: non-minimal. */
     b.len = 0;
-    b_raw(&b, "\xD7\x03\x07\x80\x00\x00", 6);
+    b_raw(&b, "\xD7\x04\x07\x80\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* request_id 1 written as 81 00, and as 81 80 00. */
     b.len = 0;
-    b_raw(&b, "\xD7\x03\x07\x81\x00\x00", 6);
+    b_raw(&b, "\xD7\x04\x07\x81\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     b.len = 0;
-    b_raw(&b, "\xD7\x03\x07\x81\x80\x00\x00", 7);
+    b_raw(&b, "\xD7\x04\x07\x81\x80\x00\x00", 7);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* The minimal forms decode. */
     b.len = 0;
-    b_raw(&b, "\xD7\x03\x07\x01\x00", 5);
+    b_raw(&b, "\xD7\x04\x07\x01\x00", 5);
     assert_int_equal(decode_built(&b), DYN_OK);
     /* UINT64_MAX is 9 x FF then 01; a 10th byte of 02 overflows, 11 bytes are too long. */
     uint8_t max[10];
     memset(max, 0xFF, 9);
     max[9] = 0x01;
     b.len = 0;
-    b_raw(&b, "\xD7\x03\x07", 3);
+    b_raw(&b, "\xD7\x04\x07", 3);
     b_raw(&b, max, 10);
     b_u8(&b, 0);
     assert_int_equal(decode_built(&b), DYN_OK);
@@ -1486,7 +1576,7 @@ static void test_varint_strictness(void **state)
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* 2^63 exactly: nine 80 bytes then 01. */
     b.len = 0;
-    b_raw(&b, "\xD7\x03\x07", 3);
+    b_raw(&b, "\xD7\x04\x07", 3);
     for (int i = 0; i < 9; i++)
         b_u8(&b, 0x80);
     b_u8(&b, 0x01);
@@ -1937,6 +2027,104 @@ static int write_corpus(const char *dir)
     return failed;
 }
 
+/* Anti-entropy lists: counts, order, levels and indices are checked against their bounds. */
+static void test_ae_strictness(void **state)
+{
+    (void)state;
+    builder_t b;
+    /* AE_HASHES (range 5, level, count, entries) with the given level and indices. */
+    const struct {
+        unsigned level;
+        uint32_t count;
+        uint32_t indices[3];
+        int expect;
+    } hashes[] = {
+        {0, 1, {0}, DYN_OK},
+        {0, 1, {1}, DYN_EBADMSG},              /* 2^0 = 1 node at the root level */
+        {3, 3, {0, 5, 7}, DYN_OK},
+        {3, 2, {5, 5}, DYN_EBADMSG},           /* duplicate */
+        {3, 2, {6, 5}, DYN_EBADMSG},           /* unsorted */
+        {3, 1, {8}, DYN_EBADMSG},              /* past the level */
+        {16, 1, {65535}, DYN_OK},
+        {17, 1, {0}, DYN_EBADMSG},             /* deeper than any tree */
+        {2, 0, {0}, DYN_EBADMSG},              /* nothing to compare */
+    };
+    for (size_t i = 0; i < sizeof hashes / sizeof hashes[0]; i++) {
+        b_header(&b, DYN_MSG_AE_HASHES, 1);
+        b_varint(&b, 5);
+        b_u8(&b, (uint8_t)hashes[i].level);
+        b_varint(&b, hashes[i].count);
+        for (uint32_t k = 0; k < hashes[i].count; k++) {
+            b_varint(&b, hashes[i].indices[k]);
+            b_le(&b, 0x1122334455667788ull, 8);
+        }
+        assert_int_equal(decode_built(&b), hashes[i].expect);
+    }
+    /* A count the remaining bytes cannot hold is refused before anything is read. */
+    b_header(&b, DYN_MSG_AE_HASHES, 1);
+    b_varint(&b, 5);
+    b_u8(&b, 4);
+    b_varint(&b, DYN_AE_LIST_MAX);
+    b_varint(&b, 1);
+    b_le(&b, 7, 8);
+    assert_int_equal(decode_built(&b), DYN_EBADMSG);
+    b_header(&b, DYN_MSG_AE_HASHES, 1);
+    b_varint(&b, 5);
+    b_u8(&b, 4);
+    b_varint(&b, DYN_AE_LIST_MAX + 1);
+    assert_int_equal(decode_built(&b), DYN_EBADMSG);
+    /* AE_KEYS: leaves sorted, keys non-empty, each with 8 bytes of print. */
+    b_header(&b, DYN_MSG_AE_KEYS, 1);
+    b_varint(&b, 9);
+    b_varint(&b, 2);
+    b_varint(&b, 3);
+    b_varint(&b, 2); /* unsorted */
+    b_varint(&b, 0);
+    assert_int_equal(decode_built(&b), DYN_EBADMSG);
+    b_header(&b, DYN_MSG_AE_KEYS, 1);
+    b_varint(&b, 9);
+    b_varint(&b, 0);
+    b_varint(&b, 1);
+    b_varint(&b, 0); /* an empty key */
+    b_le(&b, 1, 8);
+    assert_int_equal(decode_built(&b), DYN_EBADMSG);
+    b_header(&b, DYN_MSG_AE_KEYS, 1);
+    b_varint(&b, 9);
+    b_varint(&b, 0);
+    b_varint(&b, 1);
+    b_varint(&b, 1);
+    b_u8(&b, 'k');
+    b_le(&b, 1, 7); /* a print cut short */
+    assert_int_equal(decode_built(&b), DYN_EBADMSG);
+    /* AE_PULL: at least one key. */
+    b_header(&b, DYN_MSG_AE_PULL, 1);
+    b_varint(&b, 9);
+    b_varint(&b, 0);
+    assert_int_equal(decode_built(&b), DYN_EBADMSG);
+    b_header(&b, DYN_MSG_AE_PULL, 1);
+    b_varint(&b, 9);
+    b_varint(&b, 1);
+    b_varint(&b, 1);
+    b_u8(&b, 'k');
+    assert_int_equal(decode_built(&b), DYN_OK);
+    /* Encoding refuses what decoding would: unsorted indices, prints in a pull. */
+    uint8_t buf[BUF_CAP];
+    dyn_msg_t m;
+    dyn_msg_init(&m, DYN_MSG_AE_HASHES);
+    const uint32_t unsorted[2] = {4, 2};
+    const uint64_t h[2] = {1, 2};
+    m.level = 3;
+    m.index_count = 2;
+    m.indices = unsorted;
+    m.hashes = h;
+    assert_int_equal(dyn_codec_encode(&m, buf, sizeof buf), DYN_EINVAL);
+    dyn_msg_init(&m, DYN_MSG_AE_PULL);
+    const dyn_ae_key_t printed = {(const uint8_t *)"k", 1, 5};
+    m.key_count = 1;
+    m.keys = &printed;
+    assert_int_equal(dyn_codec_encode(&m, buf, sizeof buf), DYN_EINVAL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0)
@@ -1963,6 +2151,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_nonminimal_request_id_in_every_sample),
         cmocka_unit_test(test_status_range),
         cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_ae_strictness),
         cmocka_unit_test(test_tombstone_with_value),
         cmocka_unit_test(test_encode_invalid),
         cmocka_unit_test(test_encode_buffer_too_small),

@@ -127,6 +127,7 @@ static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max, bool 
             cfg.requests_pending_max = pending_max;
         cfg.hinted_handoff = hinted;
         cfg.tick_us = TICK_US;
+        cfg.ae_interval_us = TICK_US; /* an anti-entropy exchange every tick, once started */
         if (hints_max)
             cfg.hints_max = hints_max;
         c->stores[i] = dyn_mem_store_create();
@@ -2203,6 +2204,113 @@ static void test_strict_quorum_never_uses_fallbacks(void **state)
     run(c);
 }
 
+/* ---- anti-entropy ------------------------------------------------------------------------ */
+
+static uint64_t total_stat(cluster_t *c, size_t offset)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < NODE_COUNT; i++)
+        sum += *(const uint64_t *)((const uint8_t *)dyn_node_stats(c->nodes[i]) + offset);
+    return sum;
+}
+#define TOTAL(c, field) total_stat(c, offsetof(dyn_node_stats_t, field))
+
+static void start_all(cluster_t *c)
+{
+    for (uint32_t i = 0; i < NODE_COUNT; i++)
+        dyn_node_start(c->nodes[i], c->net.now_us);
+}
+
+/* Replicas that agree: exchanges end at the root, and nothing is pushed or repaired. */
+static void test_anti_entropy_in_sync_repairs_nothing(void **state)
+{
+    cluster_t *c = *state;
+    dyn_msg_t reply;
+    put_sync(c, c->pref[0], 1, "v", NULL, (dyn_req_opts_t){.w = 3}, false, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    dyn_msg_clear(&reply);
+    start_all(c);
+    for (int i = 0; i < 50; i++) {
+        fake_net_advance(&c->net, c->net.now_us + TICK_US);
+        run(c);
+    }
+    assert_true(TOTAL(c, ae_exchanges) >= 100);
+    assert_int_equal(TOTAL(c, ae_in_sync), TOTAL(c, ae_exchanges));
+    assert_int_equal(TOTAL(c, ae_messages), TOTAL(c, ae_exchanges)); /* one root hash each */
+    assert_int_equal(TOTAL(c, ae_keys_pushed), 0);
+    assert_int_equal(TOTAL(c, ae_keys_repaired), 0);
+}
+
+/*
+ * A replica that missed a write (no read touches the key afterwards) gets it from an exchange;
+ * and a replica holding a version the others lack pushes it to them: after the exchanges, all
+ * three store the same bytes, and later exchanges find them in sync.
+ */
+static void test_anti_entropy_repairs_both_ways(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0], b = c->pref[1], r3 = c->pref[2];
+    dyn_msg_t reply;
+    inject_put(c, a, 1, "v1", NULL, DEFAULTS, false);
+    assert_true(fake_net_deliver_first(&c->net, CLIENT, a, DYN_MSG_CLIENT_PUT));
+    assert_int_equal(fake_net_drop(&c->net, a, r3, DYN_MSG_REPLICA_PUT), 1);
+    run(c);
+    client_reply(c, 0, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    dyn_msg_clear(&reply);
+    fake_net_advance(&c->net, c->net.now_us + TIMEOUT_US);
+    run(c);
+    /* A concurrent version that only r3 has: a write that reached it alone. */
+    dyn_msg_t m;
+    dyn_msg_init(&m, DYN_MSG_REPLICA_PUT);
+    m.request_id = 77;
+    m.key = (const uint8_t *)KEY;
+    m.key_length = (uint32_t)strlen(KEY);
+    m.version.dot = (dyn_vclock_entry_t){.node = r3, .epoch = 1, .counter = 1};
+    m.version.value = (const uint8_t *)"v3";
+    m.version.value_length = 2;
+    fake_net_inject_msg(&c->net, b, r3, &m);
+    run(c);
+    dyn_siblings_t s;
+    assert_int_equal(stored(c, r3, &s), 1);
+    dyn_siblings_clear(&s);
+    assert_int_equal(stored(c, a, &s), 1);
+    dyn_siblings_clear(&s);
+    start_all(c);
+    for (int i = 0; i < 400; i++) {
+        fake_net_advance(&c->net, c->net.now_us + TICK_US);
+        run(c);
+        uint32_t n3 = stored(c, r3, &s);
+        dyn_siblings_clear(&s);
+        uint32_t na = stored(c, a, &s);
+        dyn_siblings_clear(&s);
+        uint32_t nb = stored(c, b, &s);
+        dyn_siblings_clear(&s);
+        if (n3 == 2 && na == 2 && nb == 2)
+            break;
+    }
+    assert_int_equal(stored(c, r3, &s), 2);
+    dyn_siblings_clear(&s);
+    assert_int_equal(stats_of(c, r3)->ae_keys_repaired, 1);
+    assert_int_equal(stats_of(c, a)->ae_keys_repaired, 1);
+    assert_int_equal(stats_of(c, b)->ae_keys_repaired, 1);
+    uint8_t ba[512], bb[512], b3[512];
+    size_t la = stored_bytes(c, a, ba, sizeof ba);
+    assert_int_equal(stored_bytes(c, b, bb, sizeof bb), la);
+    assert_int_equal(stored_bytes(c, r3, b3, sizeof b3), la);
+    assert_memory_equal(ba, b3, la);
+    /* Afterwards every exchange ends in sync. */
+    uint64_t exchanges = TOTAL(c, ae_exchanges), in_sync = TOTAL(c, ae_in_sync);
+    uint64_t pushed = TOTAL(c, ae_keys_pushed);
+    for (int i = 0; i < 20; i++) {
+        fake_net_advance(&c->net, c->net.now_us + TICK_US);
+        run(c);
+    }
+    assert_true(TOTAL(c, ae_exchanges) > exchanges);
+    assert_int_equal(TOTAL(c, ae_exchanges) - exchanges, TOTAL(c, ae_in_sync) - in_sync);
+    assert_int_equal(TOTAL(c, ae_keys_pushed), pushed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2255,6 +2363,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hint_store_bound, setup_hints1, teardown),
         cmocka_unit_test_setup_teardown(test_pr_pw_count_owners_only, setup_hinted, teardown),
         cmocka_unit_test_setup_teardown(test_strict_quorum_never_uses_fallbacks, setup_default,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_anti_entropy_in_sync_repairs_nothing, setup_default,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_anti_entropy_repairs_both_ways, setup_default,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

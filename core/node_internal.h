@@ -1,0 +1,91 @@
+/*
+ * node_internal.h: what the node's own source files share; not for use outside core/node*.c and
+ * core/anti_entropy.c. The node is one state machine split over files by concern: the request
+ * path and hinted handoff (node.c) and Merkle anti-entropy (anti_entropy.c).
+ */
+#ifndef DYN_NODE_INTERNAL_H
+#define DYN_NODE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/codec.h"
+#include "core/merkle.h"
+#include "core/node.h"
+#include "core/prng.h"
+#include "core/siblings.h"
+
+typedef struct op op_t;
+
+/* Anti-entropy state: one Merkle tree per key range the node stores keys of (anti_entropy.c). */
+typedef struct node_ae {
+    dyn_merkle_t **trees;         /* indexed by range; NULL until a key of the range is stored */
+    uint32_t range_count;
+    uint32_t *owned;              /* the ranges this node replicates (first N), ascending */
+    uint32_t owned_count;
+    uint32_t next;                /* the next owned range to exchange */
+    dyn_time_us next_at;          /* when the next exchange starts */
+    uint8_t *keys;                /* keys gathered by a scan: length, bytes, print; reused */
+    size_t keys_length, keys_capacity;
+} node_ae_t;
+
+/*
+ * Where a replica keeps a key's versions: an owner in its data space, a fallback in its hint space
+ * under (owner, key). The hint key is built in node->hint_key, so one place is live at a time.
+ */
+typedef struct place {
+    dyn_space_t space;
+    const uint8_t *key;
+    size_t key_length;
+} place_t;
+
+struct dyn_node {
+    dyn_node_config_t config;
+    const dyn_ring_t *ring;
+    dyn_storage_t storage;
+    dyn_env_t env;
+    dyn_node_stats_t stats;
+    dyn_prng_t prng;
+
+    op_t *ops;
+    uint32_t ops_capacity;
+    uint32_t ops_used;
+    uint32_t free_head;           /* UINT32_MAX when no freed slot is waiting */
+
+    dyn_msg_t rx;                 /* decoded incoming message, reused */
+    dyn_siblings_t scratch;       /* local sibling set during a write, reused */
+    dyn_version_t *live_view;     /* DYN_SIBLINGS_MAX versions: live siblings of a get reply */
+    uint8_t *tx;                  /* encode buffer, grows to the largest message sent */
+    size_t tx_capacity;
+    uint8_t *blob;                /* encoded sibling set being stored */
+    size_t blob_capacity;
+
+    uint32_t *suspects;           /* peers suspected down, sorted ascending */
+    uint32_t suspect_count, suspect_capacity;
+    uint64_t hints;               /* keys held in the hint space */
+    uint32_t handoffs_in_flight;  /* OP_HANDOFF ops pending: a round starts only at zero */
+    uint8_t hint_key[DYN_HINT_KEY_MAX]; /* where place_of() builds a hint's storage key */
+    bool loaded_found;            /* what load_at() last found: whether the key was stored, */
+    uint64_t loaded_print;        /* and its print (kept for the Merkle tree of a DATA write) */
+    node_ae_t ae;
+};
+
+/* Encode and send; returns the encoded length or a negative status. */
+int node_send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg);
+bool node_suspected(const dyn_node_t *node, uint32_t peer);
+/* The fingerprint of an encoded sibling set (never 0; the empty set is 1). */
+uint64_t node_answer_print(const uint8_t *blob, size_t length);
+place_t node_data_place(const uint8_t *key, size_t key_length);
+/* Reconcile versions into the set stored at pl; returns how many were added, or a status. */
+int node_apply_versions(dyn_node_t *node, const place_t *pl, uint64_t key_hash,
+                        const dyn_version_t *versions, uint32_t count);
+
+/* anti_entropy.c */
+int node_ae_init(dyn_node_t *node);
+void node_ae_free(dyn_node_t *node);
+void node_ae_note_write(dyn_node_t *node, const uint8_t *key, size_t key_length,
+                        uint64_t key_hash, uint64_t new_print);
+void node_ae_tick(dyn_node_t *node, dyn_time_us now_us);
+void node_ae_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg);
+
+#endif
