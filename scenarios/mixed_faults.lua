@@ -10,6 +10,11 @@
 -- profile (the default): faults run to the end, then nothing acknowledged may have been lost.
 -- Liveness profile: faults stop, everything heals and restarts, a read of every key repairs the
 -- replicas it finds stale, and then every key's replicas must hold the same versions.
+--
+--   dynsim fuzz scenarios/mixed_faults.lua --seeds 1..1000 -D sync=one
+--
+-- is the paper's buffered mode, where only the coordinator's copy is durable when the client is
+-- told: crashes then lose acknowledged writes, and the seeds that lost any fail.
 
 scenario { name = "mixed_faults", description = "random faults under load (swarm testing)" }
 
@@ -18,12 +23,14 @@ local P = params {
   ops       = { 3000, "client operations" },
   keys      = { 200, "distinct keys" },
   fault_ms  = { 3000, "length of the fault phase (simulated ms)" },
+  sync      = { "all", "replicas that sync before acknowledging: all, or one (the paper's "
+                .. "buffered mode: the coordinator only), or none" },
 }
 
 local profile = FUZZ and FUZZ.profile or "safety"
 local nodes = P.nodes > 0 and P.nodes or random(5, 9)
 local c = cluster.new {
-  nodes = nodes, n = 3, r = 2, w = 2, timeout = 150, sync_writes = "all",
+  nodes = nodes, n = 3, r = 2, w = 2, timeout = 150, sync_writes = P.sync,
   latency = { dist = "mixture", components = {
     { weight = 0.95, dist = "lognormal", median = 0.4, sigma = 0.5 },
     { weight = 0.05, dist = "pareto", scale = 2, alpha = 1.5, max = 200 } } },
