@@ -166,6 +166,18 @@ typedef struct reader {
 
 static inline size_t remaining(const reader_t *r) { return (size_t)(r->end - r->p); }
 
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define VARINT_WORDWISE 1
+/* Pack the low 7 bits of each byte of x together: three mask-and-shift steps, no loop. */
+static inline uint64_t pack7(uint64_t x)
+{
+    x &= 0x7F7F7F7F7F7F7F7Full;
+    x = (x & 0x007F007F007F007Full) | ((x & 0x7F007F007F007F00ull) >> 1);
+    x = (x & 0x00003FFF00003FFFull) | ((x & 0x3FFF00003FFF0000ull) >> 2);
+    return (x & 0x000000000FFFFFFFull) | ((x & 0x0FFFFFFF00000000ull) >> 4);
+}
+#endif
+
 /*
  * A varint of two or more bytes (or a truncated one); get_varint() handles the one-byte case.
  * Forced inline: as a call it costs more than it does (measured ~10% on a whole decode).
@@ -179,32 +191,63 @@ static inline int get_varint_long(reader_t *r, uint64_t *out)
     size_t avail = remaining(r);
     if (avail == 0)
         return DYN_EBADMSG;
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#ifdef VARINT_WORDWISE
     /*
      * Timestamps (up to 8 bytes for wall-clock microseconds) sit in every clock entry and request
      * ids grow past one byte, so multi-byte varints are common: decode up to 8 bytes at once, with
-     * no per-byte branch. The lowest clear high bit marks the last byte; the 7-bit groups are then
-     * packed together with three mask-and-shift steps.
+     * no per-byte branch. The lowest clear high bit marks the last byte.
      */
+    uint64_t x, stops = 0;
     if (avail >= 8) {
-        uint64_t x;
         memcpy(&x, p, 8);
-        uint64_t stops = ~x & 0x8080808080808080ull;
-        if (stops != 0) {
-            unsigned last_bit = (unsigned)__builtin_ctzll(stops); /* 8 * last_index + 7 */
-            x &= stops ^ (stops - 1);                            /* bytes up to the last one */
-            if ((x >> (last_bit - 7)) == 0)
-                return DYN_EBADMSG; /* a trailing zero group: non-minimal */
-            x &= 0x7F7F7F7F7F7F7F7Full;
-            x = (x & 0x007F007F007F007Full) | ((x & 0x7F007F007F007F00ull) >> 1);
-            x = (x & 0x00003FFF00003FFFull) | ((x & 0x3FFF00003FFF0000ull) >> 2);
-            x = (x & 0x000000000FFFFFFFull) | ((x & 0x0FFFFFFF00000000ull) >> 4);
-            *out = x;
-            r->p = p + (last_bit + 1) / 8;
+        stops = ~x & 0x8080808080808080ull;
+        if (stops == 0) {
+            /*
+             * 9 or 10 bytes. Request ids are (generation << 32 | slot) with generations of up to
+             * 31 bits, so nearly every request id is one: not worth a byte loop. The 9th byte
+             * holds bits 56..62; a 10th may only be 0x01 (bit 63), as the byte loop below rules.
+             */
+            if (avail < 9)
+                return DYN_EBADMSG; /* ran out of bytes mid-varint */
+            uint64_t v = pack7(x);
+            uint8_t b8 = p[8];
+            if (b8 < 0x80u) {
+                if (b8 == 0)
+                    return DYN_EBADMSG; /* a trailing zero group: non-minimal */
+                *out = v | (uint64_t)b8 << 56;
+                r->p = p + 9;
+                return DYN_OK;
+            }
+            if (avail < VARINT_MAX_BYTES || p[9] != 1u)
+                return DYN_EBADMSG; /* truncated, overflowing, too long or non-minimal */
+            *out = v | (uint64_t)(b8 & 0x7Fu) << 56 | 1ull << 63;
+            r->p = p + VARINT_MAX_BYTES;
             return DYN_OK;
         }
-        /* 9 or 10 bytes (values of 2^56 and more): the byte loop below handles them. */
+    } else if (avail >= 4) {
+        /*
+         * Near the end of the input (a request id followed only by a status, say): two overlapping
+         * 4-byte loads gather exactly the avail bytes, the rest of x zero. Stops past the input are
+         * masked off, so a varint running off the end finds none and is refused as truncated.
+         */
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + avail - 4, 4);
+        x = lo | ((uint64_t)hi << (8 * (avail - 4)));
+        stops = ~x & 0x8080808080808080ull & ((1ull << (8 * avail)) - 1);
+        if (stops == 0)
+            return DYN_EBADMSG; /* ran out of bytes mid-varint */
     }
+    if (stops != 0) {
+        unsigned last_bit = (unsigned)__builtin_ctzll(stops); /* 8 * last_index + 7 */
+        x &= stops ^ (stops - 1);                            /* bytes up to the last one */
+        if ((x >> (last_bit - 7)) == 0)
+            return DYN_EBADMSG; /* a trailing zero group: non-minimal */
+        *out = pack7(x);
+        r->p = p + (last_bit + 1) / 8;
+        return DYN_OK;
+    }
+    /* Fewer than 4 bytes left: the byte loop. */
 #endif
     uint64_t v = p[0] & 0x7Fu;
     for (size_t i = 1; i < avail; i++) {
