@@ -185,6 +185,23 @@ uint64_t sim_queue_push(sim_queue_t *q, const sim_event_t *ev)
     return handle;
 }
 
+/*
+ * A lane's head was written one timeout ago, tens of thousands of events back, and is long out of
+ * cache when the next pop compares it: perf showed that load as most of earliest()'s time. Lanes
+ * are read front to back, so fetch a few entries ahead as each one is popped. Only a hint.
+ */
+#define LANE_PREFETCH_AHEAD 4u
+
+static inline void lane_prefetch(const lane_t *lane)
+{
+#if defined(__GNUC__)
+    if (lane->count > LANE_PREFETCH_AHEAD)
+        __builtin_prefetch(&lane->ring[(lane->head + LANE_PREFETCH_AHEAD) & (lane->capacity - 1)]);
+#else
+    (void)lane;
+#endif
+}
+
 static lane_t *find_lane(sim_queue_t *q, uint64_t key)
 {
     for (uint32_t i = 0; i < q->lane_count; i++)
@@ -329,6 +346,7 @@ int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
             lane_t *lane = &q->lanes[source];
             lane_entry_t *e = &lane->ring[lane->head];
             lane->head = (lane->head + 1) & (lane->capacity - 1);
+            lane_prefetch(lane);
             lane->head_abs++;
             lane->count--;
             q->lane_events--;
