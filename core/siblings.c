@@ -155,7 +155,14 @@ int dyn_siblings_add(dyn_siblings_t *set, const dyn_version_t *version, dyn_sib_
      * One compare per sibling. The insertion point is counted here too, while version->value is
      * surely alive: the survivors keep their order, so those below the new version form a prefix.
      */
-    uint64_t dominated[DYN_SIBLINGS_MAX / 64u] = {0};
+    uint64_t dominated[DYN_SIBLINGS_MAX / 64u];
+    /*
+     * Clear only the words the set reaches: one store for the usual set of under 64 versions.
+     * Zeroing all 128 bytes compiled to a rep stos that perf put at a sixth of this function's time.
+     */
+    dominated[0] = 0;
+    if (set->count > 64u)
+        memset(&dominated[1], 0, ((set->count + 63u) / 64u - 1u) * sizeof(dominated[0]));
     uint32_t n_dominated = 0, pos = 0;
     for (uint32_t i = 0; i < set->count; i++) {
         const dyn_version_t *old = &set->items[i];

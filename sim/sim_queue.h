@@ -1,5 +1,5 @@
 /*
- * sim_queue.h: the simulator's event queue, a binary heap ordered by (time, sequence).
+ * sim_queue.h: the simulator's event queue, a 4-ary heap ordered by (time, sequence).
  *
  * Every insert takes the next value of a 64-bit sequence counter, so two events at the same
  * microsecond always run in insertion order whatever the heap does internally: ties never depend

@@ -85,6 +85,48 @@ static void test_queue_total_order(void **state)
     sim_queue_destroy(q);
 }
 
+/*
+ * Pushes and pops interleaved, with the heap growing and shrinking through every depth and every
+ * count of children at its last level: each pop is the earliest live event by (time, push order),
+ * found by a linear scan of what is pending.
+ */
+static void test_queue_interleaved(void **state)
+{
+    (void)state;
+    sim_queue_t *q = sim_queue_create();
+    dyn_prng_t rng;
+    dyn_prng_seed(&rng, 12);
+    enum { ROUNDS = 40000, LIVE_MAX = 600 };
+    sim_event_t *live = calloc(LIVE_MAX, sizeof(*live));
+    size_t live_count = 0;
+    dyn_time_us now = 0;
+    uint64_t next_a = 0;
+    for (uint32_t round = 0; round < ROUNDS; round++) {
+        /* Drift between filling and draining so the size sweeps up and down. */
+        uint64_t push_odds = (round / 3000) % 2 ? 3 : 7;
+        if (live_count < LIVE_MAX && (live_count == 0 || dyn_prng_below(&rng, 10) < push_odds)) {
+            /* Few distinct times, so ties are common. */
+            sim_event_t ev = {.time = now + dyn_prng_below(&rng, 50), .a = next_a++};
+            assert_true(sim_queue_push(q, &ev) != 0);
+            live[live_count++] = ev;
+            continue;
+        }
+        size_t best = 0;
+        for (size_t i = 1; i < live_count; i++)
+            if (live[i].time < live[best].time ||
+                (live[i].time == live[best].time && live[i].a < live[best].a))
+                best = i;
+        sim_event_t ev;
+        assert_int_equal(sim_queue_pop(q, DYN_TIME_NEVER, &ev, NULL), 1);
+        assert_true(ev.time == live[best].time && ev.a == live[best].a);
+        now = ev.time;
+        live[best] = live[--live_count];
+        assert_int_equal(sim_queue_size(q), live_count);
+    }
+    free(live);
+    sim_queue_destroy(q);
+}
+
 static void record(sim_metrics_t *m, dyn_op_kind_t kind, int status, uint64_t latency)
 {
     sim_op_record_t r = {.start_us = 1000, .end_us = 1000 + latency, .status = status,
@@ -505,6 +547,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue_total_order),
+        cmocka_unit_test(test_queue_interleaved),
         cmocka_unit_test(test_percentiles_exact),
         cmocka_unit_test(test_sibling_distribution),
         cmocka_unit_test(test_availability_bins),
