@@ -38,15 +38,28 @@ static dyn_merkle_t *tree_of(dyn_node_t *node, uint32_t range, bool create)
     return ae->trees[range];
 }
 
-void node_ae_note_write(dyn_node_t *node, const uint8_t *key, size_t key_length,
-                        uint64_t key_hash, uint64_t new_print)
+/*
+ * A key's digest in the tree hashes its ring hash, not its bytes: the ring hash stands for the key
+ * (a collision would merge two keys' digests, and 2^-64 is below every other risk here), it is
+ * already at hand on every write, and 8 bytes hash faster than a key. Little-endian, so that
+ * nodes on any machine agree.
+ */
+static uint64_t key_digest(uint64_t key_hash, uint64_t print)
+{
+    uint8_t bytes[8];
+    for (int i = 0; i < 8; i++)
+        bytes[i] = (uint8_t)(key_hash >> (8 * i));
+    return dyn_merkle_key_digest(bytes, sizeof bytes, print);
+}
+
+void node_ae_note_write(dyn_node_t *node, uint64_t key_hash, uint64_t old_print,
+                        uint64_t new_print)
 {
     dyn_merkle_t *tree = tree_of(node, dyn_ring_range_of(node->ring, key_hash), true);
     if (!tree)
         return; /* out of memory: this range is left out of anti-entropy, nothing else breaks */
-    uint64_t old = node->loaded_found ? dyn_merkle_key_digest(key, key_length, node->loaded_print)
-                                      : 0;
-    dyn_merkle_update(tree, key_hash, old, dyn_merkle_key_digest(key, key_length, new_print));
+    dyn_merkle_update(tree, key_hash, old_print ? key_digest(key_hash, old_print) : 0,
+                      key_digest(key_hash, new_print));
 }
 
 static int add_stored_key(void *arg, const uint8_t *key, size_t key_length, const uint8_t *blob,
@@ -58,7 +71,7 @@ static int add_stored_key(void *arg, const uint8_t *key, size_t key_length, cons
     if (!tree)
         return DYN_ENOMEM;
     dyn_merkle_update(tree, key_hash, 0,
-                      dyn_merkle_key_digest(key, key_length, node_answer_print(blob, blob_length)));
+                      key_digest(key_hash, node_answer_print(blob, blob_length)));
     return 0;
 }
 

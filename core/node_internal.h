@@ -65,8 +65,13 @@ struct dyn_node {
     uint64_t hints;               /* keys held in the hint space */
     uint32_t handoffs_in_flight;  /* OP_HANDOFF ops pending: a round starts only at zero */
     uint8_t hint_key[DYN_HINT_KEY_MAX]; /* where place_of() builds a hint's storage key */
-    bool loaded_found;            /* what load_at() last found: whether the key was stored, */
-    uint64_t loaded_print;        /* and its print (kept for the Merkle tree of a DATA write) */
+    /*
+     * What load_at() last found (NULL: nothing), valid until the next put: the Merkle tree of a
+     * DATA write needs the print of what the write replaces, and hashing it only when a write
+     * does replace it keeps the cost off reads and stale writes.
+     */
+    const uint8_t *loaded_blob;
+    size_t loaded_length;
     node_ae_t ae;
 };
 
@@ -83,8 +88,8 @@ int node_apply_versions(dyn_node_t *node, const place_t *pl, uint64_t key_hash,
 /* anti_entropy.c */
 int node_ae_init(dyn_node_t *node);
 void node_ae_free(dyn_node_t *node);
-void node_ae_note_write(dyn_node_t *node, const uint8_t *key, size_t key_length,
-                        uint64_t key_hash, uint64_t new_print);
+void node_ae_note_write(dyn_node_t *node, uint64_t key_hash, uint64_t old_print,
+                        uint64_t new_print);
 void node_ae_tick(dyn_node_t *node, dyn_time_us now_us);
 void node_ae_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg);
 
