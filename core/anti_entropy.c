@@ -39,17 +39,26 @@ static dyn_merkle_t *tree_of(dyn_node_t *node, uint32_t range, bool create)
 }
 
 /*
- * A key's digest in the tree hashes its ring hash, not its bytes: the ring hash stands for the key
- * (a collision would merge two keys' digests, and 2^-64 is below every other risk here), it is
- * already at hand on every write, and 8 bytes hash faster than a key. Little-endian, so that
- * nodes on any machine agree.
+ * A key's digest in the tree mixes its ring hash, which stands for the key (a collision would
+ * merge two keys' digests; 2^-64 is below every other risk here), with the dots print of its set.
+ * Both are already well-mixed 64-bit hashes, so two rounds of a 64-bit finaliser do: this runs
+ * twice on every write, where the Merkle module's general key digest (XXH3 over the key bytes)
+ * cost 1.3 % of the simulator's instructions. Never 0, which means "no key".
  */
+static uint64_t fmix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
 static uint64_t key_digest(uint64_t key_hash, uint64_t print)
 {
-    uint8_t bytes[8];
-    for (int i = 0; i < 8; i++)
-        bytes[i] = (uint8_t)(key_hash >> (8 * i));
-    return dyn_merkle_key_digest(bytes, sizeof bytes, print);
+    uint64_t d = fmix64(key_hash ^ fmix64(print + 0x9e3779b97f4a7c15ULL));
+    return d ? d : 1;
 }
 
 void node_ae_note_write(dyn_node_t *node, uint64_t key_hash, uint64_t old_print,
@@ -62,6 +71,14 @@ void node_ae_note_write(dyn_node_t *node, uint64_t key_hash, uint64_t old_print,
                       key_digest(key_hash, new_print));
 }
 
+/* The dots print of a stored set, as node_ae_note_write() saw it. */
+static uint64_t stored_print(dyn_node_t *node, const uint8_t *blob, size_t length)
+{
+    int rc = dyn_codec_decode_siblings(blob, length, &node->ae.set);
+    DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
+    return dyn_siblings_dots_print(&node->ae.set);
+}
+
 static int add_stored_key(void *arg, const uint8_t *key, size_t key_length, const uint8_t *blob,
                           size_t blob_length)
 {
@@ -70,14 +87,15 @@ static int add_stored_key(void *arg, const uint8_t *key, size_t key_length, cons
     dyn_merkle_t *tree = tree_of(node, dyn_ring_range_of(node->ring, key_hash), true);
     if (!tree)
         return DYN_ENOMEM;
-    dyn_merkle_update(tree, key_hash, 0,
-                      key_digest(key_hash, node_answer_print(blob, blob_length)));
+    uint64_t print = stored_print(node, blob, blob_length);
+    dyn_merkle_update(tree, key_hash, 0, key_digest(key_hash, print));
     return 0;
 }
 
 int node_ae_init(dyn_node_t *node)
 {
     node_ae_t *ae = &node->ae;
+    dyn_siblings_init(&ae->set);
     ae->range_count = (uint32_t)dyn_ring_range_count(node->ring);
     ae->trees = calloc(ae->range_count, sizeof(*ae->trees));
     ae->owned = malloc(ae->range_count * sizeof(*ae->owned));
@@ -106,6 +124,7 @@ void node_ae_free(dyn_node_t *node)
     free(ae->trees);
     free(ae->owned);
     free(ae->keys);
+    dyn_siblings_clear(&ae->set);
     memset(ae, 0, sizeof(*ae));
 }
 
@@ -229,7 +248,8 @@ static int gather_one(void *arg, const uint8_t *key, size_t key_length, const ui
     if (dyn_ring_range_of(g->node->ring, key_hash) != g->range ||
         !has_leaf(g->leaves, g->leaf_count, dyn_merkle_leaf_of(g->tree, key_hash)))
         return 0;
-    if (keep_key(&g->node->ae, key, key_length, node_answer_print(blob, blob_length)) != DYN_OK) {
+    if (keep_key(&g->node->ae, key, key_length, stored_print(g->node, blob, blob_length)) !=
+        DYN_OK) {
         g->failed = 1;
         return 1;
     }

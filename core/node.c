@@ -489,9 +489,7 @@ static int load_at(dyn_node_t *node, const place_t *pl, uint64_t *print, bool *f
                                     &blob_length);
     if (found)
         *found = rc == DYN_OK;
-    /* What a DATA write replaces, for the Merkle tree's update. */
-    node->loaded_blob = rc == DYN_OK ? blob : NULL;
-    node->loaded_length = rc == DYN_OK ? blob_length : 0;
+    node->loaded_print = 0;
     if (rc == DYN_ENOTFOUND) {
         for (uint32_t i = 0; i < set->count; i++)
             DYN_ASSERT(!set->items[i].owned);
@@ -507,6 +505,9 @@ static int load_at(dyn_node_t *node, const place_t *pl, uint64_t *print, bool *f
     /* A stored blob that does not decode is a broken invariant of this node's own storage. */
     rc = dyn_codec_decode_siblings(blob, blob_length, set);
     DYN_ASSERT(rc == DYN_OK);
+    /* What a DATA write would replace, for the Merkle tree's update. */
+    if (node->config.anti_entropy && pl->space == DYN_SPACE_DATA)
+        node->loaded_print = dyn_siblings_dots_print(set);
     return DYN_OK;
 }
 
@@ -532,10 +533,6 @@ static int store_scratch(dyn_node_t *node, const place_t *pl, uint64_t key_hash)
     }
     /* The set came from validated parts; failing to encode it is a broken invariant. */
     DYN_ASSERT(length > 0);
-    /* The print of what this write replaces, while the old blob is still valid (0: nothing). */
-    uint64_t old_print = 0;
-    if (pl->space == DYN_SPACE_DATA && node->config.anti_entropy && node->loaded_blob)
-        old_print = node_answer_print(node->loaded_blob, node->loaded_length);
     /* The scratch set may borrow the old stored blob; it is encoded before the put replaces it. */
     int rc = node->storage.ops->put(node->storage.ctx, pl->space, pl->key, pl->key_length,
                                     node->blob, (size_t)length);
@@ -544,8 +541,8 @@ static int store_scratch(dyn_node_t *node, const place_t *pl, uint64_t key_hash)
     trace(node, pl->space == DYN_SPACE_DATA ? DYN_TRACE_STORE_WRITE : DYN_TRACE_HINT_STORED, 0,
           0, node->scratch.count, key_hash);
     if (pl->space == DYN_SPACE_DATA && node->config.anti_entropy)
-        node_ae_note_write(node, key_hash, old_print,
-                           node_answer_print(node->blob, (size_t)length));
+        node_ae_note_write(node, key_hash, node->loaded_print,
+                           dyn_siblings_dots_print(&node->scratch));
     return DYN_OK;
 }
 

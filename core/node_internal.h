@@ -27,6 +27,7 @@ typedef struct node_ae {
     dyn_time_us next_at;          /* when the next exchange starts */
     uint8_t *keys;                /* keys gathered by a scan: length, bytes, print; reused */
     size_t keys_length, keys_capacity;
+    dyn_siblings_t set;           /* a stored set decoded during a scan, for its print */
 } node_ae_t;
 
 /*
@@ -65,13 +66,9 @@ struct dyn_node {
     uint64_t hints;               /* keys held in the hint space */
     uint32_t handoffs_in_flight;  /* OP_HANDOFF ops pending: a round starts only at zero */
     uint8_t hint_key[DYN_HINT_KEY_MAX]; /* where place_of() builds a hint's storage key */
-    /*
-     * What load_at() last found (NULL: nothing), valid until the next put: the Merkle tree of a
-     * DATA write needs the print of what the write replaces, and hashing it only when a write
-     * does replace it keeps the cost off reads and stale writes.
-     */
-    const uint8_t *loaded_blob;
-    size_t loaded_length;
+    /* The dots print of what load_at() last found in DATA (0: nothing, or anti-entropy off):
+     * the Merkle tree of a DATA write needs the print of the set the write replaces. */
+    uint64_t loaded_print;
     node_ae_t ae;
 };
 

@@ -260,6 +260,27 @@ void dyn_siblings_context(const dyn_siblings_t *set, dyn_vclock_t *out)
     }
 }
 
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+uint64_t dyn_siblings_dots_print(const dyn_siblings_t *set)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ set->count;
+    for (uint32_t i = 0; i < set->count; i++) {
+        const dyn_version_t *v = &set->items[i];
+        h = mix64(h ^ ((uint64_t)v->dot.node << 32 | v->dot.epoch));
+        h = mix64(h ^ v->dot.counter ^ ((uint64_t)(v->flags & DYN_VERSION_TOMBSTONE) << 62));
+    }
+    return h ? h : 1;
+}
+
 uint32_t dyn_siblings_live_count(const dyn_siblings_t *set)
 {
     uint32_t live = 0;

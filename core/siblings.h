@@ -110,6 +110,14 @@ int dyn_version_order(const dyn_version_t *a, const dyn_version_t *b);
 /* Number of siblings that are not tombstones. */
 uint32_t dyn_siblings_live_count(const dyn_siblings_t *set);
 
+/*
+ * A fingerprint of which versions a set holds: its dots and tombstone flags, in canonical order.
+ * A dot names one write, whose value, past and stamp are fixed when it is made, so two sets with
+ * the same dots are the same set, and this costs a few multiplications per version instead of a
+ * hash of every value byte. Never 0 (0 means "no set" to its users); the empty set has one too.
+ */
+uint64_t dyn_siblings_dots_print(const dyn_siblings_t *set);
+
 /* True if both sets hold the same versions (same dots, pasts, flags and values). */
 bool dyn_siblings_equal(const dyn_siblings_t *a, const dyn_siblings_t *b);
 

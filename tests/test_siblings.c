@@ -851,10 +851,46 @@ static void test_random_order_independent(void **state)
     assert_true(duplicates > 0);
 }
 
+/*
+ * The dots print names which versions a set holds: sets built in any order from the same
+ * versions agree, and a different dot, a missing version or a tombstone flag changes it.
+ */
+static void test_dots_print(void **state)
+{
+    (void)state;
+    dyn_siblings_t a, b, c;
+    dyn_siblings_init(&a);
+    dyn_siblings_init(&b);
+    dyn_siblings_init(&c);
+    dyn_version_t x = D0("x", 10, 1, 1), y = D0("y", 20, 2, 1), z = D0("z", 30, 3, 1);
+    assert_true(dyn_siblings_dots_print(&a) != 0);
+    assert_int_equal(dyn_siblings_add(&a, &x, DYN_SIB_COPY, MAXS), 1);
+    assert_int_equal(dyn_siblings_add(&a, &y, DYN_SIB_COPY, MAXS), 1);
+    assert_int_equal(dyn_siblings_add(&b, &y, DYN_SIB_COPY, MAXS), 1);
+    assert_int_equal(dyn_siblings_add(&b, &x, DYN_SIB_COPY, MAXS), 1);
+    assert_true(dyn_siblings_dots_print(&a) == dyn_siblings_dots_print(&b));
+    uint64_t two = dyn_siblings_dots_print(&a);
+    assert_int_equal(dyn_siblings_add(&c, &x, DYN_SIB_COPY, MAXS), 1);
+    assert_true(dyn_siblings_dots_print(&c) != two);
+    assert_int_equal(dyn_siblings_add(&c, &z, DYN_SIB_COPY, MAXS), 1);
+    assert_true(dyn_siblings_dots_print(&c) != two); /* same size, another dot */
+    dyn_siblings_t d;
+    dyn_siblings_init(&d);
+    dyn_version_t xt = make_version(NULL, 10, DYN_VERSION_TOMBSTONE, 1, 1, 0, NULL, NULL);
+    assert_int_equal(dyn_siblings_add(&d, &xt, DYN_SIB_COPY, MAXS), 1);
+    assert_int_equal(dyn_siblings_add(&d, &y, DYN_SIB_COPY, MAXS), 1);
+    assert_true(dyn_siblings_dots_print(&d) != two); /* the same dots, one a tombstone */
+    dyn_siblings_clear(&a);
+    dyn_siblings_clear(&b);
+    dyn_siblings_clear(&c);
+    dyn_siblings_clear(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_and_supersedes),
+        cmocka_unit_test(test_dots_print),
         cmocka_unit_test(test_past_covering_dot_replaces),
         cmocka_unit_test(test_newer_past_without_dot_stays_sibling),
         cmocka_unit_test(test_concurrent_write_makes_siblings),
