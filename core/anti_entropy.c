@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "core/node_internal.h"
+#include "core/prng.h"
 #include "core/ring.h"
 #include "core/status.h"
 
@@ -41,23 +42,13 @@ static dyn_merkle_t *tree_of(dyn_node_t *node, uint32_t range, bool create)
 /*
  * A key's digest in the tree mixes its ring hash, which stands for the key (a collision would
  * merge two keys' digests; 2^-64 is below every other risk here), with the dots print of its set.
- * Both are already well-mixed 64-bit hashes, so two rounds of a 64-bit finaliser do: this runs
- * twice on every write, where the Merkle module's general key digest (XXH3 over the key bytes)
- * cost 1.3 % of the simulator's instructions. Never 0, which means "no key".
+ * Both are already well-mixed 64-bit hashes, so the project's two-word mixer does; this runs twice
+ * on every write, where the Merkle module's general key digest (XXH3 over the key bytes) cost
+ * 1.3 % of the simulator's instructions. Never 0, which means "no key".
  */
-static uint64_t fmix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 static uint64_t key_digest(uint64_t key_hash, uint64_t print)
 {
-    uint64_t d = fmix64(key_hash ^ fmix64(print + 0x9e3779b97f4a7c15ULL));
+    uint64_t d = dyn_seed_derive(key_hash, print);
     return d ? d : 1;
 }
 
@@ -204,19 +195,6 @@ typedef struct gather {
     int failed;
 } gather_t;
 
-static bool has_leaf(const uint32_t *leaves, uint32_t count, uint32_t leaf)
-{
-    uint32_t lo = 0, hi = count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (leaves[mid] < leaf)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < count && leaves[lo] == leaf;
-}
-
 /* Append (u16 length, key, u64 print) to ae->keys. */
 static int keep_key(node_ae_t *ae, const uint8_t *key, size_t key_length, uint64_t print)
 {
@@ -246,7 +224,7 @@ static int gather_one(void *arg, const uint8_t *key, size_t key_length, const ui
     gather_t *g = arg;
     uint64_t key_hash = dyn_ring_hash(key, key_length);
     if (dyn_ring_range_of(g->node->ring, key_hash) != g->range ||
-        !has_leaf(g->leaves, g->leaf_count, dyn_merkle_leaf_of(g->tree, key_hash)))
+        !node_u32_has(g->leaves, g->leaf_count, dyn_merkle_leaf_of(g->tree, key_hash)))
         return 0;
     if (keep_key(&g->node->ae, key, key_length, stored_print(g->node, blob, blob_length)) !=
         DYN_OK) {

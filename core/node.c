@@ -226,13 +226,12 @@ uint32_t dyn_node_suspects(const dyn_node_t *node) { return node->suspect_count;
 
 /* ---- failure detection ------------------------------------------------------------------ */
 
-/* Index of peer in the sorted suspect list, or of where it would go. */
-static uint32_t suspect_slot(const dyn_node_t *node, uint32_t peer)
+uint32_t node_u32_lower_bound(const uint32_t *sorted, uint32_t count, uint32_t value)
 {
-    uint32_t lo = 0, hi = node->suspect_count;
+    uint32_t lo = 0, hi = count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (node->suspects[mid] < peer)
+        if (sorted[mid] < value)
             lo = mid + 1;
         else
             hi = mid;
@@ -240,12 +239,21 @@ static uint32_t suspect_slot(const dyn_node_t *node, uint32_t peer)
     return lo;
 }
 
+bool node_u32_has(const uint32_t *sorted, uint32_t count, uint32_t value)
+{
+    uint32_t i = node_u32_lower_bound(sorted, count, value);
+    return i < count && sorted[i] == value;
+}
+
+/* Index of peer in the sorted suspect list, or of where it would go. */
+static uint32_t suspect_slot(const dyn_node_t *node, uint32_t peer)
+{
+    return node_u32_lower_bound(node->suspects, node->suspect_count, peer);
+}
+
 bool node_suspected(const dyn_node_t *node, uint32_t peer)
 {
-    if (node->suspect_count == 0)
-        return false;
-    uint32_t i = suspect_slot(node, peer);
-    return i < node->suspect_count && node->suspects[i] == peer;
+    return node->suspect_count > 0 && node_u32_has(node->suspects, node->suspect_count, peer);
 }
 
 int dyn_node_suspects_peer(const dyn_node_t *node, uint32_t peer)
@@ -489,7 +497,6 @@ static int load_at(dyn_node_t *node, const place_t *pl, uint64_t *print, bool *f
                                     &blob_length);
     if (found)
         *found = rc == DYN_OK;
-    node->loaded_print = 0;
     if (rc == DYN_ENOTFOUND) {
         for (uint32_t i = 0; i < set->count; i++)
             DYN_ASSERT(!set->items[i].owned);
@@ -505,16 +512,27 @@ static int load_at(dyn_node_t *node, const place_t *pl, uint64_t *print, bool *f
     /* A stored blob that does not decode is a broken invariant of this node's own storage. */
     rc = dyn_codec_decode_siblings(blob, blob_length, set);
     DYN_ASSERT(rc == DYN_OK);
-    /* What a DATA write would replace, for the Merkle tree's update. */
-    if (node->config.anti_entropy && pl->space == DYN_SPACE_DATA)
-        node->loaded_print = dyn_siblings_dots_print(set);
     return DYN_OK;
 }
 
-static int load_local(dyn_node_t *node, const uint8_t *key, size_t key_length)
+/*
+ * Before a write changes node->scratch, just loaded from DATA: note what it replaces, for the
+ * Merkle tree. Only write paths call it, so reads pay nothing for anti-entropy.
+ */
+static void note_replaced(dyn_node_t *node, bool found)
+{
+    node->loaded_print = found && node->config.anti_entropy
+                             ? dyn_siblings_dots_print(&node->scratch) : 0;
+}
+
+/* Load a key's data for a write the coordinator is about to make. */
+static int load_for_write(dyn_node_t *node, const uint8_t *key, size_t key_length)
 {
     place_t pl = node_data_place(key, key_length);
-    return load_at(node, &pl, NULL, NULL);
+    bool found;
+    int rc = load_at(node, &pl, NULL, &found);
+    note_replaced(node, found);
+    return rc;
 }
 
 static int store_scratch(dyn_node_t *node, const place_t *pl, uint64_t key_hash)
@@ -583,6 +601,7 @@ int node_apply_versions(dyn_node_t *node, const place_t *pl, uint64_t key_hash,
     int rc = load_at(node, pl, NULL, &found);
     if (rc != DYN_OK)
         return rc;
+    note_replaced(node, found && pl->space == DYN_SPACE_DATA);
     bool new_hint = pl->space == DYN_SPACE_HINTS && !found;
     if (new_hint && node->hints >= node->config.hints_max) {
         node->stats.hints_refused++;
@@ -949,7 +968,7 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
         node->stats.vclock_truncations += (uint64_t)dropped;
         trace(node, DYN_TRACE_VCLOCK_TRUNCATED, 0, msg->request_id, dropped, key_hash);
     }
-    int rc = load_local(node, msg->key, msg->key_length);
+    int rc = load_for_write(node, msg->key, msg->key_length);
     if (rc != DYN_OK)
         return rc;
     uint64_t last = dyn_vclock_get(&msg->context, c->id, c->epoch);

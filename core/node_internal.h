@@ -66,8 +66,8 @@ struct dyn_node {
     uint64_t hints;               /* keys held in the hint space */
     uint32_t handoffs_in_flight;  /* OP_HANDOFF ops pending: a round starts only at zero */
     uint8_t hint_key[DYN_HINT_KEY_MAX]; /* where place_of() builds a hint's storage key */
-    /* The dots print of what load_at() last found in DATA (0: nothing, or anti-entropy off):
-     * the Merkle tree of a DATA write needs the print of the set the write replaces. */
+    /* The dots print of the DATA set a write is replacing (0: none, or anti-entropy off), set
+     * by note_replaced() on the write paths: the Merkle tree's update needs it. */
     uint64_t loaded_print;
     node_ae_t ae;
 };
@@ -75,6 +75,9 @@ struct dyn_node {
 /* Encode and send; returns the encoded length or a negative status. */
 int node_send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg);
 bool node_suspected(const dyn_node_t *node, uint32_t peer);
+/* Binary search in a sorted array: the index of the first element >= value, and membership. */
+uint32_t node_u32_lower_bound(const uint32_t *sorted, uint32_t count, uint32_t value);
+bool node_u32_has(const uint32_t *sorted, uint32_t count, uint32_t value);
 /* The fingerprint of an encoded sibling set (never 0; the empty set is 1). */
 uint64_t node_answer_print(const uint8_t *blob, size_t length);
 place_t node_data_place(const uint8_t *key, size_t key_length);

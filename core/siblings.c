@@ -10,6 +10,8 @@
  */
 #include "core/siblings.h"
 
+#include "core/prng.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,7 +160,8 @@ int dyn_siblings_add(dyn_siblings_t *set, const dyn_version_t *version, dyn_sib_
     uint64_t dominated[DYN_SIBLINGS_MAX / 64u];
     /*
      * Clear only the words the set reaches: one store for the usual set of under 64 versions.
-     * Zeroing all 128 bytes compiled to a rep stos that perf put at a sixth of this function's time.
+     * Zeroing all 128 bytes compiled to a rep stos that perf put at a sixth of this function's
+     * time.
      */
     dominated[0] = 0;
     if (set->count > 64u)
@@ -260,23 +263,15 @@ void dyn_siblings_context(const dyn_siblings_t *set, dyn_vclock_t *out)
     }
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 uint64_t dyn_siblings_dots_print(const dyn_siblings_t *set)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ set->count;
+    /* dyn_seed_derive is the project's mixer of two 64-bit words (splitmix64). */
+    uint64_t h = set->count;
     for (uint32_t i = 0; i < set->count; i++) {
         const dyn_version_t *v = &set->items[i];
-        h = mix64(h ^ ((uint64_t)v->dot.node << 32 | v->dot.epoch));
-        h = mix64(h ^ v->dot.counter ^ ((uint64_t)(v->flags & DYN_VERSION_TOMBSTONE) << 62));
+        h = dyn_seed_derive(h, (uint64_t)v->dot.node << 32 | v->dot.epoch);
+        uint64_t tombstone = (uint64_t)(v->flags & DYN_VERSION_TOMBSTONE) << 62;
+        h = dyn_seed_derive(h, v->dot.counter ^ tombstone);
     }
     return h ? h : 1;
 }
