@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/node.h"
 #include "core/prng.h"
 #include "core/status.h"
 
@@ -18,6 +19,10 @@ typedef struct pending {
     dyn_op_kind_t kind;
     uint32_t attempts;
     uint32_t contact;            /* index into nodes of the current attempt */
+    uint8_t owner_count;         /* the key's top n, for client-driven coordination, or 0 */
+    uint8_t owner_next;          /* owners already tried */
+    uint8_t owner_first;
+    dyn_endpoint_t owners[DYN_N_MAX];
     dyn_time_us start_us;
     uint64_t timer_handle;
     dyn_client_done_fn done;
@@ -157,7 +162,35 @@ static void attempt(dyn_client_t *c, pending_t *p, dyn_time_us now_us)
 {
     p->attempts++;
     p->timer_handle = dyn_env_timer_arm(&c->env, pending_id(c, p), now_us + c->config.timeout_us);
-    dyn_env_send(&c->env, c->nodes[p->contact], wire_of(p), p->wire_length);
+    dyn_endpoint_t to = c->nodes[p->contact];
+    if (p->owner_next < p->owner_count) {
+        to = p->owners[(p->owner_first + p->owner_next) % p->owner_count];
+        p->owner_next++;
+    }
+    dyn_env_send(&c->env, to, wire_of(p), p->wire_length);
+}
+
+void dyn_client_set_ring(dyn_client_t *c, const dyn_ring_t *ring, uint8_t n)
+{
+    c->config.ring = ring;
+    c->config.ring_n = n;
+}
+
+/* Fill p->owners with the key's top n nodes when the client knows the ring. */
+static void choose_owners(dyn_client_t *c, pending_t *p, const dyn_client_request_t *req)
+{
+    p->owner_count = p->owner_next = p->owner_first = 0;
+    uint8_t n = req->opts.n ? req->opts.n : c->config.ring_n;
+    if (!c->config.ring || req->via || n == 0 || n > DYN_N_MAX)
+        return;
+    uint32_t ids[DYN_N_MAX];
+    size_t count = dyn_ring_preference_list(c->config.ring,
+                                            dyn_ring_hash(req->key, req->key_length), ids, n);
+    for (size_t i = 0; i < count; i++)
+        p->owners[i] = ids[i];
+    p->owner_count = (uint8_t)count;
+    if (count)
+        p->owner_first = (uint8_t)dyn_prng_below(&c->prng, count);
 }
 
 int dyn_client_submit(dyn_client_t *c, dyn_time_us now_us, const dyn_client_request_t *req,
@@ -215,6 +248,7 @@ int dyn_client_submit(dyn_client_t *c, dyn_time_us now_us, const dyn_client_requ
             if (c->nodes[i] == req->via)
                 p->contact = i;
     }
+    choose_owners(c, p, req);
     if (request_id)
         *request_id = msg.request_id;
     attempt(c, p, now_us);

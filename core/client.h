@@ -24,6 +24,7 @@
 
 #include "core/codec.h"
 #include "core/env.h"
+#include "core/ring.h"
 #include "core/siblings.h"
 
 typedef struct dyn_client_config {
@@ -33,6 +34,15 @@ typedef struct dyn_client_config {
     uint32_t retries;              /* extra attempts after a timeout */
     uint32_t pending_max;          /* requests in flight; more fail with DYN_EFULL */
     uint64_t seed;                 /* contact-node choice */
+    /*
+     * Client-driven coordination (paper 6.4): with a ring, a request's first attempts go to the
+     * key's top n nodes in turn, starting at a random one, so no request pays a forwarding hop;
+     * later retries (and requests with `via`) use the contact nodes as without. The ring's node
+     * ids must be the nodes' endpoints. Borrowed: it must outlive the client or be replaced with
+     * dyn_client_set_ring() first. NULL: every request starts at a random contact node.
+     */
+    const dyn_ring_t *ring;
+    uint8_t ring_n;                /* the cluster's N, used when a request does not set opts.n */
 } dyn_client_config_t;
 
 typedef enum dyn_op_kind {
@@ -86,6 +96,8 @@ typedef struct dyn_client dyn_client_t;
 
 /* NULL on an invalid config (no nodes, timeout 0, pending_max 0) or allocation failure. */
 dyn_client_t *dyn_client_create(const dyn_client_config_t *config, dyn_env_t env);
+/* Point the client at a new ring (after a membership change), or NULL to stop using one. */
+void dyn_client_set_ring(dyn_client_t *client, const dyn_ring_t *ring, uint8_t n);
 /* Pending requests are dropped without callbacks. */
 void dyn_client_destroy(dyn_client_t *client);
 

@@ -16,6 +16,7 @@ local P = params {
   ops   = { 1000000, "client operations" },
   keys  = { 100000, "distinct keys" },
   rate  = { 20000, "arrival rate, operations per simulated second" },
+  coordinator = { "owner", "\"owner\": clients send to a key's replica (paper 6.4); \"any\": a random node forwards" },
 }
 
 track_writes(false) -- a benchmark measures the simulator, not the checker's log
@@ -28,6 +29,7 @@ local c = cluster.new {
 local load = c:workload {
   ops = P.ops, rate = P.rate, clients = 64, keys = P.keys,
   key_dist = "zipf", zipf_s = 0.99, read_fraction = 0.5, value_size = 100,
+  coordinator = P.coordinator,
 }
 load:wait()
 

@@ -1129,7 +1129,19 @@ static int l_cluster_clock(lua_State *L)
     return 0;
 }
 
-static const char *const client_keys[] = {"timeout", "retries", "via", NULL};
+static const char *const client_keys[] = {"timeout", "retries", "via", "coordinator", NULL};
+
+/* A workload's or client's `coordinator` option: "owner" makes the client ring-aware (6.4). */
+static int opt_owner_coordinates(lua_State *L, int index, const char *what)
+{
+    const char *coordinator = opt_str(L, index, "coordinator", "any");
+    if (strcmp(coordinator, "owner") == 0)
+        return 1;
+    if (strcmp(coordinator, "any") != 0)
+        return luaL_error(L, "%s: coordinator must be \"any\" or \"owner\", got \"%s\"", what,
+                          coordinator);
+    return 0;
+}
 
 static int l_cluster_client(lua_State *L)
 {
@@ -1150,6 +1162,10 @@ static int l_cluster_client(lua_State *L)
         cc.nodes = &via;
         cc.node_count = 1;
     }
+    if (opt_owner_coordinates(L, 2, "client")) {
+        cc.ring = sim_world_ring(lc->sl->world);
+        cc.ring_n = sim_world_cluster_config(lc->sl->world)->node.n;
+    }
     lua_client_t *lcl = lua_newuserdatauv(L, sizeof(*lcl), 0);
     lcl->sl = lc->sl;
     lcl->endpoint = sim_world_add_client(lc->sl->world, &cc, &lcl->client);
@@ -1161,7 +1177,7 @@ static int l_cluster_client(lua_State *L)
 
 static const char *const workload_keys[] = {
     "ops", "rate", "clients", "concurrency", "keys", "key_dist", "zipf_s", "read_fraction",
-    "delete_fraction", "value_size", "timeout", "retries", "blind_puts", NULL};
+    "delete_fraction", "value_size", "timeout", "retries", "blind_puts", "coordinator", NULL};
 
 static int l_cluster_workload(lua_State *L)
 {
@@ -1204,6 +1220,7 @@ static int l_cluster_workload(lua_State *L)
     lua_getfield(L, 2, "blind_puts");
     c.blind_puts = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    c.owner_coordinates = opt_owner_coordinates(L, 2, "workload");
     char err[256];
     sim_workload_t *wl = sim_workload_start(sl->world, &c, err, sizeof(err));
     if (c.value_dist_set)

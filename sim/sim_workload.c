@@ -175,6 +175,10 @@ sim_workload_t *sim_workload_start(sim_world_t *w, const sim_workload_config_t *
             .timeout_us = config->timeout_us, .retries = config->retries,
             .pending_max = per_client,
         };
+        if (config->owner_coordinates) {
+            cc.ring = sim_world_ring(w);
+            cc.ring_n = sim_world_cluster_config(w)->node.n;
+        }
         wl->clients[i].wl = wl;
         if (!sim_world_add_client(w, &cc, &wl->clients[i].client)) {
             snprintf(err, err_size, "could not create client %u", i);

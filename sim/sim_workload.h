@@ -44,6 +44,7 @@ typedef struct sim_workload_config {
     dyn_time_us timeout_us;     /* per attempt */
     uint32_t retries;
     int blind_puts;             /* 1: puts carry no context */
+    int owner_coordinates;      /* 1: clients know the ring and send to a key's owner (paper 6.4) */
     dyn_time_us start_us;       /* first arrival not before this simulated time */
 } sim_workload_config_t;
 

@@ -192,7 +192,8 @@ static void test_create_rejects_invalid_config(void **state)
     (void)state;
     fake_env_t env;
     fake_env_init(&env, SELF);
-    dyn_client_config_t cfg = {contacts, 3, TIMEOUT_US, 1, 4, 1};
+    dyn_client_config_t cfg = {.nodes = contacts, .node_count = 3, .timeout_us = TIMEOUT_US,
+                               .retries = 1, .pending_max = 4, .seed = 1};
     dyn_client_t *c = dyn_client_create(&cfg, fake_env_iface(&env));
     assert_non_null(c);
     dyn_client_destroy(c);
@@ -759,6 +760,107 @@ static void test_destroy_with_pending(void **state)
  * The client against three real nodes: put, get through any contact, two puts with the same
  * context (both kept), delete with the context of both, get.
  */
+/*
+ * Client-driven coordination (paper 6.4): with the ring, a request's first attempts go to the
+ * key's replicas, each once, starting at a random one; later retries fall back to the contact
+ * list; `via`, a per-request n, and a ring taken away are honoured.
+ */
+static void test_ring_sends_to_replicas(void **state)
+{
+    (void)state;
+    enum { NODES = 8, KEYS = 60 };
+    uint32_t ids[NODES];
+    dyn_endpoint_t all[NODES];
+    for (uint32_t i = 0; i < NODES; i++)
+        ids[i] = all[i] = i + 1;
+    const dyn_ring_config_t rc = {DYN_STRATEGY_S3, 0, 64, 7};
+    dyn_ring_t *ring;
+    assert_int_equal(dyn_ring_create(&ring, &rc, ids, NODES), DYN_OK);
+    fixture_t f;
+    fake_env_init(&f.env, SELF);
+    const dyn_client_config_t cfg = {.nodes = all, .node_count = NODES, .timeout_us = TIMEOUT_US,
+                                     .retries = 3, .pending_max = 4, .seed = 9, .ring = ring,
+                                     .ring_n = 3};
+    f.client = dyn_client_create(&cfg, fake_env_iface(&f.env));
+    assert_non_null(f.client);
+
+    uint32_t first_at[3] = {0};
+    for (int k = 0; k < KEYS; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", k);
+        uint32_t pl[3];
+        assert_int_equal(dyn_ring_preference_list(ring, dyn_ring_hash(key, strlen(key)), pl, 3),
+                         3);
+        record_t rec = {0};
+        dyn_client_request_t r = get_req(key, 0);
+        size_t base = fake_env_send_count(&f.env);
+        assert_int_equal(dyn_client_submit(f.client, 0, &r, on_done, &rec, NULL), DYN_OK);
+        fire(&f);
+        fire(&f);
+        fire(&f);
+        assert_int_equal(fake_env_send_count(&f.env), base + 4);
+        bool seen[3] = {false, false, false};
+        for (size_t a = 0; a < 3; a++) {
+            dyn_endpoint_t to = fake_env_send_at(&f.env, base + a)->to;
+            int at = -1;
+            for (int i = 0; i < 3; i++)
+                if (pl[i] == to)
+                    at = i;
+            assert_true(at >= 0);       /* every one of the first three attempts: a replica */
+            assert_false(seen[at]);     /* and never the same replica twice */
+            seen[at] = true;
+            if (a == 0)
+                first_at[at]++;
+        }
+        fire(&f); /* the fourth attempt went to a contact node; now the request times out */
+        assert_int_equal(rec.calls, 1);
+        assert_int_equal(rec.status, DYN_ETIMEDOUT);
+        assert_int_equal(rec.attempts, 4);
+    }
+    /* The first attempt spreads over the replicas rather than always hitting the first. */
+    for (int i = 0; i < 3; i++)
+        assert_true(first_at[i] >= KEYS / 10);
+
+    /* A request's own n narrows the choice; via overrides the ring; without a ring, contacts. */
+    uint32_t pl[3];
+    assert_int_equal(dyn_ring_preference_list(ring, dyn_ring_hash("x", 1), pl, 3), 3);
+    record_t rec = {0};
+    for (int i = 0; i < 20; i++) {
+        dyn_client_request_t r = get_req("x", 0);
+        r.opts.n = 1;
+        size_t base = fake_env_send_count(&f.env);
+        assert_int_equal(dyn_client_submit(f.client, 0, &r, on_done, &rec, NULL), DYN_OK);
+        assert_int_equal(fake_env_send_at(&f.env, base)->to, pl[0]);
+        fire(&f);
+        fire(&f);
+        fire(&f);
+        fire(&f);
+    }
+    dyn_endpoint_t other = pl[0] == 1 ? 2 : 1;
+    dyn_client_request_t r = get_req("x", other);
+    r.opts.n = 1;
+    size_t base = fake_env_send_count(&f.env);
+    assert_int_equal(dyn_client_submit(f.client, 0, &r, on_done, &rec, NULL), DYN_OK);
+    assert_int_equal(fake_env_send_at(&f.env, base)->to, other);
+    for (int i = 0; i < 4; i++)
+        fire(&f);
+    dyn_client_set_ring(f.client, NULL, 0);
+    uint32_t hits = 0;
+    for (int i = 0; i < 40; i++) {
+        r = get_req("x", 0);
+        base = fake_env_send_count(&f.env);
+        assert_int_equal(dyn_client_submit(f.client, 0, &r, on_done, &rec, NULL), DYN_OK);
+        hits += fake_env_send_at(&f.env, base)->to == pl[0];
+        for (int a = 0; a < 4; a++)
+            fire(&f);
+    }
+    assert_true(hits < 40); /* random contacts again, not the replica every time */
+
+    dyn_client_destroy(f.client);
+    fake_env_free(&f.env);
+    dyn_ring_destroy(ring);
+}
+
 static void test_end_to_end_with_nodes(void **state)
 {
     (void)state;
@@ -783,7 +885,8 @@ static void test_end_to_end_with_nodes(void **state)
         fake_net_attach_node(&net, &envs[i], nodes[i]);
     }
     fake_env_init(&cenv, SELF);
-    const dyn_client_config_t cc = {contacts, 3, 100000, 1, 16, 5};
+    const dyn_client_config_t cc = {.nodes = contacts, .node_count = 3, .timeout_us = 100000,
+                                    .retries = 1, .pending_max = 16, .seed = 5};
     dyn_client_t *client = dyn_client_create(&cc, fake_env_iface(&cenv));
     assert_non_null(client);
     fake_net_attach_client(&net, &cenv, client);
@@ -880,6 +983,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_context_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_from_callback, setup_small, teardown),
         cmocka_unit_test(test_destroy_with_pending),
+        cmocka_unit_test(test_ring_sends_to_replicas),
         cmocka_unit_test(test_end_to_end_with_nodes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
