@@ -25,9 +25,15 @@ struct dyn_merkle {
     unsigned depth;
     size_t node_count;  /* 2^(depth+1) - 1 */
     size_t leaf_first;  /* heap position of leaf 0: 2^depth - 1, also the interior count */
-    uint64_t *nodes;
-    uint64_t *dirty;    /* one bit per interior node */
+    uint64_t *nodes;    /* into words[], after the dirty bits */
+    uint64_t *dirty;    /* one bit per interior node; words[0..dirty_words) */
     size_t dirty_words;
+    /*
+     * One allocation for header, dirty bits and nodes: a write touches the header, the dirty
+     * bits and one leaf, and on a node holding hundreds of trees each separate block would be
+     * one more cache miss per write.
+     */
+    uint64_t words[];
 };
 
 DYN_STATIC_ASSERT(DYN_MERKLE_DEPTH_MAX <= 31, "leaf and node indices are uint32_t");
@@ -83,19 +89,18 @@ int dyn_merkle_create(dyn_merkle_t **out, unsigned depth)
 {
     if (depth < 1 || depth > DYN_MERKLE_DEPTH_MAX)
         return DYN_EINVAL;
-    dyn_merkle_t *t = calloc(1, sizeof *t);
+    size_t leaf_first = ((size_t)1 << depth) - 1;
+    size_t node_count = ((size_t)1 << (depth + 1)) - 1;
+    size_t dirty_words = (leaf_first + 63) / 64;
+    dyn_merkle_t *t = calloc(1, sizeof *t + (dirty_words + node_count) * sizeof(uint64_t));
     if (t == NULL)
         return DYN_ENOMEM;
     t->depth = depth;
-    t->leaf_first = ((size_t)1 << depth) - 1;
-    t->node_count = ((size_t)1 << (depth + 1)) - 1;
-    t->dirty_words = (t->leaf_first + 63) / 64;
-    t->nodes = calloc(t->node_count, sizeof *t->nodes);
-    t->dirty = calloc(t->dirty_words, sizeof *t->dirty);
-    if (t->nodes == NULL || t->dirty == NULL) {
-        dyn_merkle_destroy(t);
-        return DYN_ENOMEM;
-    }
+    t->leaf_first = leaf_first;
+    t->node_count = node_count;
+    t->dirty_words = dirty_words;
+    t->dirty = t->words;
+    t->nodes = t->words + dirty_words;
     *out = t;
     return DYN_OK;
 }
@@ -104,8 +109,6 @@ void dyn_merkle_destroy(dyn_merkle_t *tree)
 {
     if (tree == NULL)
         return;
-    free(tree->nodes);
-    free(tree->dirty);
     free(tree);
 }
 
