@@ -59,7 +59,7 @@ void node_ae_note_write(dyn_node_t *node, uint64_t key_hash, uint64_t old_print,
     if (!tree)
         return; /* out of memory: this range is left out of anti-entropy, nothing else breaks */
     dyn_merkle_update(tree, key_hash, old_print ? key_digest(key_hash, old_print) : 0,
-                      key_digest(key_hash, new_print));
+                      new_print ? key_digest(key_hash, new_print) : 0);
 }
 
 /* The dots print of a stored set, as node_ae_note_write() saw it. */

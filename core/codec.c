@@ -61,6 +61,8 @@
  *                        (0..DYN_AE_KEYS_MAX), count times: key, u64le print
  *  13 AE_PULL            request_id, uvarint range, uvarint key count (1..DYN_AE_KEYS_MAX), keys
  *  14 AE_PUSH            request_id, key, siblings
+ *  15 REAP               request_id, u8 phase (0 ask, 1 commit), key, u64le print
+ *  16 REAP_REPLY         request_id, status
  *
  * The last field must end exactly at the end of the buffer (trailing bytes -> DYN_EBADMSG), and a
  * whole message is at most DYN_MSG_MAX bytes (longer input -> DYN_EBADMSG, longer encoding ->
@@ -109,7 +111,7 @@
 #define TIMESTAMP_WIDTH 8u
 #define ENTRY_BOUND (U32_BOUND + EPOCH_WIDTH + U64_BOUND + TIMESTAMP_WIDTH)
 
-DYN_STATIC_ASSERT(DYN_MSG_TYPE_MAX_ == 14, "the switches below handle fourteen message types");
+DYN_STATIC_ASSERT(DYN_MSG_TYPE_MAX_ == 16, "the switches below handle sixteen message types");
 DYN_STATIC_ASSERT(DYN_VERSION_TOMBSTONE <= 0xFF && DYN_REQ_FLAGS_ALL_ <= 0xFF,
                   "flags travel as single bytes");
 DYN_STATIC_ASSERT(DYN_KEY_MAX < (1u << 14) && DYN_VALUE_MAX < (1u << 21) &&
@@ -855,8 +857,15 @@ static int msg_check(const dyn_msg_t *msg, size_t *bound)
         n += 1 + U32_BOUND + KEY_LENGTH_BOUND + msg->key_length;
         break;
     case DYN_MSG_REPLICA_PUT_REPLY:
+    case DYN_MSG_REAP_REPLY:
         TRY(status_check(msg->status));
         n += STATUS_BOUND;
+        break;
+    case DYN_MSG_REAP:
+        if (msg->reap_phase > DYN_REAP_COMMIT)
+            return DYN_EINVAL;
+        TRY(key_check(msg));
+        n += 1 + KEY_LENGTH_BOUND + msg->key_length + 8;
         break;
     case DYN_MSG_PING:
     case DYN_MSG_PONG:
@@ -915,7 +924,10 @@ static size_t msg_size(const dyn_msg_t *msg)
         return n + 1 + varint_size(msg->hint) + varint_size(msg->key_length) + msg->key_length +
                version_size(&msg->version);
     case DYN_MSG_REPLICA_PUT_REPLY:
+    case DYN_MSG_REAP_REPLY:
         return n + varint_size(zigzag32(msg->status));
+    case DYN_MSG_REAP:
+        return n + 1 + varint_size(msg->key_length) + msg->key_length + 8;
     case DYN_MSG_HANDOFF:
     case DYN_MSG_AE_PUSH:
         return n + varint_size(msg->key_length) + msg->key_length + msg_siblings_size(msg);
@@ -1030,7 +1042,13 @@ int dyn_codec_encode(const dyn_msg_t *msg, uint8_t *buf, size_t capacity)
         p = version_write(&msg->version, p);
         break;
     case DYN_MSG_REPLICA_PUT_REPLY:
+    case DYN_MSG_REAP_REPLY:
         p = put_varint(p, zigzag32(msg->status));
+        break;
+    case DYN_MSG_REAP:
+        *p++ = msg->reap_phase;
+        p = put_bytes(p, msg->key, msg->key_length);
+        p = put_le(p, msg->print, 8);
         break;
     case DYN_MSG_HANDOFF:
     case DYN_MSG_AE_PUSH:
@@ -1297,7 +1315,15 @@ static int decode_body(reader_t *r, dyn_msg_t *out)
         TRY(version_read(r, &out->version));
         break;
     case DYN_MSG_REPLICA_PUT_REPLY:
+    case DYN_MSG_REAP_REPLY:
         TRY(get_status(r, &out->status));
+        break;
+    case DYN_MSG_REAP:
+        TRY(get_u8(r, &out->reap_phase));
+        if (out->reap_phase > DYN_REAP_COMMIT)
+            return DYN_EBADMSG;
+        TRY(get_key(r, out));
+        TRY(get_le(r, 8, &out->print));
         break;
     case DYN_MSG_HANDOFF:
     case DYN_MSG_AE_PUSH:

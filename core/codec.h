@@ -24,7 +24,7 @@
 #include "core/vclock.h"
 
 #define DYN_WIRE_MAGIC 0xD7u
-#define DYN_WIRE_VERSION 4u /* 4: anti-entropy; 3: hints, pr/pw, handoff, probes; 2: clock fields */
+#define DYN_WIRE_VERSION 5u /* 5: tombstone reaping; 4: anti-entropy; 3: hints, pr/pw, handoff, probes; 2: clock fields */
 /* A bound on any encoded message: one value plus generous headroom for siblings and clocks. */
 #define DYN_MSG_MAX ((size_t)DYN_VALUE_MAX * 4u + 65536u)
 
@@ -43,7 +43,9 @@ typedef enum dyn_msg_type {
     DYN_MSG_AE_KEYS = 12,          /* anti-entropy: the sender's keys (and prints) in some leaves */
     DYN_MSG_AE_PULL = 13,          /* anti-entropy: "send me your versions of these keys" */
     DYN_MSG_AE_PUSH = 14,          /* anti-entropy: a key's sibling set, to merge; no answer */
-    DYN_MSG_TYPE_MAX_ = 14,
+    DYN_MSG_REAP = 15,             /* tombstone collection: ask an owner, or tell it to reap */
+    DYN_MSG_REAP_REPLY = 16,       /* an owner's answer to a REAP ask */
+    DYN_MSG_TYPE_MAX_ = 16,
 } dyn_msg_type_t;
 
 enum {
@@ -78,6 +80,9 @@ typedef struct dyn_req_opts {
     uint8_t pr, pw;
 } dyn_req_opts_t;
 
+/* REAP phases: ask whether the owner holds exactly this tombstone set; then have it drop it. */
+enum { DYN_REAP_ASK = 0, DYN_REAP_COMMIT = 1 };
+
 typedef struct dyn_msg {
     dyn_msg_type_t type;
     uint64_t request_id;
@@ -93,6 +98,8 @@ typedef struct dyn_msg {
     dyn_vclock_t context;           /* CLIENT_PUT (what the put supersedes), CLIENT_REPLY */
     dyn_version_t version;          /* REPLICA_PUT */
     uint8_t replica_flags;          /* REPLICA_PUT: DYN_REPLICA_* */
+    uint8_t reap_phase;             /* REAP: DYN_REAP_ASK or DYN_REAP_COMMIT */
+    uint64_t print;                 /* REAP: the dots print of the tombstone set in question */
     uint32_t hint;                  /* REPLICA_GET, REPLICA_PUT: the owner a fallback node stands
                                        in for (its hint store); 0: the receiver is an owner */
     /*

@@ -30,6 +30,7 @@ typedef enum dyn_trace_kind {
     DYN_TRACE_RECOVER,           /* a suspected peer was heard from again */
     DYN_TRACE_HINT_STORED,       /* a fallback stored a version for owner `a` */
     DYN_TRACE_HINT_DELIVERED,    /* an owner (peer) acknowledged a hint set; it was deleted */
+    DYN_TRACE_REAPED,            /* a tombstone-only set (print in a) is about to be deleted */
 } dyn_trace_kind_t;
 
 typedef struct dyn_trace_event {
@@ -38,6 +39,10 @@ typedef struct dyn_trace_event {
     uint64_t request_id;
     int64_t a;            /* kind-specific figure */
     uint64_t key_hash;
+    /* The key itself, where the kind names one (DYN_TRACE_REAPED), else NULL; borrowed for the
+     * call only. Not part of what a digest should hash: key_hash stands for it. */
+    const uint8_t *key;
+    size_t key_length;
 } dyn_trace_event_t;
 
 typedef struct dyn_env_ops {

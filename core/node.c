@@ -86,6 +86,7 @@ void dyn_node_config_default(dyn_node_config_t *config)
     config->anti_entropy = 1;
     config->merkle_depth = 8;
     config->ae_interval_us = 1000000;
+    config->tombstone_grace_us = 10000000;
 }
 
 static bool config_valid(const dyn_node_config_t *c)
@@ -105,7 +106,10 @@ static bool config_valid(const dyn_node_config_t *c)
 static const uint8_t epoch_key[] = "epoch";
 
 /*
- * The epoch stored in META, or a new nonzero random one, stored and synced before returning.
+ * This incarnation's epoch: one past the last one stored in META, or a random one when META has
+ * none (a new or wiped disk), stored and synced before the node can send anything. A new epoch per
+ * start means no counter of an earlier incarnation can be issued again, even one whose version a
+ * crash took from this disk before it was synced while a replica kept it.
  * Returns DYN_OK or the storage's error.
  */
 static int load_or_make_epoch(dyn_node_t *node, uint32_t *epoch)
@@ -115,21 +119,44 @@ static int load_or_make_epoch(dyn_node_t *node, uint32_t *epoch)
     size_t length;
     int rc = st->ops->get(st->ctx, DYN_SPACE_META, epoch_key, sizeof(epoch_key) - 1, &blob,
                           &length);
-    if (rc == DYN_OK && length == 4) {
-        *epoch = (uint32_t)blob[0] | (uint32_t)blob[1] << 8 | (uint32_t)blob[2] << 16 |
-                 (uint32_t)blob[3] << 24;
-        if (*epoch != 0)
-            return DYN_OK;
-    } else if (rc != DYN_OK && rc != DYN_ENOTFOUND) {
+    uint32_t last = 0;
+    if (rc == DYN_OK && length == 4)
+        last = (uint32_t)blob[0] | (uint32_t)blob[1] << 8 | (uint32_t)blob[2] << 16 |
+               (uint32_t)blob[3] << 24;
+    else if (rc != DYN_OK && rc != DYN_ENOTFOUND)
         return rc;
-    }
-    *epoch = 1 + (uint32_t)dyn_prng_below(&node->prng, UINT32_MAX);
+    if (last != 0)
+        *epoch = last == UINT32_MAX ? 1 : last + 1;
+    else
+        *epoch = 1 + (uint32_t)dyn_prng_below(&node->prng, UINT32_MAX);
     uint8_t bytes[4] = {(uint8_t)*epoch, (uint8_t)(*epoch >> 8), (uint8_t)(*epoch >> 16),
                         (uint8_t)(*epoch >> 24)};
     rc = st->ops->put(st->ctx, DYN_SPACE_META, epoch_key, sizeof(epoch_key) - 1, bytes, 4);
     if (rc == DYN_OK)
         rc = st->ops->sync(st->ctx);
     return rc;
+}
+
+/*
+ * The fallback when the reaper had to forget a key's counter floor: a new epoch, stored and synced
+ * first, makes every later dot a new actor's, so no forgotten counter can be issued again.
+ */
+static int renew_epoch(dyn_node_t *node)
+{
+    uint32_t epoch = node->config.epoch == UINT32_MAX ? 1 : node->config.epoch + 1;
+    uint8_t bytes[4] = {(uint8_t)epoch, (uint8_t)(epoch >> 8), (uint8_t)(epoch >> 16),
+                        (uint8_t)(epoch >> 24)};
+    const dyn_storage_t *st = &node->storage;
+    int rc = st->ops->put(st->ctx, DYN_SPACE_META, epoch_key, sizeof(epoch_key) - 1, bytes, 4);
+    if (rc == DYN_OK)
+        rc = st->ops->sync(st->ctx);
+    if (rc != DYN_OK)
+        return rc;
+    node->config.epoch = epoch;
+    node->epoch_stale = false;
+    node_reap_floors_clear(node);
+    node->stats.epoch_renewals++;
+    return DYN_OK;
 }
 
 static int count_hint(void *arg, const uint8_t *key, size_t key_length, const uint8_t *blob,
@@ -178,8 +205,10 @@ dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *r
     /* Hints survive restarts in their own space; count them once, then keep the count. */
     if (!node->live_view ||
         storage.ops->scan(storage.ctx, DYN_SPACE_HINTS, count_hint, &node->hints) < 0 ||
+        node_reap_init(node) != DYN_OK ||
         (node->config.anti_entropy && node_ae_init(node) != DYN_OK)) {
         node_ae_free(node);
+        node_reap_free(node);
         free(node->live_view);
         free(node);
         return NULL;
@@ -201,6 +230,7 @@ void dyn_node_destroy(dyn_node_t *node)
     free(node->blob);
     free(node->suspects);
     node_ae_free(node);
+    node_reap_free(node);
     free(node);
 }
 
@@ -558,9 +588,12 @@ static int store_scratch(dyn_node_t *node, const place_t *pl, uint64_t key_hash)
         return rc;
     trace(node, pl->space == DYN_SPACE_DATA ? DYN_TRACE_STORE_WRITE : DYN_TRACE_HINT_STORED, 0,
           0, node->scratch.count, key_hash);
-    if (pl->space == DYN_SPACE_DATA && node->config.anti_entropy)
-        node_ae_note_write(node, key_hash, node->loaded_print,
-                           dyn_siblings_dots_print(&node->scratch));
+    if (pl->space == DYN_SPACE_DATA) {
+        if (node->config.anti_entropy)
+            node_ae_note_write(node, key_hash, node->loaded_print,
+                               dyn_siblings_dots_print(&node->scratch));
+        node_reap_note_write(node, pl->key, pl->key_length, key_hash, &node->scratch);
+    }
     return DYN_OK;
 }
 
@@ -962,6 +995,11 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
                                 uint64_t key_hash, dyn_version_t *version)
 {
     const dyn_node_config_t *c = &node->config;
+    if (node->epoch_stale) {
+        int rc = renew_epoch(node);
+        if (rc != DYN_OK)
+            return rc;
+    }
     dyn_vclock_copy(&version->clock, &msg->context);
     int dropped = dyn_vclock_truncate(&version->clock, c->vclock_threshold);
     if (dropped > 0) {
@@ -982,6 +1020,34 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
     }
     /* Stamped with the node's wall clock, skew and all: last-write-wins trusts it. */
     dyn_time_us wall_us = dyn_env_wall_us(&node->env, now_us);
+    uint64_t floor = node_reap_floor_take(node, key_hash);
+    if (floor > last) {
+        /*
+         * This node reaped the key's tombstones, and with them its record of the counters it
+         * issued here, up to `floor`; what it stores now is older (a copy brought back by repair
+         * or a hint) or another actor's. Count on from the floor, and claim it as past: every
+         * version of this actor up to it was deleted, as the reaped tombstones covered each. The
+         * tombstones stored now join the past too, as if the client had read them, so the past
+         * covers the pasts of what the claim supersedes.
+         */
+        uint32_t tombs = 0;
+        for (uint32_t i = 0; i < node->scratch.count; i++)
+            if (node->scratch.items[i].flags & DYN_VERSION_TOMBSTONE)
+                node->live_view[tombs++] = node->scratch.items[i];
+        const dyn_siblings_t deleted = {tombs, tombs, node->live_view};
+        dyn_vclock_t past;
+        dyn_siblings_context(&deleted, &past);
+        dyn_vclock_t claim;
+        dyn_vclock_init(&claim);
+        claim.entries[0] = (dyn_vclock_entry_t){
+            .node = c->id, .epoch = c->epoch, .counter = floor, .timestamp_us = wall_us};
+        claim.count = 1;
+        (void)dyn_vclock_merge(&past, &claim, DYN_VCLOCK_MAX);
+        dropped = dyn_vclock_merge(&version->clock, &past, c->vclock_threshold);
+        if (dropped > 0)
+            node->stats.vclock_truncations += (uint64_t)dropped;
+        last = floor;
+    }
     version->dot = (dyn_vclock_entry_t){
         .node = c->id, .epoch = c->epoch, .counter = last + 1, .timestamp_us = wall_us};
     version->timestamp_us = wall_us;
@@ -1220,6 +1286,7 @@ static void on_replica_reply(dyn_node_t *node, dyn_endpoint_t from, const dyn_ms
 int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from,
                         const uint8_t *bytes, size_t length)
 {
+    node->now_us = now_us;
     if (dyn_codec_peek_type(bytes, length) == DYN_MSG_CLIENT_REPLY) {
         /*
          * The answer to a request this node forwarded: relay it without decoding. Anything else
@@ -1280,6 +1347,10 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
             node_ae_on_message(node, from, msg);
         else
             node->stats.stray_messages++;
+        break;
+    case DYN_MSG_REAP:
+    case DYN_MSG_REAP_REPLY:
+        node_reap_on_message(node, from, msg);
         break;
     }
     dyn_msg_clear(msg);
@@ -1359,16 +1430,19 @@ static void tick(dyn_node_t *node, dyn_time_us now_us)
     }
     if (node->config.anti_entropy)
         node_ae_tick(node, now_us);
+    node_reap_tick(node, now_us);
     arm_tick(node, now_us);
 }
 
 void dyn_node_start(dyn_node_t *node, dyn_time_us now_us)
 {
+    node->now_us = now_us;
     arm_tick(node, now_us);
 }
 
 void dyn_node_on_timer(dyn_node_t *node, dyn_time_us now_us, uint64_t timer_id)
 {
+    node->now_us = now_us;
     if ((timer_id >> TIMER_KIND_SHIFT) == TIMER_KIND_TICK) {
         tick(node, now_us);
         return;

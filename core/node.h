@@ -62,10 +62,11 @@ typedef enum dyn_resolution {
 typedef struct dyn_node_config {
     uint32_t id;                    /* ring member id, also this node's endpoint */
     /*
-     * Incarnation, part of every clock actor. 0 (the default): the epoch stored in the META space,
-     * or, if there is none (first start, or the disk was lost), a new random one, stored and
-     * synced before the node does anything else, so a node that forgot its data never reuses the
-     * actor of its previous life (Riak's KV679). Nonzero: use it as given (tests).
+     * Incarnation, part of every clock actor. 0 (the default): a new one at every start, one past
+     * the epoch stored in the META space, or random if there is none (first start, or the disk
+     * was lost), stored and synced before the node does anything else. So no incarnation reuses
+     * an actor of an earlier one: not a node that forgot its data (Riak's KV679), nor one whose
+     * crash lost versions its replicas kept. Nonzero: use it as given (tests).
      */
     uint32_t epoch;
     uint8_t n, r, w;                /* cluster defaults; requests may override */
@@ -89,6 +90,8 @@ typedef struct dyn_node_config {
                                        range's other replicas; 0: none */
     uint8_t merkle_depth;           /* levels below the root (1..16; default 8: 256 leaves) */
     dyn_time_us ae_interval_us;     /* one exchange per this interval, per node (the AE rate) */
+    dyn_time_us tombstone_grace_us; /* a tombstone-only key is collected once every owner holds
+                                       it and this long has passed (default 10 s); 0: never */
 } dyn_node_config_t;
 
 /*
@@ -124,6 +127,11 @@ typedef struct dyn_node_stats {
     uint64_t ae_messages, ae_bytes;          /* anti-entropy datagrams sent, and their bytes */
     uint64_t ae_keys_pushed;                 /* sibling sets sent to repair a peer */
     uint64_t ae_keys_repaired;               /* pushes received that changed the local set */
+    uint64_t reap_rounds;                    /* tombstone collections this node started */
+    uint64_t reap_refused;                   /* rounds an owner refused or let time out */
+    uint64_t tombstones_reaped;              /* tombstone-only keys this node deleted */
+    uint64_t epoch_renewals;                 /* new epochs taken: a reaped key's counter floor
+                                                could not be kept (reaper.c) */
 } dyn_node_stats_t;
 
 typedef struct dyn_node dyn_node_t;

@@ -16,6 +16,10 @@
 #include "core/siblings.h"
 
 typedef struct op op_t;
+typedef struct node_reaper node_reaper_t;
+
+/* Tombstone notes a node's reaper queues before it falls back to scanning (reaper.c). */
+#define REAP_NOTES_MAX 4096u
 
 /* Anti-entropy state: one Merkle tree per key range the node stores keys of (anti_entropy.c). */
 typedef struct node_ae {
@@ -70,6 +74,11 @@ struct dyn_node {
      * by note_replaced() on the write paths: the Merkle tree's update needs it. */
     uint64_t loaded_print;
     node_ae_t ae;
+    node_reaper_t *reaper;
+    /* A reap forgot the counters this actor issued on a key, and the reaper could not keep them
+     * (reaper.c: node_reap_floor_take): take a new epoch before the next dot. */
+    bool epoch_stale;
+    dyn_time_us now_us;           /* the time passed to the entry point being run */
 };
 
 /* Encode and send; returns the encoded length or a negative status. */
@@ -92,5 +101,22 @@ void node_ae_note_write(dyn_node_t *node, uint64_t key_hash, uint64_t old_print,
                         uint64_t new_print);
 void node_ae_tick(dyn_node_t *node, dyn_time_us now_us);
 void node_ae_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg);
+
+/* reaper.c */
+int node_reap_init(dyn_node_t *node);
+void node_reap_free(dyn_node_t *node);
+/* A DATA set was stored: note it for collection if it is tombstone-only and this node primary. */
+void node_reap_note_write(dyn_node_t *node, const uint8_t *key, size_t key_length,
+                          uint64_t key_hash, const dyn_siblings_t *set);
+void node_reap_tick(dyn_node_t *node, dyn_time_us now_us);
+/*
+ * The highest counter this node's actor had issued on a key it reaped (0 if it reaped none since
+ * it last wrote the key), forgotten as it is returned: the first write after a reap counts on
+ * from it.
+ */
+uint64_t node_reap_floor_take(dyn_node_t *node, uint64_t key_hash);
+/* A new epoch: the floors named counters of the old actor, so they are dropped. */
+void node_reap_floors_clear(dyn_node_t *node);
+void node_reap_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg);
 
 #endif

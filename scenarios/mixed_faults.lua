@@ -25,12 +25,15 @@ local P = params {
   fault_ms  = { 3000, "length of the fault phase (simulated ms)" },
   sync      = { "all", "replicas that sync before acknowledging: all, or one (the paper's "
                 .. "buffered mode: the coordinator only), or none" },
+  deletes   = { 0.1, "fraction of writes that are deletes" },
+  grace     = { 300, "tombstone grace (ms): tombstones every replica holds are collected after it" },
 }
 
 local profile = FUZZ and FUZZ.profile or "safety"
 local nodes = P.nodes > 0 and P.nodes or random(5, 9)
 local c = cluster.new {
   nodes = nodes, n = 3, r = 2, w = 2, timeout = 150, sync_writes = P.sync,
+  tombstone_grace = P.grace,
   latency = { dist = "mixture", components = {
     { weight = 0.95, dist = "lognormal", median = 0.4, sigma = 0.5 },
     { weight = 0.05, dist = "pareto", scale = 2, alpha = 1.5, max = 200 } } },
@@ -86,7 +89,7 @@ end
 
 local load = c:workload { ops = P.ops, rate = P.ops * 1000 / P.fault_ms, clients = 8,
                           keys = P.keys, key_dist = "zipf", zipf_s = 0.8, timeout = 400,
-                          retries = 2 }
+                          retries = 2, delete_fraction = P.deletes }
 spawn(function()
   local t0 = now()
   while now() - t0 < P.fault_ms do
@@ -117,3 +120,4 @@ report("timed_out_puts", ho.indeterminate)
 report("timed_out_puts_applied", ho.indeterminate_applied)
 report("nodes", nodes)
 report("acknowledged_writes", lw.checked)
+report("writes_covered_by_collected_tombstones", lw.reaped)

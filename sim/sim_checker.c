@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "core/codec.h"
+#include "core/mem_store.h"
 #include "core/ring.h"
 #include "core/siblings.h"
 #include "core/status.h"
@@ -34,8 +35,25 @@ typedef struct failed {
     dyn_time_us seen_us;    /* first get that returned it after the failure; 0 if none */
 } failed_t;
 
+/* A version of a collected tombstone set: what it named and what it covered. */
+typedef struct reaped_version {
+    dyn_vclock_entry_t dot;
+    dyn_vclock_t past;
+} reaped_version_t;
+
+/* One collection of a key's tombstones at one node: versions[first, first + count). */
+typedef struct reaped {
+    size_t key_offset;
+    uint32_t key_length;
+    size_t first, count;
+} reaped_t;
+
 struct sim_checker {
     int enabled;
+    reaped_t *reaped;
+    size_t reaped_count, reaped_capacity;
+    reaped_version_t *reaped_versions;
+    size_t reaped_versions_count, reaped_versions_capacity;
     record_t *records;
     size_t count, capacity;
     failed_t *failed;
@@ -60,6 +78,8 @@ void sim_checker_destroy(sim_checker_t *c)
     if (!c)
         return;
     free(c->records);
+    free(c->reaped);
+    free(c->reaped_versions);
     free(c->failed);
     free(c->definite_index);
     free(c->arena);
@@ -81,6 +101,48 @@ static int reserve_one(void **array, size_t *capacity, size_t count, size_t size
         return -1;
     *array = grown;
     *capacity = cap;
+    return 0;
+}
+
+/* Forward: the arena is shared by the write log and the reaped sets. */
+static int arena_copy(sim_checker_t *c, const uint8_t *key, size_t key_length, size_t *offset);
+
+int sim_checker_reaped(sim_checker_t *c, sim_world_t *w, uint32_t node, const uint8_t *key,
+                       size_t key_length)
+{
+    if (!c->enabled)
+        return 0;
+    dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, node));
+    const uint8_t *blob;
+    size_t length;
+    if (st.ops->get(st.ctx, DYN_SPACE_DATA, key, key_length, &blob, &length) != DYN_OK)
+        return 0;
+    dyn_siblings_t set;
+    dyn_siblings_init(&set);
+    int rc = dyn_codec_decode_siblings(blob, length, &set);
+    DYN_ASSERT(rc == DYN_OK);
+    size_t offset;
+    if (reserve_one((void **)&c->reaped, &c->reaped_capacity, c->reaped_count, sizeof(reaped_t),
+                    256) != 0 ||
+        arena_copy(c, key, key_length, &offset) != 0) {
+        dyn_siblings_clear(&set);
+        return -1;
+    }
+    reaped_t *r = &c->reaped[c->reaped_count];
+    *r = (reaped_t){.key_offset = offset, .key_length = (uint32_t)key_length,
+                    .first = c->reaped_versions_count};
+    for (uint32_t i = 0; i < set.count; i++) {
+        if (reserve_one((void **)&c->reaped_versions, &c->reaped_versions_capacity,
+                        c->reaped_versions_count, sizeof(reaped_version_t), 256) != 0) {
+            dyn_siblings_clear(&set);
+            return -1;
+        }
+        c->reaped_versions[c->reaped_versions_count++] =
+            (reaped_version_t){.dot = set.items[i].dot, .past = set.items[i].clock};
+        r->count++;
+    }
+    c->reaped_count++;
+    dyn_siblings_clear(&set);
     return 0;
 }
 
@@ -322,6 +384,26 @@ static int same_key(const sort_entry_t *a, const sort_entry_t *b)
     return a->key_length == b->key_length && memcmp(a->key, b->key, a->key_length) == 0;
 }
 
+/* Whether a collected tombstone set of the record's key named or covered its dot. */
+static int covered_by_reaped(const sim_checker_t *c, const record_t *r)
+{
+    const uint8_t *key = c->arena + r->key_offset;
+    for (size_t i = 0; i < c->reaped_count; i++) {
+        const reaped_t *e = &c->reaped[i];
+        if (e->key_length != r->key_length || memcmp(c->arena + e->key_offset, key,
+                                                     r->key_length) != 0)
+            continue;
+        for (size_t v = e->first; v < e->first + e->count; v++) {
+            const reaped_version_t *rv = &c->reaped_versions[v];
+            if ((rv->dot.node == r->dot.node && rv->dot.epoch == r->dot.epoch &&
+                 rv->dot.counter == r->dot.counter) ||
+                dyn_vclock_covers(&rv->past, r->dot.node, r->dot.epoch, r->dot.counter))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 int sim_checker_lost_writes(sim_checker_t *c, sim_world_t *w, sim_lost_report_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -361,10 +443,12 @@ int sim_checker_lost_writes(sim_checker_t *c, sim_world_t *w, sim_lost_report_t 
                 }
             }
             out->checked++;
+            int reaped = !present && !superseded && covered_by_reaped(c, r);
             if (present) {
                 out->present++;
-            } else if (superseded) {
+            } else if (superseded || reaped) {
                 out->superseded++;
+                out->reaped += (uint64_t)reaped;
             } else {
                 if (out->listed < SIM_LOST_LISTED)
                     out->first[out->listed++] = (sim_lost_write_t){

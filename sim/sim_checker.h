@@ -41,6 +41,7 @@ typedef struct sim_lost_write {
 
 typedef struct sim_lost_report {
     uint64_t checked, present, superseded, lost;
+    uint64_t reaped;   /* of the superseded: covered by tombstones since collected */
     size_t listed;
     sim_lost_write_t first[SIM_LOST_LISTED];
 } sim_lost_report_t;
@@ -55,6 +56,13 @@ int sim_checker_enabled(const sim_checker_t *checker);
 int sim_checker_ack(sim_checker_t *checker, const uint8_t *key, size_t key_length,
                     const dyn_vclock_entry_t *dot, dyn_op_kind_t kind, dyn_time_us acked_us);
 uint64_t sim_checker_logged(const sim_checker_t *checker);
+/*
+ * A node is about to collect the tombstone-only set it stores for `key` (DYN_TRACE_REAPED): keep
+ * its dots and pasts, so writes those tombstones covered count as superseded, not lost, once the
+ * key is gone from every store. Returns 0, or -1 if memory ran out.
+ */
+int sim_checker_reaped(sim_checker_t *checker, sim_world_t *world, uint32_t node,
+                       const uint8_t *key, size_t key_length);
 
 /* Check every logged write against the world's stores. Returns 0, or -1 on allocation failure. */
 int sim_checker_lost_writes(sim_checker_t *checker, sim_world_t *world, sim_lost_report_t *out);

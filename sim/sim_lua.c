@@ -718,7 +718,7 @@ static const char *const cluster_keys[] = {
     "nodes", "n", "r", "w", "strategy", "partitions", "tokens", "latency", "latency_by_type",
     "timeout", "vclock_threshold", "siblings_max", "requests_pending_max", "resolution",
     "sync_writes", "disk", "hinted_handoff", "hints_max", "handoff_batch", "tick", "anti_entropy",
-    "merkle_depth", "ae_interval", NULL};
+    "merkle_depth", "ae_interval", "tombstone_grace", NULL};
 
 static const struct {
     const char *name;
@@ -731,6 +731,7 @@ static const struct {
     {"probe", DYN_MSG_PING},                    {"probe_reply", DYN_MSG_PONG},
     {"ae_hashes", DYN_MSG_AE_HASHES},           {"ae_keys", DYN_MSG_AE_KEYS},
     {"ae_pull", DYN_MSG_AE_PULL},               {"ae_push", DYN_MSG_AE_PUSH},
+    {"reap", DYN_MSG_REAP},                     {"reap_reply", DYN_MSG_REAP_REPLY},
 };
 
 static lua_cluster_t *check_cluster(lua_State *L, int idx)
@@ -810,6 +811,15 @@ static int l_cluster_new(lua_State *L)
     cc.node.ae_interval_us = ms_to_us(L, opt_num(L, 1, "ae_interval", 1000), "ae_interval");
     if (cc.node.ae_interval_us == 0)
         return luaL_error(L, "cluster.new: ae_interval must be > 0 ms");
+    /* false: tombstones are kept for good; 0 ms: collected as soon as a sweep finds them. */
+    lua_getfield(L, 1, "tombstone_grace");
+    int keep_tombstones = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    cc.node.tombstone_grace_us =
+        keep_tombstones ? 0 : ms_to_us(L, opt_num(L, 1, "tombstone_grace", 10000),
+                                       "tombstone_grace");
+    if (!keep_tombstones && cc.node.tombstone_grace_us == 0)
+        cc.node.tombstone_grace_us = 1;
     cc.node.hints_max = (uint32_t)opt_int(L, 1, "hints_max", 100000, 1, UINT32_MAX);
     cc.node.handoff_batch = (uint32_t)opt_int(L, 1, "handoff_batch", 64, 1, 1 << 20);
     cc.node.tick_us = ms_to_us(L, opt_num(L, 1, "tick", 200), "tick");
@@ -1064,6 +1074,10 @@ static int l_cluster_node_stats(lua_State *L)
     FIELD("ae_bytes", s->ae_bytes);
     FIELD("ae_keys_pushed", s->ae_keys_pushed);
     FIELD("ae_keys_repaired", s->ae_keys_repaired);
+    FIELD("reap_rounds", s->reap_rounds);
+    FIELD("reap_refused", s->reap_refused);
+    FIELD("tombstones_reaped", s->tombstones_reaped);
+    FIELD("epoch_renewals", s->epoch_renewals);
     FIELD("pending", dyn_node_pending(node));
 #undef FIELD
     return 1;
@@ -1756,7 +1770,7 @@ static int l_honest_outcomes(lua_State *L)
 }
 
 /*
- * lost_writes() -> {checked=, present=, superseded=, lost=}: check every acknowledged write
+ * lost_writes() -> {checked=, present=, superseded=, reaped=, lost=}: check every acknowledged write
  * against the replicas' stores (sim_checker.h). The first lost writes are printed with the
  * faults injected after each was acknowledged.
  */
@@ -1769,8 +1783,9 @@ static int l_lost_writes(lua_State *L)
     if (sim_checker_lost_writes(sim_world_checker(sl->world), sl->world, &r) != 0)
         return luaL_error(L, "lost_writes: out of memory");
     printf("[%12.3f ms] lost-write check: %llu acknowledged writes: %llu present, %llu "
-           "superseded, %llu lost\n", now_ms(sl), (unsigned long long)r.checked,
-           (unsigned long long)r.present, (unsigned long long)r.superseded,
+           "superseded (%llu by collected tombstones), %llu lost\n", now_ms(sl),
+           (unsigned long long)r.checked, (unsigned long long)r.present,
+           (unsigned long long)r.superseded, (unsigned long long)r.reaped,
            (unsigned long long)r.lost);
     for (size_t i = 0; i < r.listed; i++) {
         const sim_lost_write_t *lw = &r.first[i];
@@ -1819,6 +1834,8 @@ static int l_lost_writes(lua_State *L)
     lua_setfield(L, -2, "present");
     lua_pushinteger(L, (lua_Integer)r.superseded);
     lua_setfield(L, -2, "superseded");
+    lua_pushinteger(L, (lua_Integer)r.reaped);
+    lua_setfield(L, -2, "reaped");
     lua_pushinteger(L, (lua_Integer)r.lost);
     lua_setfield(L, -2, "lost");
     return 1;

@@ -409,6 +409,9 @@ static void env_trace(void *ctx, const dyn_trace_event_t *event)
     put_u32(p + offsetof(trace_record_t, endpoint), ep->id);
     put_u32(p + offsetof(trace_record_t, peer), event->peer);
     put_u32(p + offsetof(trace_record_t, pad), 0);
+    if (event->kind == DYN_TRACE_REAPED && event->key)
+        (void)sim_checker_reaped(ep->world->checker, ep->world, ep->id, event->key,
+                                 event->key_length);
 }
 
 /*

@@ -96,7 +96,7 @@ typedef struct sample_storage {
     dyn_ae_key_t ae_keys[2], ae_pull[2];
 } sample_storage_t;
 
-enum { SAMPLE_COUNT = 30 };
+enum { SAMPLE_COUNT = 33 };
 
 static const char *const SAMPLE_NAMES[SAMPLE_COUNT] = {
     "client_get",           "client_get_forwarded", "client_put",
@@ -108,7 +108,8 @@ static const char *const SAMPLE_NAMES[SAMPLE_COUNT] = {
     "client_reply_extremes", "replica_get_hinted",   "replica_put_hinted",
     "handoff_1sib",         "handoff_3sib",         "ping",
     "pong",                 "ae_hashes_root",       "ae_hashes_level",
-    "ae_keys",              "ae_pull",              "ae_push"};
+    "ae_keys",              "ae_pull",              "ae_push",
+    "reap_ask",             "reap_commit",          "reap_reply"};
 
 /* Fill *m with sample number i; pointers reference s and the const tables above. */
 static const uint32_t AE_ROOT[1] = {0};
@@ -134,7 +135,8 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
         DYN_MSG_CLIENT_REPLY,      DYN_MSG_REPLICA_GET,       DYN_MSG_REPLICA_PUT,
         DYN_MSG_HANDOFF,           DYN_MSG_HANDOFF,           DYN_MSG_PING,
         DYN_MSG_PONG,              DYN_MSG_AE_HASHES,         DYN_MSG_AE_HASHES,
-        DYN_MSG_AE_KEYS,           DYN_MSG_AE_PULL,           DYN_MSG_AE_PUSH};
+        DYN_MSG_AE_KEYS,           DYN_MSG_AE_PULL,           DYN_MSG_AE_PUSH,
+        DYN_MSG_REAP,              DYN_MSG_REAP,              DYN_MSG_REAP_REPLY};
     dyn_msg_init(m, types[i]);
     m->request_id = 1000u + (uint64_t)i * 977u;
     switch (i) {
@@ -289,6 +291,16 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
         m->siblings.count = 2;
         m->siblings.capacity = 3;
         break;
+    case 30:
+    case 31:
+        m->reap_phase = i == 30 ? DYN_REAP_ASK : DYN_REAP_COMMIT;
+        m->key = KEY_USER;
+        m->key_length = sizeof KEY_USER - 1;
+        m->print = i == 30 ? 0x0123456789ABCDEFull : 1;
+        break;
+    case 32:
+        m->status = DYN_EINVAL;
+        break;
     default:
         fail();
     }
@@ -386,7 +398,13 @@ static void assert_msg_equal(const dyn_msg_t *a, const dyn_msg_t *b)
         assert_version_equal(&a->version, &b->version);
         break;
     case DYN_MSG_REPLICA_PUT_REPLY:
+    case DYN_MSG_REAP_REPLY:
         assert_int_equal(a->status, b->status);
+        break;
+    case DYN_MSG_REAP:
+        assert_int_equal(a->reap_phase, b->reap_phase);
+        assert_bytes_equal(a->key, a->key_length, b->key, b->key_length);
+        assert_true(a->print == b->print);
         break;
     case DYN_MSG_HANDOFF:
     case DYN_MSG_AE_PUSH:
@@ -715,6 +733,8 @@ static void test_widest_fields(void **state)
         m.hashes = wide_hashes;
         m.key_count = DYN_AE_KEYS_MAX;
         m.keys = type == DYN_MSG_AE_PULL ? wide_pull : wide_keys;
+        m.reap_phase = DYN_REAP_COMMIT;
+        m.print = UINT64_MAX;
         assert_encodes_only_with_room(&m);
     }
     /* The bare encodings too. */
@@ -1546,25 +1566,25 @@ static void test_varint_strictness(void **state)
     builder_t b;
     /* request_id 0 written as 80 00: non-minimal. */
     b.len = 0;
-    b_raw(&b, "\xD7\x04\x07\x80\x00\x00", 6);
+    b_raw(&b, "\xD7\x05\x07\x80\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* request_id 1 written as 81 00, and as 81 80 00. */
     b.len = 0;
-    b_raw(&b, "\xD7\x04\x07\x81\x00\x00", 6);
+    b_raw(&b, "\xD7\x05\x07\x81\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     b.len = 0;
-    b_raw(&b, "\xD7\x04\x07\x81\x80\x00\x00", 7);
+    b_raw(&b, "\xD7\x05\x07\x81\x80\x00\x00", 7);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* The minimal forms decode. */
     b.len = 0;
-    b_raw(&b, "\xD7\x04\x07\x01\x00", 5);
+    b_raw(&b, "\xD7\x05\x07\x01\x00", 5);
     assert_int_equal(decode_built(&b), DYN_OK);
     /* UINT64_MAX is 9 x FF then 01; a 10th byte of 02 overflows, 11 bytes are too long. */
     uint8_t max[10];
     memset(max, 0xFF, 9);
     max[9] = 0x01;
     b.len = 0;
-    b_raw(&b, "\xD7\x04\x07", 3);
+    b_raw(&b, "\xD7\x05\x07", 3);
     b_raw(&b, max, 10);
     b_u8(&b, 0);
     assert_int_equal(decode_built(&b), DYN_OK);
@@ -1576,7 +1596,7 @@ static void test_varint_strictness(void **state)
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* 2^63 exactly: nine 80 bytes then 01. */
     b.len = 0;
-    b_raw(&b, "\xD7\x04\x07", 3);
+    b_raw(&b, "\xD7\x05\x07", 3);
     for (int i = 0; i < 9; i++)
         b_u8(&b, 0x80);
     b_u8(&b, 0x01);
@@ -2028,6 +2048,37 @@ static int write_corpus(const char *dir)
 }
 
 /* Anti-entropy lists: counts, order, levels and indices are checked against their bounds. */
+/* REAP: a phase other than ask or commit is refused both ways; the print is exactly 8 bytes. */
+static void test_reap_strictness(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    dyn_msg_t m, d;
+    sample_storage_t s;
+    make_sample(30, &m, &s);
+    int n = dyn_codec_encode(&m, buf, sizeof buf);
+    assert_true(n > 0);
+    /* Header (3), request id (varint), then the phase byte. */
+    size_t at = 3;
+    while (buf[at] & 0x80)
+        at++;
+    at++;
+    assert_int_equal(buf[at], DYN_REAP_ASK);
+    dyn_msg_init(&d, (dyn_msg_type_t)0);
+    buf[at] = 2;
+    assert_int_equal(dyn_codec_decode(buf, (size_t)n, &d), DYN_EBADMSG);
+    buf[at] = DYN_REAP_COMMIT;
+    assert_int_equal(dyn_codec_decode(buf, (size_t)n, &d), DYN_OK);
+    assert_int_equal(d.reap_phase, DYN_REAP_COMMIT);
+    assert_int_equal(dyn_codec_decode(buf, (size_t)n - 1, &d), DYN_EBADMSG); /* print cut */
+    dyn_msg_clear(&d);
+    m.reap_phase = 2;
+    assert_int_equal(dyn_codec_encode(&m, buf, sizeof buf), DYN_EINVAL);
+    m.reap_phase = DYN_REAP_ASK;
+    m.key_length = 0; /* every key is at least one byte */
+    assert_true(dyn_codec_encode(&m, buf, sizeof buf) < 0);
+}
+
 static void test_ae_strictness(void **state)
 {
     (void)state;
@@ -2152,6 +2203,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_status_range),
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_ae_strictness),
+        cmocka_unit_test(test_reap_strictness),
         cmocka_unit_test(test_tombstone_with_value),
         cmocka_unit_test(test_encode_invalid),
         cmocka_unit_test(test_encode_buffer_too_small),

@@ -101,6 +101,8 @@ static const dyn_req_opts_t DEFAULTS = {0};
  * quorum and handoff have tests of their own.
  */
 #define TICK_US (2u * TIMEOUT_US)
+/* Tombstone grace for the tests of collection; 0 leaves the default (10 s: never, in a test). */
+static dyn_time_us g_grace_us;
 
 static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max, bool hinted,
                               uint32_t hints_max)
@@ -130,6 +132,8 @@ static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max, bool 
         cfg.ae_interval_us = TICK_US; /* an anti-entropy exchange every tick, once started */
         if (hints_max)
             cfg.hints_max = hints_max;
+        if (g_grace_us)
+            cfg.tombstone_grace_us = g_grace_us;
         c->stores[i] = dyn_mem_store_create();
         fake_env_init(&c->envs[i], ids[i]);
         if (!c->stores[i])
@@ -181,6 +185,14 @@ static int setup_hinted(void **state)
 static int setup_hints1(void **state)
 {
     *state = cluster_new(0, 0, true, 1);
+    return *state ? 0 : -1;
+}
+
+static int setup_reaping(void **state)
+{
+    g_grace_us = 2 * TICK_US;
+    *state = cluster_new(0, 0, false, 0);
+    g_grace_us = 0;
     return *state ? 0 : -1;
 }
 
@@ -437,9 +449,9 @@ static void test_restart_does_not_reuse_request_ids(void **state)
 }
 
 /*
- * Epoch 0 in the config means: the epoch stored in META, or a fresh random one stored and synced
- * before the node does anything. A restart on the same store keeps its epoch; a node whose store
- * was wiped comes back under a new one, so its new writes never reuse its old actor (KV679).
+ * Epoch 0 in the config means: a new epoch at every start, stored and synced before the node does
+ * anything: one past the stored one, or a random one when the store has none. A restart on the
+ * same store and one on a wiped store both come back under a new actor (KV679).
  */
 static void test_epoch_persisted_and_renewed_after_wipe(void **state)
 {
@@ -459,10 +471,13 @@ static void test_epoch_persisted_and_renewed_after_wipe(void **state)
     assert_int_not_equal(first, 0);
     assert_int_equal(dyn_mem_store_key_count(store, DYN_SPACE_META), 1);
     dyn_node_destroy(n);
-    /* A restart on the intact store keeps the epoch, whatever its seed. */
+    /* A restart on the intact store takes the next epoch, whatever its seed, and stores it. */
     cfg.seed = 78;
     n = dyn_node_create(&cfg, c->ring, dyn_mem_store_storage(store), fake_env_iface(&env));
-    assert_int_equal(dyn_node_epoch(n), first);
+    assert_int_equal(dyn_node_epoch(n), first == UINT32_MAX ? 1 : first + 1);
+    dyn_node_destroy(n);
+    n = dyn_node_create(&cfg, c->ring, dyn_mem_store_storage(store), fake_env_iface(&env));
+    assert_int_equal(dyn_node_epoch(n), first + 2);
     dyn_node_destroy(n);
     /* Disk lost: a new epoch (the host gives each incarnation its own seed). */
     dyn_mem_store_wipe(store);
@@ -2311,6 +2326,215 @@ static void test_anti_entropy_repairs_both_ways(void **state)
     assert_int_equal(TOTAL(c, ae_keys_pushed), pushed);
 }
 
+/* ---- tombstone collection -------------------------------------------------------------- */
+
+/* Tick every node n times (probes, handoff, anti-entropy, collection) and let the net go quiet. */
+static void tick_all(cluster_t *c, int n)
+{
+    for (int i = 0; i < n; i++) {
+        fake_net_advance(&c->net, c->net.now_us + TICK_US);
+        run(c);
+    }
+}
+
+static uint32_t stored_count(cluster_t *c, uint32_t id)
+{
+    dyn_siblings_t s;
+    uint32_t n = stored(c, id, &s);
+    dyn_siblings_clear(&s);
+    return n;
+}
+
+/*
+ * A key deleted on all three owners is collected from all three once the grace has passed, and
+ * stays collected (anti-entropy finds the trees equal). The owner that coordinates the next write
+ * counts on past the counters it issued before the reap, and claims them as past, so an old copy
+ * of the deleted value that turns up afterwards is stale, not a sibling.
+ */
+static void test_tombstones_collected_once_every_owner_holds_them(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0], b = c->pref[1];
+    const dyn_req_opts_t all = {.w = 3};
+    dyn_msg_t reply;
+    put_sync(c, a, 1, "v1", NULL, all, false, &reply);
+    dyn_vclock_t ctx = reply.context;
+    dyn_msg_clear(&reply);
+    long i = fake_env_find(env_of(c, a), 0, b, DYN_MSG_REPLICA_PUT);
+    assert_true(i >= 0);
+    const fake_msg_t *orig = fake_env_send_at(env_of(c, a), (size_t)i);
+    uint8_t v1_put[512];
+    assert_true(orig->length <= sizeof v1_put);
+    memcpy(v1_put, orig->bytes, orig->length);
+    size_t v1_put_length = orig->length;
+    put_sync(c, a, 2, NULL, &ctx, all, true, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    assert_true(reply.written.counter == 2);
+    dyn_msg_clear(&reply);
+
+    start_all(c);
+    tick_all(c, 1); /* the grace has not passed: nothing goes */
+    for (uint32_t k = 0; k < 3; k++)
+        assert_int_equal(stored_count(c, c->pref[k]), 1);
+    assert_int_equal(TOTAL(c, tombstones_reaped), 0);
+    tick_all(c, 6);
+    for (uint32_t k = 0; k < 3; k++)
+        assert_int_equal(stored_count(c, c->pref[k]), 0);
+    assert_int_equal(TOTAL(c, tombstones_reaped), 3);
+    assert_int_equal(stats_of(c, a)->reap_rounds, 1); /* the primary alone runs the round */
+    assert_int_equal(TOTAL(c, reap_rounds), 1);
+    uint64_t pushed = TOTAL(c, ae_keys_pushed);
+    tick_all(c, 20);
+    for (uint32_t k = 0; k < 3; k++)
+        assert_int_equal(stored_count(c, c->pref[k]), 0);
+    assert_int_equal(TOTAL(c, ae_keys_pushed), pushed);
+
+    /* A blind write after the reap: counter 3, with a:2 claimed as past. */
+    put_sync(c, a, 3, "v2", NULL, all, false, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    assert_true(reply.written.counter == 3);
+    dyn_msg_clear(&reply);
+    dyn_siblings_t s;
+    assert_int_equal(stored(c, b, &s), 1);
+    assert_true(dyn_vclock_covers(&s.items[0].clock, a, 1, 2));
+    dyn_siblings_clear(&s);
+    /* v1's old replica write arrives late at b: covered by the claim, so stale. */
+    uint64_t stale0 = stats_of(c, b)->stale_writes;
+    fake_net_inject(&c->net, a, b, v1_put, v1_put_length);
+    run(c);
+    assert_int_equal(stats_of(c, b)->stale_writes, stale0 + 1);
+    assert_int_equal(stored_count(c, b), 1);
+}
+
+/*
+ * An owner that missed the delete still holds the value: the primary's round is refused and
+ * nothing is collected, until anti-entropy gives that owner the tombstone; then all three go.
+ */
+static void test_collection_waits_for_every_owner(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0], r3 = c->pref[2];
+    dyn_msg_t reply;
+    put_sync(c, a, 1, "v1", NULL, (dyn_req_opts_t){.w = 3}, false, &reply);
+    dyn_vclock_t ctx = reply.context;
+    dyn_msg_clear(&reply);
+    inject_put(c, a, 2, NULL, &ctx, DEFAULTS, true);
+    assert_true(fake_net_deliver_first(&c->net, CLIENT, a, DYN_MSG_CLIENT_PUT));
+    assert_int_equal(fake_net_drop(&c->net, a, r3, DYN_MSG_REPLICA_PUT), 1);
+    run(c);
+    client_reply(c, 0, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    dyn_msg_clear(&reply);
+    fake_net_advance(&c->net, c->net.now_us + TIMEOUT_US);
+    run(c);
+    dyn_siblings_t s;
+    assert_int_equal(stored(c, r3, &s), 1);
+    assert_false(s.items[0].flags & DYN_VERSION_TOMBSTONE);
+    dyn_siblings_clear(&s);
+
+    /* Collection refused while r3 holds the value; no anti-entropy yet, so it stays that way. */
+    for (uint32_t i = 0; i < NODE_COUNT; i++)
+        dyn_node_start(c->nodes[i], c->net.now_us);
+    uint64_t refused = 0;
+    for (int i = 0; i < 12 && refused == 0; i++) {
+        tick_all(c, 1);
+        refused = stats_of(c, a)->reap_refused;
+        assert_int_equal(TOTAL(c, tombstones_reaped), 0);
+    }
+    /* Anti-entropy pushes the tombstone to r3 (or the round retries until it has); then all go. */
+    for (int i = 0; i < 200 && TOTAL(c, tombstones_reaped) < 3; i++)
+        tick_all(c, 1);
+    assert_int_equal(TOTAL(c, tombstones_reaped), 3);
+    for (uint32_t k = 0; k < 3; k++)
+        assert_int_equal(stored_count(c, c->pref[k]), 0);
+}
+
+/* A put or delete of an arbitrary key through node `via`, waiting for the answer. */
+static int write_key(cluster_t *c, uint32_t via, uint64_t rid, const char *key, const char *value,
+                     const dyn_vclock_t *context, dyn_msg_t *reply)
+{
+    dyn_msg_t m;
+    dyn_msg_init(&m, DYN_MSG_CLIENT_PUT);
+    m.request_id = rid;
+    m.opts = (dyn_req_opts_t){.w = 3};
+    m.key = (const uint8_t *)key;
+    m.key_length = (uint32_t)strlen(key);
+    m.put_flags = value ? 0 : DYN_VERSION_TOMBSTONE;
+    if (value) {
+        m.value = (const uint8_t *)value;
+        m.value_length = (uint32_t)strlen(value);
+    }
+    if (context)
+        dyn_vclock_copy(&m.context, context);
+    size_t before = inbox(c);
+    fake_net_inject_msg(&c->net, CLIENT, via, &m);
+    run(c);
+    assert_int_equal(inbox(c), before + 1);
+    client_reply(c, before, reply);
+    return reply->status;
+}
+
+/*
+ * A reaping node keeps each reaped key's counter floor in a bounded table (core/reaper.c: 1024
+ * buckets of 4). A fifth key in one bucket finds no room, so that node takes a new epoch, stored
+ * and synced, before it names its next write.
+ */
+static void test_floor_table_full_renews_epoch(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0];
+    enum { BUCKETS = 1024, WAYS = 4 };
+    char keys[WAYS + 1][16];
+    uint32_t found = 0, want_bucket = UINT32_MAX;
+    for (uint32_t i = 0; found < WAYS + 1 && i < 1000000; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "f%u", i);
+        uint64_t h = dyn_ring_hash(key, strlen(key));
+        if (!dyn_ring_is_replica(c->ring, h, a, 3))
+            continue;
+        uint32_t bucket = (uint32_t)(h % BUCKETS);
+        if (want_bucket == UINT32_MAX)
+            want_bucket = bucket;
+        if (bucket == want_bucket)
+            memcpy(keys[found++], key, sizeof key);
+    }
+    assert_int_equal(found, WAYS + 1);
+    dyn_msg_t reply;
+    for (uint32_t k = 0; k <= WAYS; k++) {
+        assert_int_equal(write_key(c, a, 10 + k, keys[k], "v", NULL, &reply), DYN_OK);
+        dyn_vclock_t ctx = reply.context;
+        dyn_msg_clear(&reply);
+        assert_int_equal(write_key(c, a, 20 + k, keys[k], NULL, &ctx, &reply), DYN_OK);
+        dyn_msg_clear(&reply);
+    }
+    start_all(c);
+    for (int i = 0; i < 100 && stats_of(c, a)->tombstones_reaped < WAYS + 1; i++)
+        tick_all(c, 1);
+    assert_int_equal(stats_of(c, a)->tombstones_reaped, WAYS + 1);
+    assert_int_equal(dyn_node_epoch(node_of(c, a)), 1);
+    assert_int_equal(stats_of(c, a)->epoch_renewals, 0);
+    /* Whichever key it writes, the dot is the new actor's first: the floors died with epoch 1. */
+    for (uint32_t k = 0; k <= WAYS; k++) {
+        assert_int_equal(write_key(c, a, 30 + k, keys[k], "again", NULL, &reply), DYN_OK);
+        assert_int_equal(reply.written.epoch, 2);
+        assert_true(reply.written.counter == 1);
+        dyn_msg_clear(&reply);
+    }
+    assert_int_equal(write_key(c, a, 40, keys[0], "more", NULL, &reply), DYN_OK);
+    assert_true(reply.written.counter == 2);
+    dyn_msg_clear(&reply);
+    assert_int_equal(dyn_node_epoch(node_of(c, a)), 2);
+    assert_int_equal(stats_of(c, a)->epoch_renewals, 1);
+    /* The new epoch is in META, so a restart goes on from it, not back to it. */
+    dyn_storage_t st = dyn_mem_store_storage(c->stores[a - 1]);
+    const uint8_t *blob;
+    size_t length;
+    assert_int_equal(st.ops->get(st.ctx, DYN_SPACE_META, (const uint8_t *)"epoch", 5, &blob,
+                                 &length), DYN_OK);
+    assert_int_equal(length, 4);
+    assert_int_equal(blob[0], 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2365,6 +2589,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_strict_quorum_never_uses_fallbacks, setup_default,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_anti_entropy_in_sync_repairs_nothing, setup_default,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_tombstones_collected_once_every_owner_holds_them,
+                                        setup_reaping, teardown),
+        cmocka_unit_test_setup_teardown(test_collection_waits_for_every_owner, setup_reaping,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_floor_table_full_renews_epoch, setup_reaping,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_anti_entropy_repairs_both_ways, setup_default,
                                         teardown),
