@@ -16,6 +16,12 @@ const char *dyn_strerror(int status)
     case DYN_ESIBLINGS: return "too many siblings";
     case DYN_EVERSION: return "unsupported wire format version";
     case DYN_EUNAVAIL: return "not enough reachable nodes";
+    case DYN_ECORRUPT: return "a stored record failed its integrity check";
+    case DYN_EIO: return "input/output error";
+    case DYN_EAUTH: return "a datagram failed authentication";
+    case DYN_ENOKEY: return "a datagram under an unknown key id";
+    case DYN_ECLUSTER: return "a datagram from another cluster";
+    case DYN_EREPLAY: return "a replayed or too old datagram";
     default: return "unknown status";
     }
 }

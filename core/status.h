@@ -24,6 +24,12 @@ typedef enum dyn_status {
     DYN_ESIBLINGS = -9,   /* the write would leave more siblings than siblings_max */
     DYN_EVERSION = -10,   /* a message of a wire format version we do not speak */
     DYN_EUNAVAIL = -11,   /* fewer reachable nodes than the request needs */
+    DYN_ECORRUPT = -12,   /* a stored record failed its integrity check (it is never served) */
+    DYN_EIO = -13,        /* the system or the storage engine failed (the caller says how) */
+    DYN_EAUTH = -14,      /* a datagram failed authentication */
+    DYN_ENOKEY = -15,     /* a datagram sealed under a key id this node does not hold */
+    DYN_ECLUSTER = -16,   /* a datagram addressed to another cluster */
+    DYN_EREPLAY = -17,    /* a datagram already received, or too old for the replay window */
 } dyn_status_t;
 
 /* A static English description of a status code; never NULL, also for unknown codes. */

@@ -9,7 +9,8 @@
 # build-asan/. Set JOBS to change build parallelism (default: all cores).
 set -eu
 
-PACKAGES="build-essential cmake pkg-config libgsl-dev liblua5.4-dev libcmocka-dev libxxhash-dev gnuplot-nox"
+PACKAGES="build-essential cmake pkg-config libgsl-dev liblua5.4-dev libcmocka-dev libxxhash-dev gnuplot-nox
+          liblmdb-dev libsodium-dev libuv1-dev"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 

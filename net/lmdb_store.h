@@ -1,0 +1,141 @@
+/*
+ * lmdb_store.h: the durable storage engine of a real node, over LMDB (storage.h's interface).
+ *
+ * LMDB is a memory-mapped copy-on-write B+tree in one file: a committed transaction is never
+ * half-applied, whatever the crash, and there is no server or log to replay. Each space of
+ * storage.h (DATA, HINTS, META) is one named LMDB database in the same environment, so a space is
+ * scanned without touching the others. Keys are stored as given, and LMDB's default order
+ * (memcmp on the common prefix, the shorter key first on a tie) is storage.h's scan order.
+ *
+ * Every value is framed with a checksum: a 9-byte header (a format byte, then XXH3-64 over the key
+ * length, the format byte, the key and the blob) before the blob. LMDB checks its own pages'
+ * structure but not the bytes of a value, so a bit flipped on the platter or by a bad DIMM
+ * would otherwise be served and, worse, gossiped to the other replicas by anti-entropy. A record
+ * whose checksum fails is never returned: get answers DYN_ECORRUPT, scan skips it, and either way
+ * the key is counted and remembered (up to NET_LMDB_CORRUPT_MAX keys per space) so that the
+ * daemon can fetch the record again from its peers (net_lmdb_take_corrupt).
+ *
+ * Durability: every put and del is its own committed LMDB transaction, so what get returns is
+ * always committed. Whether a commit also reaches the platter is the sync policy:
+ *
+ *   NET_SYNC_EVERY_WRITE  each commit is fsynced before put/del returns. Nothing acknowledged is
+ *                         lost even to a power cut; costs one fsync (0.1 to 10 ms) per write.
+ *   NET_SYNC_INTERVAL     commits are not fsynced (MDB_NOSYNC); the storage `sync` op and
+ *                         net_lmdb_flush() fsync everything committed so far, and the daemon calls
+ *                         flush on a timer. A crash of the process loses nothing (the data is in
+ *                         the kernel's page cache); a crash of the machine loses the commits since
+ *                         the last sync, and LMDB warns that the file itself may be damaged
+ *                         unless the filesystem preserves write order (record checksums catch
+ *                         damaged values, not a damaged tree). The paper's buffered writes
+ *                         (section 6.1): N replicas cover for one machine's lost buffer.
+ *   NET_SYNC_NONE         no fsync at all (MDB_NOSYNC | MDB_NOMETASYNC) except by an explicit
+ *                         net_lmdb_flush() or at close; the storage `sync` op does nothing, so
+ *                         the core's "synced before acknowledged" promises (the epoch in META,
+ *                         sync_writes) do not hold across a machine crash. For tests and
+ *                         benchmarks, and for nodes whose data can be rebuilt from replicas.
+ *
+ * The get pointer: a get returns a pointer straight into LMDB's memory map, read inside a read
+ * transaction that the engine keeps open until the next put or del has committed. LMDB never
+ * reuses a page that an open read transaction can see, so every blob handed out since the last
+ * write stays valid and unchanged, with no copy, and a put may be handed a blob get returned. This
+ * is more than storage.h promises (a scan does not end it). The price is one pinned snapshot while
+ * no write happens, which is free: only writes reclaim pages, and each write releases the snapshot
+ * right after it commits. Copying into an engine buffer instead would cost a copy per read and
+ * could not keep two gets' blobs valid at once without a buffer per get.
+ *
+ * A scan reads a snapshot of its own, taken when it starts: its callback may call get (and, should
+ * it ever need to, put or del, which the scan then does not see). The key and blob a scan passes
+ * to its callback are valid during the callback only.
+ *
+ * Keys: 1 to net_lmdb_key_max() bytes (511 with Debian's LMDB); longer keys are refused with
+ * DYN_ETOOBIG and an empty key with DYN_EINVAL. Core's DYN_KEY_MAX (1024, and a hint key adds 4)
+ * is larger: such keys cannot be stored on a real node until one of the two gives way. A del can
+ * fail with DYN_EFULL too: copy-on-write needs free pages even to remove a key.
+ *
+ * Ownership: net_lmdb_open() returns an engine the caller closes with net_lmdb_close();
+ * net_lmdb_storage() returns an interface value that borrows it. One engine per directory per
+ * process (LMDB's rule: an environment must not be opened twice in one process), used from one
+ * thread at a time.
+ */
+#ifndef NET_LMDB_STORE_H
+#define NET_LMDB_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/storage.h"
+
+typedef enum net_sync_policy {
+    NET_SYNC_EVERY_WRITE = 0,
+    NET_SYNC_INTERVAL = 1,
+    NET_SYNC_NONE = 2,
+} net_sync_policy_t;
+
+typedef struct net_lmdb_options {
+    /* The most the file may grow to; 0 means NET_LMDB_MAP_SIZE_DEFAULT. Rounded up by LMDB to
+     * whole pages. A put that would outgrow it fails with DYN_EFULL. */
+    size_t map_size_bytes;
+    net_sync_policy_t sync;
+} net_lmdb_options_t;
+
+#define NET_LMDB_MAP_SIZE_DEFAULT ((size_t)1 << 30) /* 1 GiB */
+
+/* Corrupt keys remembered per space until taken; beyond it they are counted, not kept. */
+#define NET_LMDB_CORRUPT_MAX 64u
+/* The longest key any LMDB build gives us room for in the corrupt-key list. */
+#define NET_LMDB_KEY_LIMIT 511u
+
+/* Bytes each stored record carries before its blob: a format byte and the checksum. */
+#define NET_LMDB_RECORD_HEADER_BYTES 9u
+
+typedef struct net_lmdb_stats {
+    uint64_t puts;            /* successful puts */
+    uint64_t dels;            /* successful deletes (DYN_ENOTFOUND ones not counted) */
+    uint64_t gets;            /* gets answered (found or not) */
+    uint64_t scans;           /* scans started */
+    uint64_t syncs;           /* fsyncs of the environment: sync op, flush, close, every write */
+    uint64_t corrupt_records; /* reads that met a record failing its check (get or scan) */
+    uint64_t corrupt_unlisted;/* corrupt keys not remembered: the list was full, or key too long */
+} net_lmdb_stats_t;
+
+typedef struct net_lmdb net_lmdb_t;
+
+/*
+ * Open (creating the data file if need be) the environment in the existing directory `dir`.
+ * `opt` may be NULL for the defaults (1 GiB, NET_SYNC_EVERY_WRITE). On failure *out is NULL and
+ * `err` (when errlen > 0) holds a one-line explanation naming the directory and the cause.
+ * Returns DYN_OK, DYN_EINVAL (bad options), DYN_ENOTFOUND (no such directory), DYN_EIO (permission
+ * denied, not a directory, a file that is not an LMDB environment, ...), DYN_ENOMEM.
+ */
+int net_lmdb_open(const char *dir, const net_lmdb_options_t *opt, net_lmdb_t **out, char *err,
+                  size_t errlen);
+
+/*
+ * Flush (fsync everything committed), then close and free. Returns the flush's status (DYN_OK or
+ * DYN_EIO); the engine is freed either way. NULL is a no-op returning DYN_OK.
+ */
+int net_lmdb_close(net_lmdb_t *store);
+
+dyn_storage_t net_lmdb_storage(net_lmdb_t *store);
+
+/* fsync every committed change, whatever the policy. DYN_OK or DYN_EIO. */
+int net_lmdb_flush(net_lmdb_t *store);
+
+net_lmdb_stats_t net_lmdb_stats(const net_lmdb_t *store);
+
+/* The longest key this environment stores (LMDB's build limit, at most NET_LMDB_KEY_LIMIT). */
+size_t net_lmdb_key_max(const net_lmdb_t *store);
+
+/*
+ * Take one remembered corrupt key of `space` (oldest first) into key[0..key_cap), its length in
+ * *key_length; it is forgotten by the engine. DYN_OK, DYN_ENOTFOUND when none is left, DYN_ETOOBIG
+ * (key_cap too small; the key stays listed and *key_length says how much room it needs). A put or
+ * del of a listed key drops it from the list: the record it named is gone.
+ */
+int net_lmdb_take_corrupt(net_lmdb_t *store, dyn_space_t space, uint8_t *key, size_t key_cap,
+                          size_t *key_length);
+
+/* The name of a space's LMDB database ("data", "hints", "meta"), for tools that open the file. */
+const char *net_lmdb_space_name(dyn_space_t space);
+
+#endif
