@@ -319,6 +319,80 @@ static void test_honest_outcomes(void **state)
     sim_world_destroy(w);
 }
 
+/*
+ * The lost-write checker: a write is present, superseded (some stored version's past covers its
+ * dot) or lost. Once the tombstones covering a key are collected, the sets the reaping nodes
+ * reported keep those writes superseded, and a write they never covered is still lost.
+ */
+static void test_lost_writes_and_collected_tombstones(void **state)
+{
+    (void)state;
+    sim_world_t *w = sim_world_create(1);
+    assert_non_null(w);
+    sim_cluster_config_t cc;
+    memset(&cc, 0, sizeof(cc));
+    dyn_node_config_default(&cc.node);
+    cc.nodes = 5;
+    cc.ring.strategy = DYN_STRATEGY_S3;
+    cc.ring.partitions = 64;
+    char err[256];
+    assert_int_equal(sim_world_create_cluster(w, &cc, err, sizeof(err)), 0);
+    const uint8_t *key = (const uint8_t *)"k1";
+    uint32_t owners[3];
+    assert_int_equal(dyn_ring_preference_list(sim_world_ring(w), dyn_ring_hash(key, 2), owners, 3),
+                     3);
+    /* Every owner stores one tombstone, dot (9, 1, 2), whose past covers the put (9, 1, 1). */
+    dyn_siblings_t set;
+    dyn_version_t v;
+    one_version(&set, &v, "", 2);
+    v.dot.node = 9;
+    v.flags = DYN_VERSION_TOMBSTONE;
+    v.clock.count = 1;
+    v.clock.entries[0] = (dyn_vclock_entry_t){.node = 9, .epoch = 1, .counter = 1,
+                                              .timestamp_us = 500};
+    uint8_t blob[256];
+    int n = dyn_codec_encode_siblings(&set, blob, sizeof(blob));
+    assert_true(n > 0);
+    for (int i = 0; i < 3; i++) {
+        dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, owners[i]));
+        assert_int_equal(st.ops->put(st.ctx, DYN_SPACE_DATA, key, 2, blob, (size_t)n), DYN_OK);
+    }
+    sim_checker_t *c = sim_world_checker(w);
+    const dyn_vclock_entry_t put = {.node = 9, .epoch = 1, .counter = 1};
+    const dyn_vclock_entry_t del = {.node = 9, .epoch = 1, .counter = 2};
+    const dyn_vclock_entry_t other = {.node = 8, .epoch = 1, .counter = 5};
+    assert_int_equal(sim_checker_ack(c, key, 2, &put, DYN_OP_PUT, 10), 0);
+    assert_int_equal(sim_checker_ack(c, key, 2, &del, DYN_OP_DELETE, 20), 0);
+    assert_int_equal(sim_checker_ack(c, key, 2, &other, DYN_OP_PUT, 30), 0);
+    sim_lost_report_t r;
+    assert_int_equal(sim_checker_lost_writes(c, w, &r), 0);
+    assert_int_equal(r.checked, 3);
+    assert_int_equal(r.present, 1);
+    assert_int_equal(r.superseded, 1);
+    assert_int_equal(r.reaped, 0);
+    assert_int_equal(r.lost, 1);
+    assert_true(r.first[0].dot.node == 8);
+
+    /* Collected everywhere: gone from the stores, but reported first by each reaping owner. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sim_checker_reaped(c, w, owners[i], key, 2), 0);
+        dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, owners[i]));
+        assert_int_equal(st.ops->del(st.ctx, DYN_SPACE_DATA, key, 2), DYN_OK);
+    }
+    assert_int_equal(sim_checker_lost_writes(c, w, &r), 0);
+    assert_int_equal(r.present, 0);
+    assert_int_equal(r.superseded, 2);
+    assert_int_equal(r.reaped, 2);
+    assert_int_equal(r.lost, 1);
+    /* A reap of a key that is not stored records nothing; another key's writes are not covered. */
+    assert_int_equal(sim_checker_reaped(c, w, owners[0], (const uint8_t *)"k2", 2), 0);
+    const dyn_vclock_entry_t k2 = {.node = 9, .epoch = 1, .counter = 1};
+    assert_int_equal(sim_checker_ack(c, (const uint8_t *)"k2", 2, &k2, DYN_OP_PUT, 40), 0);
+    assert_int_equal(sim_checker_lost_writes(c, w, &r), 0);
+    assert_int_equal(r.lost, 2);
+    sim_world_destroy(w);
+}
+
 static double sample_mean(const sim_dist_t *d, gsl_rng *rng, int n)
 {
     double sum = 0;
@@ -552,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_sibling_distribution),
         cmocka_unit_test(test_availability_bins),
         cmocka_unit_test(test_honest_outcomes),
+        cmocka_unit_test(test_lost_writes_and_collected_tombstones),
         cmocka_unit_test(test_distribution_means),
         cmocka_unit_test(test_net_blocks),
         cmocka_unit_test(test_net_loss_duplication_clog),
