@@ -11,6 +11,7 @@
  * then sorted: Lua seeds its string hash per state, so table order may differ between runs.
  */
 #include "sim/sim_lua.h"
+#include "sim/sim_ring_study.h"
 
 #include <gsl/gsl_rng.h>
 #include <lauxlib.h>
@@ -65,6 +66,10 @@ struct sim_lua {
     size_t param_count;
     char **plots;
     size_t plot_count;
+    struct data_file {
+        char *name, *text;
+    } *data_files;
+    size_t data_file_count;
     report_t *reports;
     size_t report_count;
 
@@ -285,6 +290,51 @@ static int l_plot(lua_State *L)
         return luaL_error(L, "out of memory");
     sl->plots = plots;
     sl->plots[sl->plot_count++] = dup_string(name);
+    return 0;
+}
+
+/*
+ * data_file(name, text): text written as NAME.dat in the run folder (for a plot script to read).
+ * Calling it again with a name replaces that file's text.
+ */
+static int l_data_file(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    const char *name = luaL_checkstring(L, 1);
+    size_t length;
+    const char *text = luaL_checklstring(L, 2, &length);
+    if (!*name)
+        return luaL_error(L, "data_file: empty name");
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return luaL_error(L, "data file name '%s' must be lower-case letters, digits and _",
+                              name);
+    if (strlen(text) != length)
+        return luaL_error(L, "data_file: text holds a NUL byte");
+    char *copy = dup_string(text);
+    if (!copy)
+        return luaL_error(L, "out of memory");
+    for (size_t i = 0; i < sl->data_file_count; i++) {
+        if (strcmp(sl->data_files[i].name, name) == 0) {
+            free(sl->data_files[i].text);
+            sl->data_files[i].text = copy;
+            return 0;
+        }
+    }
+    struct data_file *files =
+        realloc(sl->data_files, (sl->data_file_count + 1) * sizeof(*files));
+    char *name_copy = dup_string(name);
+    if (!files || !name_copy) {
+        if (files)
+            sl->data_files = files;
+        free(copy);
+        free(name_copy);
+        return luaL_error(L, "out of memory");
+    }
+    sl->data_files = files;
+    sl->data_files[sl->data_file_count].name = name_copy;
+    sl->data_files[sl->data_file_count].text = copy;
+    sl->data_file_count++;
     return 0;
 }
 
@@ -739,12 +789,71 @@ static lua_cluster_t *check_cluster(lua_State *L, int idx)
     return luaL_checkudata(L, idx, CLUSTER_MT);
 }
 
+/* The `strategy` option of the table at idx: "S1", "S2" or "S3" (the default). */
+static dyn_strategy_t opt_strategy(lua_State *L, int idx, const char *what)
+{
+    const char *strategy = opt_str(L, idx, "strategy", "S3");
+    if (strcmp(strategy, "S1") == 0)
+        return DYN_STRATEGY_S1;
+    if (strcmp(strategy, "S2") == 0)
+        return DYN_STRATEGY_S2;
+    if (strcmp(strategy, "S3") != 0)
+        luaL_error(L, "%s: strategy must be \"S1\", \"S2\" or \"S3\", got \"%s\"", what,
+                   strategy);
+    return DYN_STRATEGY_S3;
+}
+
 static uint32_t default_partitions(uint32_t nodes)
 {
     uint32_t q = 64;
     while (q < nodes * 8u && q < (1u << 20))
         q *= 2;
     return q;
+}
+
+/*
+ * ring_study{nodes, n, strategy, tokens, partitions, keys, zipf_s} -> {efficiency, max_share,
+ * metadata_entries, metadata_bytes}: a ring built apart from the cluster (its seed drawn from the
+ * run), for the paper's comparison of partitioning strategies (6.2). See sim_ring_study.h.
+ */
+static int l_ring_study(lua_State *L)
+{
+    sim_lua_t *sl = get_sl(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    static const char *const keys[] = {"nodes", "n", "strategy", "tokens", "partitions", "keys",
+                                       "zipf_s", NULL};
+    check_options(L, 1, "ring_study", keys);
+    sim_ring_study_config_t c = {
+        .nodes = (uint32_t)opt_int(L, 1, "nodes", 30, 1, DYN_RING_NODES_MAX),
+        .n = (uint32_t)opt_int(L, 1, "n", 3, 1, DYN_N_MAX),
+        .keys = (uint32_t)opt_int(L, 1, "keys", 100000, 1, 100000000),
+        .zipf_s = opt_num(L, 1, "zipf_s", 0),
+    };
+    c.ring.strategy = opt_strategy(L, 1, "ring_study");
+    c.ring.tokens_per_node = (uint32_t)opt_int(L, 1, "tokens", 8, 1, 1 << 20);
+    c.ring.partitions = (uint32_t)opt_int(L, 1, "partitions", default_partitions(c.nodes), 1,
+                                          1 << 24);
+    c.ring.seed = gsl_rng_get(sim_world_stream(sl->world, SIM_STREAM_LUA)) | 1;
+    if (c.n > c.nodes)
+        return luaL_error(L, "ring_study: n=%d needs at least %d nodes", (int)c.n, (int)c.n);
+    if (!(c.zipf_s >= 0 && c.zipf_s < 10))
+        return luaL_error(L, "ring_study: zipf_s must be in [0, 10), got %f", c.zipf_s);
+    sim_ring_study_result_t r;
+    int rc = sim_ring_study(&c, &r);
+    if (rc != 0)
+        return luaL_error(L, "ring_study: %s (strategy S%d, %d nodes, %d tokens, %d partitions)",
+                          dyn_strerror(rc), (int)c.ring.strategy, (int)c.nodes,
+                          (int)c.ring.tokens_per_node, (int)c.ring.partitions);
+    lua_createtable(L, 0, 4);
+    lua_pushnumber(L, r.efficiency);
+    lua_setfield(L, -2, "efficiency");
+    lua_pushnumber(L, r.max_share);
+    lua_setfield(L, -2, "max_share");
+    lua_pushinteger(L, (lua_Integer)r.metadata_entries);
+    lua_setfield(L, -2, "metadata_entries");
+    lua_pushinteger(L, (lua_Integer)r.metadata_bytes);
+    lua_setfield(L, -2, "metadata_bytes");
+    return 1;
 }
 
 /* An optional boolean option of the table at idx. */
@@ -775,16 +884,7 @@ static int l_cluster_new(lua_State *L)
     if (cc.node.n > cc.nodes)
         return luaL_error(L, "cluster.new: n=%d needs at least %d nodes, got %d", cc.node.n,
                           cc.node.n, cc.nodes);
-    const char *strategy = opt_str(L, 1, "strategy", "S3");
-    if (strcmp(strategy, "S1") == 0)
-        cc.ring.strategy = DYN_STRATEGY_S1;
-    else if (strcmp(strategy, "S2") == 0)
-        cc.ring.strategy = DYN_STRATEGY_S2;
-    else if (strcmp(strategy, "S3") == 0)
-        cc.ring.strategy = DYN_STRATEGY_S3;
-    else
-        return luaL_error(L, "cluster.new: strategy must be \"S1\", \"S2\" or \"S3\", got \"%s\"",
-                          strategy);
+    cc.ring.strategy = opt_strategy(L, 1, "cluster.new");
     cc.ring.partitions = (uint32_t)opt_int(L, 1, "partitions", default_partitions(cc.nodes),
                                            cc.ring.strategy == DYN_STRATEGY_S3 ? cc.nodes : 1,
                                            1 << 24);
@@ -981,7 +1081,6 @@ static int l_cluster_ownership(lua_State *L)
 
 static const char *const node_state_names[] = {"up", "down", "paused"};
 
-/* node_stats(id) -> the node's state and counters (counters restart with each incarnation). */
 /* c:configure{hinted_handoff = bool}: change what may change while the cluster runs. */
 static int l_cluster_configure(lua_State *L)
 {
@@ -2013,6 +2112,7 @@ static void open_sandbox(lua_State *L)
         {"scenario", l_scenario}, {"params", l_params},   {"sleep", l_sleep},
         {"now", l_now},           {"spawn", l_spawn},     {"log", l_log},
         {"check", l_check},       {"report", l_report},   {"plot", l_plot},
+        {"data_file", l_data_file}, {"ring_study", l_ring_study},
         {"stats", l_stats},       {"percentile", l_percentile}, {"random", l_random},
         {"lost_writes", l_lost_writes}, {"track_writes", l_track_writes},
         {"convergence", l_convergence}, {"sibling_counts", l_sibling_counts},
@@ -2095,6 +2195,11 @@ void sim_lua_destroy(sim_lua_t *sl)
     for (size_t i = 0; i < sl->plot_count; i++)
         free(sl->plots[i]);
     free(sl->plots);
+    for (size_t i = 0; i < sl->data_file_count; i++) {
+        free(sl->data_files[i].name);
+        free(sl->data_files[i].text);
+    }
+    free(sl->data_files);
     for (size_t i = 0; i < sl->report_count; i++)
         free(sl->reports[i].name);
     free(sl->reports);
@@ -2162,6 +2267,12 @@ const char *sim_lua_check_failure(const sim_lua_t *sl, size_t i)
 size_t sim_lua_param_count(const sim_lua_t *sl) { return sl->param_count; }
 const char *sim_lua_param(const sim_lua_t *sl, size_t i) { return sl->params[i].shown; }
 size_t sim_lua_plot_count(const sim_lua_t *sl) { return sl->plot_count; }
+size_t sim_lua_data_file_count(const sim_lua_t *sl) { return sl->data_file_count; }
+void sim_lua_data_file(const sim_lua_t *sl, size_t i, const char **name, const char **text)
+{
+    *name = sl->data_files[i].name;
+    *text = sl->data_files[i].text;
+}
 const char *sim_lua_plot(const sim_lua_t *sl, size_t i) { return sl->plots[i]; }
 size_t sim_lua_report_count(const sim_lua_t *sl) { return sl->report_count; }
 const char *sim_lua_report_name(const sim_lua_t *sl, size_t i) { return sl->reports[i].name; }

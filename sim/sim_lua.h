@@ -67,6 +67,9 @@ const char *sim_lua_param(const sim_lua_t *sl, size_t i);
 /* Plot scripts the scenario asked for with plot(name), in request order. */
 size_t sim_lua_plot_count(const sim_lua_t *sl);
 const char *sim_lua_plot(const sim_lua_t *sl, size_t i);
+/* Data files the scenario made with data_file(): written by sim_output_write as NAME.dat. */
+size_t sim_lua_data_file_count(const sim_lua_t *sl);
+void sim_lua_data_file(const sim_lua_t *sl, size_t i, const char **name, const char **text);
 
 /* Figures the scenario reported with report(name, value), in report order. */
 size_t sim_lua_report_count(const sim_lua_t *sl);

@@ -308,6 +308,18 @@ int sim_output_write(const char *dir, const sim_run_info_t *info, sim_world_t *w
         return -1;
     if (write_history(dir, w, err, err_size) != 0 || write_percentiles(dir, w, err, err_size) != 0)
         return -1;
+    for (size_t i = 0; i < sim_lua_data_file_count(sl); i++) {
+        const char *name, *text;
+        sim_lua_data_file(sl, i, &name, &text);
+        char file[256];
+        snprintf(file, sizeof(file), "%s.dat", name);
+        FILE *f = open_in(dir, file, err, err_size);
+        if (!f)
+            return -1;
+        fputs(text, f);
+        if (close_checked(f, file, err, err_size) != 0)
+            return -1;
+    }
     return write_results(dir, info, w, sl, err, err_size);
 }
 
