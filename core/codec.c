@@ -63,6 +63,8 @@
  *  14 AE_PUSH            request_id, key, siblings
  *  15 REAP               request_id, u8 phase (0 ask, 1 commit), key, u64le print
  *  16 REAP_REPLY         request_id, status
+ *  17 GOSSIP             request_id, u8 flags (DYN_GOSSIP_*), u64le digest, and with
+ *                        DYN_GOSSIP_STATE the view (membership encoding below) to the end
  *
  * The last field must end exactly at the end of the buffer (trailing bytes -> DYN_EBADMSG), and a
  * whole message is at most DYN_MSG_MAX bytes (longer input -> DYN_EBADMSG, longer encoding ->
@@ -111,7 +113,7 @@
 #define TIMESTAMP_WIDTH 8u
 #define ENTRY_BOUND (U32_BOUND + EPOCH_WIDTH + U64_BOUND + TIMESTAMP_WIDTH)
 
-DYN_STATIC_ASSERT(DYN_MSG_TYPE_MAX_ == 16, "the switches below handle sixteen message types");
+DYN_STATIC_ASSERT(DYN_MSG_TYPE_MAX_ == 17, "the switches below handle seventeen message types");
 DYN_STATIC_ASSERT(DYN_VERSION_TOMBSTONE <= 0xFF && DYN_REQ_FLAGS_ALL_ <= 0xFF,
                   "flags travel as single bytes");
 DYN_STATIC_ASSERT(DYN_KEY_MAX < (1u << 14) && DYN_VALUE_MAX < (1u << 21) &&
@@ -692,6 +694,11 @@ static void msg_reset(dyn_msg_t *msg, dyn_msg_type_t type)
     msg->version.owned = false;
     msg->siblings_blob = NULL;
     msg->siblings_blob_length = 0;
+    msg->reap_phase = 0;
+    msg->print = 0;
+    msg->gossip_flags = 0;
+    msg->members_blob = NULL;
+    msg->members_length = 0;
 }
 
 void dyn_msg_init(dyn_msg_t *msg, dyn_msg_type_t type)
@@ -867,6 +874,17 @@ static int msg_check(const dyn_msg_t *msg, size_t *bound)
         TRY(key_check(msg));
         n += 1 + KEY_LENGTH_BOUND + msg->key_length + 8;
         break;
+    case DYN_MSG_GOSSIP:
+        if (msg->gossip_flags & ~DYN_GOSSIP_FLAGS_ALL_)
+            return DYN_EINVAL;
+        if (msg->gossip_flags & DYN_GOSSIP_STATE) {
+            if (!msg->members_blob ||
+                dyn_codec_check_membership(msg->members_blob, msg->members_length) != DYN_OK)
+                return DYN_EINVAL;
+            n += msg->members_length;
+        }
+        n += 1 + 8;
+        break;
     case DYN_MSG_PING:
     case DYN_MSG_PONG:
         break;
@@ -928,6 +946,9 @@ static size_t msg_size(const dyn_msg_t *msg)
         return n + varint_size(zigzag32(msg->status));
     case DYN_MSG_REAP:
         return n + 1 + varint_size(msg->key_length) + msg->key_length + 8;
+    case DYN_MSG_GOSSIP:
+        return n + 1 + 8 +
+               (msg->gossip_flags & DYN_GOSSIP_STATE ? msg->members_length : 0);
     case DYN_MSG_HANDOFF:
     case DYN_MSG_AE_PUSH:
         return n + varint_size(msg->key_length) + msg->key_length + msg_siblings_size(msg);
@@ -1049,6 +1070,14 @@ int dyn_codec_encode(const dyn_msg_t *msg, uint8_t *buf, size_t capacity)
         *p++ = msg->reap_phase;
         p = put_bytes(p, msg->key, msg->key_length);
         p = put_le(p, msg->print, 8);
+        break;
+    case DYN_MSG_GOSSIP:
+        *p++ = msg->gossip_flags;
+        p = put_le(p, msg->print, 8);
+        if (msg->gossip_flags & DYN_GOSSIP_STATE) {
+            memcpy(p, msg->members_blob, msg->members_length);
+            p += msg->members_length;
+        }
         break;
     case DYN_MSG_HANDOFF:
     case DYN_MSG_AE_PUSH:
@@ -1325,6 +1354,18 @@ static int decode_body(reader_t *r, dyn_msg_t *out)
         TRY(get_key(r, out));
         TRY(get_le(r, 8, &out->print));
         break;
+    case DYN_MSG_GOSSIP:
+        TRY(get_u8(r, &out->gossip_flags));
+        if (out->gossip_flags & ~DYN_GOSSIP_FLAGS_ALL_)
+            return DYN_EBADMSG;
+        TRY(get_le(r, 8, &out->print));
+        if (out->gossip_flags & DYN_GOSSIP_STATE) {
+            TRY(dyn_codec_check_membership(r->p, remaining(r)));
+            out->members_blob = r->p;
+            out->members_length = (uint32_t)remaining(r);
+            r->p = r->end;
+        }
+        break;
     case DYN_MSG_HANDOFF:
     case DYN_MSG_AE_PUSH:
         TRY(get_key(r, out));
@@ -1382,6 +1423,111 @@ int dyn_codec_decode(const uint8_t *bytes, size_t length, dyn_msg_t *out)
         msg_reset(out, (dyn_msg_type_t)0);
     }
     return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Membership views                                                                             */
+
+static size_t member_size(const dyn_member_t *e)
+{
+    return varint_size(e->id) + 1 + varint_size(e->zone) + varint_size(e->version) +
+           varint_size(e->addr_length) + e->addr_length;
+}
+
+size_t dyn_codec_membership_size(const dyn_membership_t *m)
+{
+    size_t n = varint_size(dyn_membership_count(m));
+    for (size_t i = 0; i < dyn_membership_count(m); i++)
+        n += member_size(dyn_membership_at(m, i));
+    return n;
+}
+
+int dyn_codec_encode_membership(const dyn_membership_t *m, uint8_t *buf, size_t capacity)
+{
+    size_t size = dyn_codec_membership_size(m);
+    if (size > capacity || size > INT32_MAX)
+        return DYN_ETOOBIG;
+    uint8_t *p = put_varint(buf, dyn_membership_count(m));
+    for (size_t i = 0; i < dyn_membership_count(m); i++) {
+        const dyn_member_t *e = dyn_membership_at(m, i);
+        p = put_varint(p, e->id);
+        *p++ = e->status;
+        p = put_varint(p, e->zone);
+        p = put_varint(p, e->version);
+        p = put_varint(p, e->addr_length);
+        memcpy(p, e->addr, e->addr_length);
+        p += e->addr_length;
+    }
+    DYN_ASSERT((size_t)(p - buf) == size);
+    return (int)size;
+}
+
+/*
+ * Parse a view, merging each member into out (NULL: only validate). *changed (may be NULL) counts
+ * the members that changed out.
+ */
+static int membership_read(const uint8_t *bytes, size_t length, dyn_membership_t *out,
+                           int *changed)
+{
+    reader_t r = {bytes, bytes + length};
+    uint64_t count;
+    TRY(get_varint(&r, &count));
+    if (count > DYN_MEMBERS_MAX)
+        return DYN_EBADMSG;
+    uint32_t last = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        dyn_member_t e;
+        memset(&e, 0, sizeof(e));
+        uint64_t zone;
+        const uint8_t *addr;
+        uint32_t addr_length;
+        TRY(get_u32(&r, &e.id));
+        TRY(get_u8(&r, &e.status));
+        TRY(get_varint(&r, &zone));
+        TRY(get_varint(&r, &e.version));
+        TRY(get_bytes(&r, DYN_MEMBER_ADDR_MAX, &addr, &addr_length));
+        if (e.id <= last || e.status < DYN_MEMBER_JOINING || e.status > DYN_MEMBER_REMOVED ||
+            zone > UINT16_MAX || e.version == 0)
+            return DYN_EBADMSG;
+        last = e.id;
+        e.zone = (uint16_t)zone;
+        e.addr_length = (uint8_t)addr_length;
+        if (addr_length) /* an empty address may come with a NULL pointer */
+            memcpy(e.addr, addr, addr_length);
+        if (out) {
+            int rc = dyn_membership_apply(out, &e);
+            if (rc < 0)
+                return rc == DYN_ENOMEM ? DYN_ENOMEM : DYN_EBADMSG;
+            if (changed)
+                *changed += rc;
+        }
+    }
+    return r.p == r.end ? DYN_OK : DYN_EBADMSG;
+}
+
+int dyn_codec_check_membership(const uint8_t *bytes, size_t length)
+{
+    return membership_read(bytes, length, NULL, NULL);
+}
+
+int dyn_codec_decode_membership(const uint8_t *bytes, size_t length, dyn_membership_t *out)
+{
+    dyn_membership_clear(out);
+    int rc = membership_read(bytes, length, out, NULL);
+    if (rc != DYN_OK)
+        dyn_membership_clear(out);
+    return rc;
+}
+
+int dyn_codec_merge_membership(const uint8_t *bytes, size_t length, dyn_membership_t *view)
+{
+    /* Validated whole first, so a bad view changes nothing rather than half the view. */
+    int rc = membership_read(bytes, length, NULL, NULL);
+    if (rc != DYN_OK)
+        return rc;
+    int changed = 0;
+    rc = membership_read(bytes, length, view, &changed);
+    return rc == DYN_OK ? changed : rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */

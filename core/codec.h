@@ -20,11 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/membership.h"
 #include "core/siblings.h"
 #include "core/vclock.h"
 
 #define DYN_WIRE_MAGIC 0xD7u
-#define DYN_WIRE_VERSION 5u /* 5: tombstone reaping; 4: anti-entropy; 3: hints, pr/pw, handoff, probes; 2: clock fields */
+#define DYN_WIRE_VERSION 6u /* 6: gossip; 5: tombstone reaping; 4: anti-entropy; 3: hints, pr/pw, handoff, probes; 2: clock fields */
 /* A bound on any encoded message: one value plus generous headroom for siblings and clocks. */
 #define DYN_MSG_MAX ((size_t)DYN_VALUE_MAX * 4u + 65536u)
 
@@ -45,7 +46,8 @@ typedef enum dyn_msg_type {
     DYN_MSG_AE_PUSH = 14,          /* anti-entropy: a key's sibling set, to merge; no answer */
     DYN_MSG_REAP = 15,             /* tombstone collection: ask an owner, or tell it to reap */
     DYN_MSG_REAP_REPLY = 16,       /* an owner's answer to a REAP ask */
-    DYN_MSG_TYPE_MAX_ = 16,
+    DYN_MSG_GOSSIP = 17,           /* membership: a view's digest, perhaps the view itself */
+    DYN_MSG_TYPE_MAX_ = 17,
 } dyn_msg_type_t;
 
 enum {
@@ -80,6 +82,9 @@ typedef struct dyn_req_opts {
     uint8_t pr, pw;
 } dyn_req_opts_t;
 
+/* GOSSIP flags: the view follows the digest; the sender wants the receiver's view if it differs. */
+enum { DYN_GOSSIP_STATE = 1u << 0, DYN_GOSSIP_REPLY = 1u << 1, DYN_GOSSIP_FLAGS_ALL_ = 3u };
+
 /* REAP phases: ask whether the owner holds exactly this tombstone set; then have it drop it. */
 enum { DYN_REAP_ASK = 0, DYN_REAP_COMMIT = 1 };
 
@@ -99,7 +104,13 @@ typedef struct dyn_msg {
     dyn_version_t version;          /* REPLICA_PUT */
     uint8_t replica_flags;          /* REPLICA_PUT: DYN_REPLICA_* */
     uint8_t reap_phase;             /* REAP: DYN_REAP_ASK or DYN_REAP_COMMIT */
-    uint64_t print;                 /* REAP: the dots print of the tombstone set in question */
+    uint64_t print;                 /* REAP: the dots print of the tombstone set in question;
+                                       GOSSIP: the digest of the sender's view */
+    uint8_t gossip_flags;           /* GOSSIP: DYN_GOSSIP_* */
+    /* GOSSIP with DYN_GOSSIP_STATE: the view's encoding (dyn_codec_encode_membership), borrowed
+     * from the caller on encode and from the input on decode, where it has been checked. */
+    const uint8_t *members_blob;
+    uint32_t members_length;
     uint32_t hint;                  /* REPLICA_GET, REPLICA_PUT: the owner a fallback node stands
                                        in for (its hint store); 0: the receiver is an owner */
     /*
@@ -186,5 +197,20 @@ int dyn_codec_decode_siblings(const uint8_t *bytes, size_t length, dyn_siblings_
 size_t dyn_codec_vclock_size(const dyn_vclock_t *vc);
 int dyn_codec_encode_vclock(const dyn_vclock_t *vc, uint8_t *buf, size_t capacity);
 int dyn_codec_decode_vclock(const uint8_t *bytes, size_t length, dyn_vclock_t *out);
+
+/*
+ * A membership view's wire form, what GOSSIP carries and a node persists: uvarint count (at most
+ * DYN_MEMBERS_MAX), then per member in strictly ascending id order: uvarint id (>= 1), u8 status
+ * (1..4), uvarint zone (u16), uvarint version (>= 1), and the address as uvarint length (at most
+ * DYN_MEMBER_ADDR_MAX) and bytes. size is exact (0 if the view cannot be encoded); encode returns
+ * the length or DYN_ETOOBIG; decode replaces `out` (empty on failure) and is strict: any field out
+ * of range, ids out of order or trailing bytes give DYN_EBADMSG. check validates without a view.
+ */
+size_t dyn_codec_membership_size(const dyn_membership_t *m);
+int dyn_codec_encode_membership(const dyn_membership_t *m, uint8_t *buf, size_t capacity);
+int dyn_codec_decode_membership(const uint8_t *bytes, size_t length, dyn_membership_t *out);
+int dyn_codec_check_membership(const uint8_t *bytes, size_t length);
+/* Merge an encoded view into `view` (membership.h's rule); how many members changed, or status. */
+int dyn_codec_merge_membership(const uint8_t *bytes, size_t length, dyn_membership_t *view);
 
 #endif

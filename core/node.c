@@ -87,6 +87,7 @@ void dyn_node_config_default(dyn_node_config_t *config)
     config->merkle_depth = 8;
     config->ae_interval_us = 1000000;
     config->tombstone_grace_us = 10000000;
+    config->gossip_interval_us = 1000000;
 }
 
 static bool config_valid(const dyn_node_config_t *c)
@@ -194,6 +195,7 @@ dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *r
     node->storage = storage;
     node->env = env;
     node->free_head = UINT32_MAX;
+    node->handoff_window = config->handoff_batch;
     dyn_prng_seed(&node->prng, config->seed);
     if (node->config.epoch == 0 && load_or_make_epoch(node, &node->config.epoch) != DYN_OK) {
         free(node);
@@ -201,15 +203,13 @@ dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *r
     }
     dyn_msg_init(&node->rx, DYN_MSG_CLIENT_GET);
     dyn_siblings_init(&node->scratch);
-    node->live_view = calloc(DYN_SIBLINGS_MAX, sizeof(dyn_version_t));
     /* Hints survive restarts in their own space; count them once, then keep the count. */
-    if (!node->live_view ||
-        storage.ops->scan(storage.ctx, DYN_SPACE_HINTS, count_hint, &node->hints) < 0 ||
-        node_reap_init(node) != DYN_OK ||
+    if (storage.ops->scan(storage.ctx, DYN_SPACE_HINTS, count_hint, &node->hints) < 0 ||
+        node_reap_init(node) != DYN_OK || node_gossip_init(node) != DYN_OK ||
         (node->config.anti_entropy && node_ae_init(node) != DYN_OK)) {
         node_ae_free(node);
         node_reap_free(node);
-        free(node->live_view);
+        node_gossip_free(node);
         free(node);
         return NULL;
     }
@@ -231,6 +231,7 @@ void dyn_node_destroy(dyn_node_t *node)
     free(node->suspects);
     node_ae_free(node);
     node_reap_free(node);
+    node_gossip_free(node);
     free(node);
 }
 
@@ -739,6 +740,17 @@ static void on_handoff(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *m
 
 /* ---- coordinator side ------------------------------------------------------------------- */
 
+/*
+ * A DYN_SIBLINGS_MAX array of versions for views of a set (its live part, its tombstones),
+ * allocated at first use: most nodes of a large simulated cluster never need one.
+ */
+static dyn_version_t *version_view(dyn_node_t *node)
+{
+    if (!node->live_view)
+        node->live_view = calloc(DYN_SIBLINGS_MAX, sizeof(dyn_version_t));
+    return node->live_view;
+}
+
 static void reply_get(dyn_node_t *node, op_t *op)
 {
     dyn_msg_t reply;
@@ -750,6 +762,9 @@ static void reply_get(dyn_node_t *node, op_t *op)
     uint32_t live = dyn_siblings_live_count(&op->merged);
     if (live == op->merged.count) {
         reply.siblings = op->merged; /* a view: the reply is encoded before op is touched again */
+    } else if (!version_view(node)) {
+        reply_status(node, op->origin, op->origin_request_id, DYN_ENOMEM);
+        return;
     } else {
         live = 0;
         for (uint32_t i = 0; i < op->merged.count; i++)
@@ -1030,6 +1045,8 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
          * tombstones stored now join the past too, as if the client had read them, so the past
          * covers the pasts of what the claim supersedes.
          */
+        if (!version_view(node))
+            return DYN_ENOMEM;
         uint32_t tombs = 0;
         for (uint32_t i = 0; i < node->scratch.count; i++)
             if (node->scratch.items[i].flags & DYN_VERSION_TOMBSTONE)
@@ -1227,6 +1244,12 @@ static void on_handoff_reply(dyn_node_t *node, dyn_endpoint_t from, op_t *op, in
         node->stats.stray_messages++;
         return;
     }
+    if (status == DYN_OK && ++node->handoff_acks >= node->handoff_window) {
+        /* A window's worth acknowledged in time: one more set per round, up to handoff_batch. */
+        node->handoff_acks = 0;
+        if (node->handoff_window < node->config.handoff_batch)
+            node->handoff_window++;
+    }
     if (status == DYN_OK) {
         const dyn_storage_t *st = &node->storage;
         const uint8_t *blob;
@@ -1352,6 +1375,9 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
     case DYN_MSG_REAP_REPLY:
         node_reap_on_message(node, from, msg);
         break;
+    case DYN_MSG_GOSSIP:
+        node_gossip_on_message(node, from, msg);
+        break;
     }
     dyn_msg_clear(msg);
     return DYN_OK;
@@ -1414,7 +1440,8 @@ static void arm_tick(dyn_node_t *node, dyn_time_us now_us)
 
 /*
  * Every tick: probe the suspects, and start a handoff round if the last one is over. A round sends
- * at most handoff_batch hint sets (the throttle), so a node back from an outage is not flooded.
+ * at most handoff_window hint sets (the throttle: up to handoff_batch, halved whenever an owner
+ * misses a deadline), so a node back from an outage is not flooded.
  */
 static void tick(dyn_node_t *node, dyn_time_us now_us)
 {
@@ -1425,12 +1452,13 @@ static void tick(dyn_node_t *node, dyn_time_us now_us)
         node_send_msg(node, node->suspects[i], &ping);
     }
     if (node->hints > 0 && node->handoffs_in_flight == 0) {
-        handoff_round_t round = {node, now_us, node->config.handoff_batch};
+        handoff_round_t round = {node, now_us, node->handoff_window};
         (void)node->storage.ops->scan(node->storage.ctx, DYN_SPACE_HINTS, handoff_one, &round);
     }
     if (node->config.anti_entropy)
         node_ae_tick(node, now_us);
     node_reap_tick(node, now_us);
+    node_gossip_tick(node, now_us);
     arm_tick(node, now_us);
 }
 
@@ -1459,6 +1487,10 @@ void dyn_node_on_timer(dyn_node_t *node, dyn_time_us now_us, uint64_t timer_id)
             if (!(op->responded_mask & (1u << i)))
                 suspect(node, op->targets[i]);
     if (op->kind == OP_HANDOFF) {
+        /* The owner is slow or gone: halve the rounds (the owner syncs every set it takes, and a
+         * flood of them is what makes a recovering node miss its deadlines). */
+        node->handoff_window = node->handoff_window > 1 ? node->handoff_window / 2 : 1;
+        node->handoff_acks = 0;
         op_free(node, op, false);
         return;
     }

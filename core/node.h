@@ -30,6 +30,7 @@
 
 #include "core/codec.h"
 #include "core/env.h"
+#include "core/membership.h"
 #include "core/ring.h"
 #include "core/storage.h"
 
@@ -92,6 +93,8 @@ typedef struct dyn_node_config {
     dyn_time_us ae_interval_us;     /* one exchange per this interval, per node (the AE rate) */
     dyn_time_us tombstone_grace_us; /* a tombstone-only key is collected once every owner holds
                                        it and this long has passed (default 10 s); 0: never */
+    dyn_time_us gossip_interval_us; /* membership gossip with one random member per interval
+                                       (default 1 s); 0: none */
 } dyn_node_config_t;
 
 /*
@@ -132,6 +135,8 @@ typedef struct dyn_node_stats {
     uint64_t tombstones_reaped;              /* tombstone-only keys this node deleted */
     uint64_t epoch_renewals;                 /* new epochs taken: a reaped key's counter floor
                                                 could not be kept (reaper.c) */
+    uint64_t gossip_sent, gossip_bytes;      /* gossip datagrams sent, and their bytes */
+    uint64_t membership_changes;             /* members a merged view changed here */
 } dyn_node_stats_t;
 
 typedef struct dyn_node dyn_node_t;
@@ -186,5 +191,18 @@ uint64_t dyn_node_hints(const dyn_node_t *node);
 /* Peers this node currently suspects, and whether it suspects `peer`. */
 uint32_t dyn_node_suspects(const dyn_node_t *node);
 int dyn_node_suspects_peer(const dyn_node_t *node, uint32_t peer);
+
+/*
+ * Membership (issue 4, first part: the view and its gossip; the ring does not follow it yet).
+ * The node's view of the cluster, kept in its META space and merged with a random member's every
+ * gossip_interval. dyn_node_merge_members() merges a view in (the host's initial member list, or
+ * an admin's); dyn_node_member_change() makes a change at this node, one version past what it
+ * knows of the member, which gossip then spreads. Both return how many members changed, or a
+ * negative status (DYN_EINVAL for a bad member or status, storage errors).
+ */
+const dyn_membership_t *dyn_node_membership(const dyn_node_t *node);
+int dyn_node_merge_members(dyn_node_t *node, const dyn_membership_t *view);
+int dyn_node_member_change(dyn_node_t *node, uint32_t id, dyn_member_status_t status,
+                           uint16_t zone);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/codec.h"
+#include "core/membership.h"
 #include "core/merkle.h"
 #include "core/node.h"
 #include "core/prng.h"
@@ -69,6 +70,9 @@ struct dyn_node {
     uint32_t suspect_count, suspect_capacity;
     uint64_t hints;               /* keys held in the hint space */
     uint32_t handoffs_in_flight;  /* OP_HANDOFF ops pending: a round starts only at zero */
+    /* Hint sets a round may send: additive increase per window acknowledged, halved on a
+     * timeout, between 1 and handoff_batch (the throttle adapts to how fast owners take them). */
+    uint32_t handoff_window, handoff_acks;
     uint8_t hint_key[DYN_HINT_KEY_MAX]; /* where place_of() builds a hint's storage key */
     /* The dots print of the DATA set a write is replacing (0: none, or anti-entropy off), set
      * by note_replaced() on the write paths: the Merkle tree's update needs it. */
@@ -79,6 +83,11 @@ struct dyn_node {
      * (reaper.c: node_reap_floor_take): take a new epoch before the next dot. */
     bool epoch_stale;
     dyn_time_us now_us;           /* the time passed to the entry point being run */
+    /* Membership (gossip.c): this node's view, and when it next gossips. */
+    dyn_membership_t *members;
+    dyn_time_us gossip_next_at;
+    uint8_t *members_buf;         /* the view's encoding, for gossip and persistence; reused */
+    size_t members_buf_capacity;
 };
 
 /* Encode and send; returns the encoded length or a negative status. */
@@ -101,6 +110,12 @@ void node_ae_note_write(dyn_node_t *node, uint64_t key_hash, uint64_t old_print,
                         uint64_t new_print);
 void node_ae_tick(dyn_node_t *node, dyn_time_us now_us);
 void node_ae_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg);
+
+/* gossip.c */
+int node_gossip_init(dyn_node_t *node);
+void node_gossip_free(dyn_node_t *node);
+void node_gossip_tick(dyn_node_t *node, dyn_time_us now_us);
+void node_gossip_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg);
 
 /* reaper.c */
 int node_reap_init(dyn_node_t *node);

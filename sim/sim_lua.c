@@ -768,7 +768,7 @@ static const char *const cluster_keys[] = {
     "nodes", "n", "r", "w", "strategy", "partitions", "tokens", "latency", "latency_by_type",
     "timeout", "vclock_threshold", "siblings_max", "requests_pending_max", "resolution",
     "sync_writes", "disk", "hinted_handoff", "hints_max", "handoff_batch", "tick", "anti_entropy",
-    "merkle_depth", "ae_interval", "tombstone_grace", NULL};
+    "merkle_depth", "ae_interval", "tombstone_grace", "gossip_interval", NULL};
 
 static const struct {
     const char *name;
@@ -782,6 +782,7 @@ static const struct {
     {"ae_hashes", DYN_MSG_AE_HASHES},           {"ae_keys", DYN_MSG_AE_KEYS},
     {"ae_pull", DYN_MSG_AE_PULL},               {"ae_push", DYN_MSG_AE_PUSH},
     {"reap", DYN_MSG_REAP},                     {"reap_reply", DYN_MSG_REAP_REPLY},
+    {"gossip", DYN_MSG_GOSSIP},
 };
 
 static lua_cluster_t *check_cluster(lua_State *L, int idx)
@@ -920,6 +921,8 @@ static int l_cluster_new(lua_State *L)
                                        "tombstone_grace");
     if (!keep_tombstones && cc.node.tombstone_grace_us == 0)
         cc.node.tombstone_grace_us = 1;
+    cc.node.gossip_interval_us =
+        ms_to_us(L, opt_num(L, 1, "gossip_interval", 1000), "gossip_interval");
     cc.node.hints_max = (uint32_t)opt_int(L, 1, "hints_max", 100000, 1, UINT32_MAX);
     cc.node.handoff_batch = (uint32_t)opt_int(L, 1, "handoff_batch", 64, 1, 1 << 20);
     cc.node.tick_us = ms_to_us(L, opt_num(L, 1, "tick", 200), "tick");
@@ -1081,6 +1084,93 @@ static int l_cluster_ownership(lua_State *L)
 
 static const char *const node_state_names[] = {"up", "down", "paused"};
 
+static const char *const member_status_names[] = {NULL, "joining", "valid", "leaving",
+                                                   "removed"};
+
+/* An up node by id, or a Lua error naming the call. */
+static dyn_node_t *up_node(lua_State *L, lua_cluster_t *lc, int idx, const char *what)
+{
+    lua_Integer id = luaL_checkinteger(L, idx);
+    sim_world_t *w = lc->sl->world;
+    if (id < 1 || id > (lua_Integer)sim_world_node_count(w))
+        luaL_error(L, "%s: no node %d", what, (int)id);
+    dyn_node_t *node = sim_world_node(w, (uint32_t)id);
+    if (!node)
+        luaL_error(L, "%s: node %d is down", what, (int)id);
+    return node;
+}
+
+/* c:membership(id) -> {digest=, members = {{id=, status=, version=, zone=}, ...}}: a node's view. */
+static int l_cluster_membership(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    const dyn_membership_t *m = dyn_node_membership(up_node(L, lc, 2, "membership"));
+    lua_createtable(L, 0, 2);
+    lua_pushfstring(L, "%I", (lua_Integer)dyn_membership_digest(m));
+    lua_setfield(L, -2, "digest");
+    lua_createtable(L, (int)dyn_membership_count(m), 0);
+    for (size_t i = 0; i < dyn_membership_count(m); i++) {
+        const dyn_member_t *e = dyn_membership_at(m, i);
+        lua_createtable(L, 0, 4);
+        lua_pushinteger(L, e->id);
+        lua_setfield(L, -2, "id");
+        lua_pushstring(L, member_status_names[e->status]);
+        lua_setfield(L, -2, "status");
+        lua_pushinteger(L, (lua_Integer)e->version);
+        lua_setfield(L, -2, "version");
+        lua_pushinteger(L, e->zone);
+        lua_setfield(L, -2, "zone");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "members");
+    return 1;
+}
+
+/* c:member_change(via, id, status [, zone]): node `via` changes member `id`; gossip spreads it. */
+static int l_cluster_member_change(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    dyn_node_t *via = up_node(L, lc, 2, "member_change");
+    lua_Integer id = luaL_checkinteger(L, 3);
+    const char *status = luaL_checkstring(L, 4);
+    lua_Integer zone = luaL_optinteger(L, 5, 0);
+    int s = 0;
+    for (int i = DYN_MEMBER_JOINING; i <= DYN_MEMBER_REMOVED; i++)
+        if (strcmp(status, member_status_names[i]) == 0)
+            s = i;
+    if (!s)
+        return luaL_error(L, "member_change: status must be joining, valid, leaving or removed, "
+                          "got \"%s\"", status);
+    if (id < 1 || id > UINT32_MAX || zone < 0 || zone > UINT16_MAX)
+        return luaL_error(L, "member_change: bad member id %d or zone %d", (int)id, (int)zone);
+    int rc = dyn_node_member_change(via, (uint32_t)id, (dyn_member_status_t)s, (uint16_t)zone);
+    if (rc < 0)
+        return luaL_error(L, "member_change: %s", dyn_strerror(rc));
+    return 0;
+}
+
+/* c:gossip_converged() -> true when every up node holds the same view, and that view's digest. */
+static int l_cluster_gossip_converged(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    sim_world_t *w = lc->sl->world;
+    uint64_t digest = 0;
+    int same = 1;
+    for (uint32_t id = 1; id <= sim_world_node_count(w); id++) {
+        dyn_node_t *node = sim_world_node(w, id);
+        if (!node)
+            continue;
+        uint64_t d = dyn_membership_digest(dyn_node_membership(node));
+        if (digest == 0)
+            digest = d;
+        else if (d != digest)
+            same = 0;
+    }
+    lua_pushboolean(L, same);
+    lua_pushfstring(L, "%I", (lua_Integer)digest);
+    return 2;
+}
+
 /* c:configure{hinted_handoff = bool}: change what may change while the cluster runs. */
 static int l_cluster_configure(lua_State *L)
 {
@@ -1177,6 +1267,9 @@ static int l_cluster_node_stats(lua_State *L)
     FIELD("reap_refused", s->reap_refused);
     FIELD("tombstones_reaped", s->tombstones_reaped);
     FIELD("epoch_renewals", s->epoch_renewals);
+    FIELD("gossip_sent", s->gossip_sent);
+    FIELD("gossip_bytes", s->gossip_bytes);
+    FIELD("membership_changes", s->membership_changes);
     FIELD("pending", dyn_node_pending(node));
 #undef FIELD
     return 1;
@@ -2066,6 +2159,8 @@ static const luaL_Reg cluster_methods[] = {
     {"wipe", l_cluster_wipe},           {"clock", l_cluster_clock},
     {"divergent_keys", l_cluster_divergent_keys}, {"hints", l_cluster_hints},
     {"configure", l_cluster_configure},
+    {"membership", l_cluster_membership}, {"member_change", l_cluster_member_change},
+    {"gossip_converged", l_cluster_gossip_converged},
     {NULL, NULL}};
 static const luaL_Reg client_methods[] = {
     {"get", l_client_get}, {"put", l_client_put}, {"delete", l_client_delete}, {NULL, NULL}};

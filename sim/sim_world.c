@@ -62,6 +62,7 @@ struct sim_world {
     gsl_rng *streams[SIM_STREAM_COUNT_];
     sim_net_t *net;
     sim_metrics_t *metrics;
+    dyn_membership_t *members; /* the cluster as created: every node valid at version 1 */
     sim_checker_t *checker;
     XXH3_state_t *digest;
 
@@ -233,6 +234,7 @@ void sim_world_destroy(sim_world_t *w)
     }
     free(w->clients);
     dyn_ring_destroy(w->ring);
+    dyn_membership_destroy(w->members);
     for (int s = 1; s < SIM_STREAM_COUNT_; s++)
         if (w->streams[s])
             gsl_rng_free(w->streams[s]);
@@ -454,8 +456,14 @@ static dyn_node_t *start_node(sim_world_t *w, sim_node_t *sn)
     disk_now(w, sn);
     dyn_node_t *node = dyn_node_create(&nc, w->ring, storage_of(sn),
                                        (dyn_env_t){.ops = &sim_env_ops, .ctx = &sn->ep});
-    if (node)
-        dyn_node_start(node, w->now_us);
+    if (!node)
+        return NULL;
+    /* Every node knows the cluster it was created in; a restarted one also what it stored. */
+    if (dyn_node_merge_members(node, w->members) < 0) {
+        dyn_node_destroy(node);
+        return NULL;
+    }
+    dyn_node_start(node, w->now_us);
     return node;
 }
 
@@ -495,8 +503,21 @@ int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config,
         snprintf(err, err_size, "out of memory");
         return -1;
     }
-    for (uint32_t i = 0; i < config->nodes; i++)
+    w->members = dyn_membership_create();
+    if (!w->members) {
+        free(ids);
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < config->nodes; i++) {
         ids[i] = i + 1;
+        const dyn_member_t m = {.id = i + 1, .status = DYN_MEMBER_VALID, .version = 1};
+        if (dyn_membership_apply(w->members, &m) < 0) {
+            free(ids);
+            snprintf(err, err_size, "at most %u members", DYN_MEMBERS_MAX);
+            return -1;
+        }
+    }
     sim_net_set_nodes(w->net, config->nodes);
     int rc = dyn_ring_create(&w->ring, &w->cluster.ring, ids, config->nodes);
     free(ids);

@@ -94,9 +94,10 @@ typedef struct sample_storage {
     dyn_version_t items[3];
     uint8_t big_value[300];
     dyn_ae_key_t ae_keys[2], ae_pull[2];
+    uint8_t view[256];
 } sample_storage_t;
 
-enum { SAMPLE_COUNT = 33 };
+enum { SAMPLE_COUNT = 35 };
 
 static const char *const SAMPLE_NAMES[SAMPLE_COUNT] = {
     "client_get",           "client_get_forwarded", "client_put",
@@ -109,7 +110,8 @@ static const char *const SAMPLE_NAMES[SAMPLE_COUNT] = {
     "handoff_1sib",         "handoff_3sib",         "ping",
     "pong",                 "ae_hashes_root",       "ae_hashes_level",
     "ae_keys",              "ae_pull",              "ae_push",
-    "reap_ask",             "reap_commit",          "reap_reply"};
+    "reap_ask",             "reap_commit",          "reap_reply",
+    "gossip_digest",        "gossip_view"};
 
 /* Fill *m with sample number i; pointers reference s and the const tables above. */
 static const uint32_t AE_ROOT[1] = {0};
@@ -136,7 +138,8 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
         DYN_MSG_HANDOFF,           DYN_MSG_HANDOFF,           DYN_MSG_PING,
         DYN_MSG_PONG,              DYN_MSG_AE_HASHES,         DYN_MSG_AE_HASHES,
         DYN_MSG_AE_KEYS,           DYN_MSG_AE_PULL,           DYN_MSG_AE_PUSH,
-        DYN_MSG_REAP,              DYN_MSG_REAP,              DYN_MSG_REAP_REPLY};
+        DYN_MSG_REAP,              DYN_MSG_REAP,              DYN_MSG_REAP_REPLY,
+        DYN_MSG_GOSSIP,            DYN_MSG_GOSSIP};
     dyn_msg_init(m, types[i]);
     m->request_id = 1000u + (uint64_t)i * 977u;
     switch (i) {
@@ -301,6 +304,30 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
     case 32:
         m->status = DYN_EINVAL;
         break;
+    case 33:
+        m->gossip_flags = DYN_GOSSIP_REPLY;
+        m->print = 0x1122334455667788ull;
+        break;
+    case 34: {
+        /* Three members: a valid node with an address, a leaving one in zone 2, a removed one. */
+        dyn_membership_t *v = dyn_membership_create();
+        assert_non_null(v);
+        dyn_member_t a = {.id = 1, .status = DYN_MEMBER_VALID, .version = 3, .addr_length = 14};
+        memcpy(a.addr, "127.0.0.1:7001", 14);
+        const dyn_member_t b = {.id = 7, .status = DYN_MEMBER_LEAVING, .zone = 2, .version = 1};
+        const dyn_member_t c = {.id = 300, .status = DYN_MEMBER_REMOVED, .version = 1u << 20};
+        assert_int_equal(dyn_membership_apply(v, &c), 1);
+        assert_int_equal(dyn_membership_apply(v, &a), 1);
+        assert_int_equal(dyn_membership_apply(v, &b), 1);
+        int n = dyn_codec_encode_membership(v, s->view, sizeof s->view);
+        assert_true(n > 0);
+        m->gossip_flags = DYN_GOSSIP_STATE | DYN_GOSSIP_REPLY;
+        m->print = dyn_membership_digest(v);
+        m->members_blob = s->view;
+        m->members_length = (uint32_t)n;
+        dyn_membership_destroy(v);
+        break;
+    }
     default:
         fail();
     }
@@ -405,6 +432,15 @@ static void assert_msg_equal(const dyn_msg_t *a, const dyn_msg_t *b)
         assert_int_equal(a->reap_phase, b->reap_phase);
         assert_bytes_equal(a->key, a->key_length, b->key, b->key_length);
         assert_true(a->print == b->print);
+        break;
+    case DYN_MSG_GOSSIP:
+        assert_int_equal(a->gossip_flags, b->gossip_flags);
+        assert_true(a->print == b->print);
+        if (a->gossip_flags & DYN_GOSSIP_STATE)
+            assert_bytes_equal(a->members_blob, a->members_length, b->members_blob,
+                               b->members_length);
+        else
+            assert_int_equal(b->members_length, 0);
         break;
     case DYN_MSG_HANDOFF:
     case DYN_MSG_AE_PUSH:
@@ -708,6 +744,30 @@ static void test_widest_fields(void **state)
         wide_keys[i] = (dyn_ae_key_t){key, DYN_KEY_MAX, UINT64_MAX};
         wide_pull[i] = (dyn_ae_key_t){key, DYN_KEY_MAX, 0};
     }
+    /* The widest view: every member, the widest ids, zones, versions and addresses. */
+    dyn_membership_t *view = dyn_membership_create();
+    assert_non_null(view);
+    for (uint32_t i = 0; i < DYN_MEMBERS_MAX; i++) {
+        dyn_member_t e = {.id = UINT32_MAX - i, .status = DYN_MEMBER_REMOVED, .zone = UINT16_MAX,
+                          .version = UINT64_MAX, .addr_length = DYN_MEMBER_ADDR_MAX};
+        memset(e.addr, 'a', DYN_MEMBER_ADDR_MAX);
+        assert_int_equal(dyn_membership_apply(view, &e), 1);
+    }
+    size_t wide_view_length = dyn_codec_membership_size(view);
+    assert_int_equal(wide_view_length,
+                     2 + DYN_MEMBERS_MAX * (5 + 1 + 3 + 10 + 1 + DYN_MEMBER_ADDR_MAX));
+    uint8_t *wide_view = malloc(wide_view_length);
+    assert_non_null(wide_view);
+    assert_int_equal(dyn_codec_encode_membership(view, wide_view, wide_view_length - 1),
+                     DYN_ETOOBIG);
+    assert_int_equal(dyn_codec_encode_membership(view, wide_view, wide_view_length),
+                     (int)wide_view_length);
+    dyn_membership_t *back = dyn_membership_create();
+    assert_non_null(back);
+    assert_int_equal(dyn_codec_decode_membership(wide_view, wide_view_length, back), DYN_OK);
+    assert_true(dyn_membership_digest(back) == dyn_membership_digest(view));
+    dyn_membership_destroy(back);
+    dyn_membership_destroy(view);
     for (int type = 1; type <= DYN_MSG_TYPE_MAX_; type++) {
         dyn_msg_t m;
         dyn_msg_init(&m, (dyn_msg_type_t)type);
@@ -735,6 +795,9 @@ static void test_widest_fields(void **state)
         m.keys = type == DYN_MSG_AE_PULL ? wide_pull : wide_keys;
         m.reap_phase = DYN_REAP_COMMIT;
         m.print = UINT64_MAX;
+        m.gossip_flags = DYN_GOSSIP_STATE | DYN_GOSSIP_REPLY;
+        m.members_blob = wide_view;
+        m.members_length = (uint32_t)wide_view_length;
         assert_encodes_only_with_room(&m);
     }
     /* The bare encodings too. */
@@ -755,6 +818,7 @@ static void test_widest_fields(void **state)
     free(items);
     free(key);
     free(value);
+    free(wide_view);
 }
 
 /* A message over DYN_MSG_MAX is refused both ways, even when every field is within bounds. */
@@ -1566,25 +1630,25 @@ static void test_varint_strictness(void **state)
     builder_t b;
     /* request_id 0 written as 80 00: non-minimal. */
     b.len = 0;
-    b_raw(&b, "\xD7\x05\x07\x80\x00\x00", 6);
+    b_raw(&b, "\xD7\x06\x07\x80\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* request_id 1 written as 81 00, and as 81 80 00. */
     b.len = 0;
-    b_raw(&b, "\xD7\x05\x07\x81\x00\x00", 6);
+    b_raw(&b, "\xD7\x06\x07\x81\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     b.len = 0;
-    b_raw(&b, "\xD7\x05\x07\x81\x80\x00\x00", 7);
+    b_raw(&b, "\xD7\x06\x07\x81\x80\x00\x00", 7);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* The minimal forms decode. */
     b.len = 0;
-    b_raw(&b, "\xD7\x05\x07\x01\x00", 5);
+    b_raw(&b, "\xD7\x06\x07\x01\x00", 5);
     assert_int_equal(decode_built(&b), DYN_OK);
     /* UINT64_MAX is 9 x FF then 01; a 10th byte of 02 overflows, 11 bytes are too long. */
     uint8_t max[10];
     memset(max, 0xFF, 9);
     max[9] = 0x01;
     b.len = 0;
-    b_raw(&b, "\xD7\x05\x07", 3);
+    b_raw(&b, "\xD7\x06\x07", 3);
     b_raw(&b, max, 10);
     b_u8(&b, 0);
     assert_int_equal(decode_built(&b), DYN_OK);
@@ -1596,7 +1660,7 @@ static void test_varint_strictness(void **state)
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* 2^63 exactly: nine 80 bytes then 01. */
     b.len = 0;
-    b_raw(&b, "\xD7\x05\x07", 3);
+    b_raw(&b, "\xD7\x06\x07", 3);
     for (int i = 0; i < 9; i++)
         b_u8(&b, 0x80);
     b_u8(&b, 0x01);

@@ -130,6 +130,7 @@ static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max, bool 
         cfg.hinted_handoff = hinted;
         cfg.tick_us = TICK_US;
         cfg.ae_interval_us = TICK_US; /* an anti-entropy exchange every tick, once started */
+        cfg.gossip_interval_us = TICK_US;
         if (hints_max)
             cfg.hints_max = hints_max;
         if (g_grace_us)
@@ -2535,6 +2536,84 @@ static void test_floor_table_full_renews_epoch(void **state)
     assert_int_equal(blob[0], 2);
 }
 
+/* ---- membership gossip ----------------------------------------------------------------- */
+
+static bool views_agree(cluster_t *c)
+{
+    uint64_t d = dyn_membership_digest(dyn_node_membership(c->nodes[0]));
+    for (uint32_t i = 1; i < NODE_COUNT; i++)
+        if (dyn_membership_digest(dyn_node_membership(c->nodes[i])) != d)
+            return false;
+    return true;
+}
+
+/*
+ * A change made at one node reaches every node by gossip within a few periods; views that agree
+ * cost one digest per period and no view; the view survives a restart from the store.
+ */
+static void test_membership_gossip(void **state)
+{
+    cluster_t *c = *state;
+    dyn_membership_t *initial = dyn_membership_create();
+    assert_non_null(initial);
+    for (uint32_t id = 1; id <= NODE_COUNT; id++) {
+        const dyn_member_t e = {.id = id, .status = DYN_MEMBER_VALID, .version = 1};
+        assert_int_equal(dyn_membership_apply(initial, &e), 1);
+    }
+    for (uint32_t i = 0; i < NODE_COUNT; i++)
+        assert_int_equal(dyn_node_merge_members(c->nodes[i], initial), (int)NODE_COUNT);
+    dyn_membership_destroy(initial);
+    assert_true(views_agree(c));
+    start_all(c);
+    /* In agreement: every exchange is one digest, answered by nothing. */
+    tick_all(c, 10);
+    assert_true(TOTAL(c, gossip_sent) > 0);
+    assert_int_equal(TOTAL(c, membership_changes), NODE_COUNT * NODE_COUNT);
+    uint64_t sent = TOTAL(c, gossip_sent), bytes = TOTAL(c, gossip_bytes);
+    assert_true(bytes / sent < 16);
+
+    assert_int_equal(dyn_node_member_change(c->nodes[0], 3, DYN_MEMBER_LEAVING, 2), 1);
+    assert_false(views_agree(c));
+    int ticks = 0;
+    while (!views_agree(c) && ticks < 50) {
+        tick_all(c, 1);
+        ticks++;
+    }
+    assert_true(views_agree(c));
+    assert_true(ticks <= 20);
+    for (uint32_t i = 0; i < NODE_COUNT; i++) {
+        const dyn_member_t *m = dyn_membership_find(dyn_node_membership(c->nodes[i]), 3);
+        assert_non_null(m);
+        assert_int_equal(m->status, DYN_MEMBER_LEAVING);
+        assert_int_equal(m->zone, 2);
+        assert_true(m->version == 2);
+    }
+    /* The view is in META: a node created on that store knows the change. */
+    dyn_node_config_t cfg;
+    dyn_node_config_default(&cfg);
+    cfg.id = 2;
+    cfg.seed = 99;
+    dyn_node_t *again = dyn_node_create(&cfg, c->ring,
+                                        (dyn_storage_t){&FAULTY_OPS, &c->faulty[1]},
+                                        fake_env_iface(&c->envs[1]));
+    assert_non_null(again);
+    const dyn_member_t *m = dyn_membership_find(dyn_node_membership(again), 3);
+    assert_non_null(m);
+    assert_int_equal(m->status, DYN_MEMBER_LEAVING);
+    assert_int_equal(dyn_membership_count(dyn_node_membership(again)), NODE_COUNT);
+    dyn_node_destroy(again);
+    /* A change to an unknown member adds it; an invalid status is refused. */
+    assert_int_equal(dyn_node_member_change(c->nodes[1], 42, DYN_MEMBER_JOINING, 0), 1);
+    assert_int_equal(dyn_node_member_change(c->nodes[1], 43, (dyn_member_status_t)9, 0),
+                     DYN_EINVAL);
+    while (!views_agree(c) && ticks < 100) {
+        tick_all(c, 1);
+        ticks++;
+    }
+    assert_true(views_agree(c));
+    assert_int_equal(dyn_membership_count(dyn_node_membership(c->nodes[4])), NODE_COUNT + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2596,6 +2675,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_floor_table_full_renews_epoch, setup_reaping,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_membership_gossip, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_anti_entropy_repairs_both_ways, setup_default,
                                         teardown),
     };

@@ -1,0 +1,148 @@
+/*
+ * membership.c: a view is an array sorted by id; the digest is recomputed lazily after changes.
+ */
+#include "core/membership.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/prng.h"
+#include "core/status.h"
+
+struct dyn_membership {
+    dyn_member_t *members;
+    size_t count, capacity;
+    uint64_t digest;      /* 0: stale */
+};
+
+dyn_membership_t *dyn_membership_create(void) { return calloc(1, sizeof(dyn_membership_t)); }
+
+void dyn_membership_destroy(dyn_membership_t *m)
+{
+    if (!m)
+        return;
+    free(m->members);
+    free(m);
+}
+
+void dyn_membership_clear(dyn_membership_t *m)
+{
+    m->count = 0;
+    m->digest = 0;
+}
+
+size_t dyn_membership_count(const dyn_membership_t *m) { return m->count; }
+
+const dyn_member_t *dyn_membership_at(const dyn_membership_t *m, size_t index)
+{
+    DYN_ASSERT(index < m->count);
+    return &m->members[index];
+}
+
+/* The index of the first member with id >= id. */
+static size_t lower_bound(const dyn_membership_t *m, uint32_t id)
+{
+    size_t lo = 0, hi = m->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->members[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+const dyn_member_t *dyn_membership_find(const dyn_membership_t *m, uint32_t id)
+{
+    size_t i = lower_bound(m, id);
+    return i < m->count && m->members[i].id == id ? &m->members[i] : NULL;
+}
+
+/* Total order on two entries of one member: version first, then content, so ties pick alike. */
+static int compare_entry(const dyn_member_t *a, const dyn_member_t *b)
+{
+    if (a->version != b->version)
+        return a->version < b->version ? -1 : 1;
+    if (a->status != b->status)
+        return a->status < b->status ? -1 : 1;
+    if (a->zone != b->zone)
+        return a->zone < b->zone ? -1 : 1;
+    if (a->addr_length != b->addr_length)
+        return a->addr_length < b->addr_length ? -1 : 1;
+    return memcmp(a->addr, b->addr, a->addr_length);
+}
+
+static int valid(const dyn_member_t *e)
+{
+    return e->id != 0 && e->version != 0 && e->status >= DYN_MEMBER_JOINING &&
+           e->status <= DYN_MEMBER_REMOVED && e->addr_length <= DYN_MEMBER_ADDR_MAX;
+}
+
+int dyn_membership_apply(dyn_membership_t *m, const dyn_member_t *member)
+{
+    if (!valid(member))
+        return DYN_EINVAL;
+    size_t i = lower_bound(m, member->id);
+    if (i < m->count && m->members[i].id == member->id) {
+        if (compare_entry(member, &m->members[i]) <= 0)
+            return 0;
+    } else {
+        if (m->count == DYN_MEMBERS_MAX)
+            return DYN_EFULL;
+        if (m->count == m->capacity) {
+            size_t cap = m->capacity ? m->capacity * 2 : 8;
+            dyn_member_t *grown = realloc(m->members, cap * sizeof(*grown));
+            if (!grown)
+                return DYN_ENOMEM;
+            m->members = grown;
+            m->capacity = cap;
+        }
+        memmove(&m->members[i + 1], &m->members[i], (m->count - i) * sizeof(dyn_member_t));
+        m->count++;
+    }
+    /* Copied field by field so the unused address bytes are zero and the digest is canonical. */
+    dyn_member_t *e = &m->members[i];
+    memset(e, 0, sizeof(*e));
+    e->id = member->id;
+    e->status = member->status;
+    e->zone = member->zone;
+    e->version = member->version;
+    e->addr_length = member->addr_length;
+    memcpy(e->addr, member->addr, member->addr_length);
+    m->digest = 0;
+    return 1;
+}
+
+int dyn_membership_merge(dyn_membership_t *dst, const dyn_membership_t *src)
+{
+    int changed = 0;
+    for (size_t i = 0; i < src->count; i++) {
+        int rc = dyn_membership_apply(dst, &src->members[i]);
+        if (rc < 0)
+            return rc;
+        changed += rc;
+    }
+    return changed;
+}
+
+uint64_t dyn_membership_digest(const dyn_membership_t *m)
+{
+    dyn_membership_t *mut = (dyn_membership_t *)m; /* the cache is not part of the value */
+    if (mut->digest)
+        return mut->digest;
+    uint64_t h = dyn_seed_derive(0x6d656d62657273ULL /* "members" */, m->count);
+    for (size_t i = 0; i < m->count; i++) {
+        const dyn_member_t *e = &m->members[i];
+        h = dyn_seed_derive(h, (uint64_t)e->id << 32 | (uint64_t)e->status << 16 | e->zone);
+        h = dyn_seed_derive(h, e->version);
+        for (size_t j = 0; j < e->addr_length; j += 8) {
+            uint64_t word = 0;
+            for (size_t k = j; k < j + 8 && k < e->addr_length; k++)
+                word = word << 8 | (uint8_t)e->addr[k];
+            h = dyn_seed_derive(h, word);
+        }
+    }
+    mut->digest = h ? h : 1;
+    return mut->digest;
+}
