@@ -65,6 +65,7 @@
  *  16 REAP_REPLY         request_id, status
  *  17 GOSSIP             request_id, u8 flags (DYN_GOSSIP_*), u64le digest, and with
  *                        DYN_GOSSIP_STATE the view (membership encoding below) to the end
+ *  18 PING_REQ           request_id, uvarint target (u32, >= 1)
  *
  * The last field must end exactly at the end of the buffer (trailing bytes -> DYN_EBADMSG), and a
  * whole message is at most DYN_MSG_MAX bytes (longer input -> DYN_EBADMSG, longer encoding ->
@@ -113,7 +114,7 @@
 #define TIMESTAMP_WIDTH 8u
 #define ENTRY_BOUND (U32_BOUND + EPOCH_WIDTH + U64_BOUND + TIMESTAMP_WIDTH)
 
-DYN_STATIC_ASSERT(DYN_MSG_TYPE_MAX_ == 17, "the switches below handle seventeen message types");
+DYN_STATIC_ASSERT(DYN_MSG_TYPE_MAX_ == 18, "the switches below handle eighteen message types");
 DYN_STATIC_ASSERT(DYN_VERSION_TOMBSTONE <= 0xFF && DYN_REQ_FLAGS_ALL_ <= 0xFF,
                   "flags travel as single bytes");
 DYN_STATIC_ASSERT(DYN_KEY_MAX < (1u << 14) && DYN_VALUE_MAX < (1u << 21) &&
@@ -874,6 +875,11 @@ static int msg_check(const dyn_msg_t *msg, size_t *bound)
         TRY(key_check(msg));
         n += 1 + KEY_LENGTH_BOUND + msg->key_length + 8;
         break;
+    case DYN_MSG_PING_REQ:
+        if (msg->hint == 0)
+            return DYN_EINVAL;
+        n += U32_BOUND;
+        break;
     case DYN_MSG_GOSSIP:
         if (msg->gossip_flags & ~DYN_GOSSIP_FLAGS_ALL_)
             return DYN_EINVAL;
@@ -946,6 +952,8 @@ static size_t msg_size(const dyn_msg_t *msg)
         return n + varint_size(zigzag32(msg->status));
     case DYN_MSG_REAP:
         return n + 1 + varint_size(msg->key_length) + msg->key_length + 8;
+    case DYN_MSG_PING_REQ:
+        return n + varint_size(msg->hint);
     case DYN_MSG_GOSSIP:
         return n + 1 + 8 +
                (msg->gossip_flags & DYN_GOSSIP_STATE ? msg->members_length : 0);
@@ -1070,6 +1078,9 @@ int dyn_codec_encode(const dyn_msg_t *msg, uint8_t *buf, size_t capacity)
         *p++ = msg->reap_phase;
         p = put_bytes(p, msg->key, msg->key_length);
         p = put_le(p, msg->print, 8);
+        break;
+    case DYN_MSG_PING_REQ:
+        p = put_varint(p, msg->hint);
         break;
     case DYN_MSG_GOSSIP:
         *p++ = msg->gossip_flags;
@@ -1353,6 +1364,11 @@ static int decode_body(reader_t *r, dyn_msg_t *out)
             return DYN_EBADMSG;
         TRY(get_key(r, out));
         TRY(get_le(r, 8, &out->print));
+        break;
+    case DYN_MSG_PING_REQ:
+        TRY(get_u32(r, &out->hint));
+        if (out->hint == 0)
+            return DYN_EBADMSG;
         break;
     case DYN_MSG_GOSSIP:
         TRY(get_u8(r, &out->gossip_flags));

@@ -25,7 +25,7 @@
 #include "core/vclock.h"
 
 #define DYN_WIRE_MAGIC 0xD7u
-#define DYN_WIRE_VERSION 6u /* 6: gossip; 5: tombstone reaping; 4: anti-entropy; 3: hints, pr/pw, handoff, probes; 2: clock fields */
+#define DYN_WIRE_VERSION 7u /* 7: indirect probes; 6: gossip; 5: tombstone reaping; 4: anti-entropy; 3: hints, pr/pw, handoff, probes; 2: clock fields */
 /* A bound on any encoded message: one value plus generous headroom for siblings and clocks. */
 #define DYN_MSG_MAX ((size_t)DYN_VALUE_MAX * 4u + 65536u)
 
@@ -47,7 +47,8 @@ typedef enum dyn_msg_type {
     DYN_MSG_REAP = 15,             /* tombstone collection: ask an owner, or tell it to reap */
     DYN_MSG_REAP_REPLY = 16,       /* an owner's answer to a REAP ask */
     DYN_MSG_GOSSIP = 17,           /* membership: a view's digest, perhaps the view itself */
-    DYN_MSG_TYPE_MAX_ = 17,
+    DYN_MSG_PING_REQ = 18,         /* failure detector: ping `hint` for me and relay its PONG */
+    DYN_MSG_TYPE_MAX_ = 18,
 } dyn_msg_type_t;
 
 enum {
@@ -111,7 +112,8 @@ typedef struct dyn_msg {
      * from the caller on encode and from the input on decode, where it has been checked. */
     const uint8_t *members_blob;
     uint32_t members_length;
-    uint32_t hint;                  /* REPLICA_GET, REPLICA_PUT: the owner a fallback node stands
+    uint32_t hint;                  /* PING_REQ: the member to ping;
+                                       REPLICA_GET, REPLICA_PUT: the owner a fallback node stands
                                        in for (its hint store); 0: the receiver is an owner */
     /*
      * Anti-entropy. AE_HASHES: range, level, and index_count (node index, hash) pairs in

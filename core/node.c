@@ -88,6 +88,8 @@ void dyn_node_config_default(dyn_node_config_t *config)
     config->ae_interval_us = 1000000;
     config->tombstone_grace_us = 10000000;
     config->gossip_interval_us = 1000000;
+    config->fd_timeout_us = 200000;
+    config->fd_indirect = 3;
 }
 
 static bool config_valid(const dyn_node_config_t *c)
@@ -101,7 +103,9 @@ static bool config_valid(const dyn_node_config_t *c)
            c->sync_writes <= DYN_SYNC_ALL && c->hinted_handoff <= 1 && c->hints_max >= 1 &&
            c->handoff_batch >= 1 && c->tick_us > 0 && c->anti_entropy <= 1 &&
            c->merkle_depth >= 1 && c->merkle_depth <= DYN_MERKLE_DEPTH_MAX &&
-           c->ae_interval_us > 0;
+           c->ae_interval_us > 0 &&
+           (c->fd_interval_us == 0 ||
+            (c->fd_timeout_us > 0 && c->fd_timeout_us < c->fd_interval_us));
 }
 
 static const uint8_t epoch_key[] = "epoch";
@@ -206,10 +210,12 @@ dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *r
     /* Hints survive restarts in their own space; count them once, then keep the count. */
     if (storage.ops->scan(storage.ctx, DYN_SPACE_HINTS, count_hint, &node->hints) < 0 ||
         node_reap_init(node) != DYN_OK || node_gossip_init(node) != DYN_OK ||
+        node_fd_init(node) != DYN_OK ||
         (node->config.anti_entropy && node_ae_init(node) != DYN_OK)) {
         node_ae_free(node);
         node_reap_free(node);
         node_gossip_free(node);
+        node_fd_free(node);
         free(node);
         return NULL;
     }
@@ -232,6 +238,7 @@ void dyn_node_destroy(dyn_node_t *node)
     node_ae_free(node);
     node_reap_free(node);
     node_gossip_free(node);
+    node_fd_free(node);
     free(node);
 }
 
@@ -343,7 +350,7 @@ static void trace(dyn_node_t *node, dyn_trace_kind_t kind, dyn_endpoint_t peer,
  * local and temporary); the peer is probed every tick until it answers. If the list cannot grow,
  * the peer simply stays trusted: suspicion is an optimisation, never needed for safety.
  */
-static void suspect(dyn_node_t *node, uint32_t peer)
+void node_suspect(dyn_node_t *node, uint32_t peer)
 {
     if (peer == node->config.id || node_suspected(node, peer))
         return;
@@ -1360,7 +1367,11 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
         node_send_msg(node, from, &pong);
         break;
     }
-    case DYN_MSG_PONG: /* heard_from() above did the work */
+    case DYN_MSG_PONG: /* heard_from() above cleared any suspicion */
+        node_fd_on_pong(node, from, msg->request_id);
+        break;
+    case DYN_MSG_PING_REQ:
+        node_fd_on_ping_req(node, from, msg);
         break;
     case DYN_MSG_AE_HASHES:
     case DYN_MSG_AE_KEYS:
@@ -1459,6 +1470,7 @@ static void tick(dyn_node_t *node, dyn_time_us now_us)
         node_ae_tick(node, now_us);
     node_reap_tick(node, now_us);
     node_gossip_tick(node, now_us);
+    node_fd_tick(node, now_us);
     arm_tick(node, now_us);
 }
 
@@ -1485,7 +1497,7 @@ void dyn_node_on_timer(dyn_node_t *node, dyn_time_us now_us, uint64_t timer_id)
     if (op->kind != OP_FORWARD)
         for (uint32_t i = 0; i < op->n; i++)
             if (!(op->responded_mask & (1u << i)))
-                suspect(node, op->targets[i]);
+                node_suspect(node, op->targets[i]);
     if (op->kind == OP_HANDOFF) {
         /* The owner is slow or gone: halve the rounds (the owner syncs every set it takes, and a
          * flood of them is what makes a recovering node miss its deadlines). */

@@ -95,6 +95,10 @@ typedef struct dyn_node_config {
                                        it and this long has passed (default 10 s); 0: never */
     dyn_time_us gossip_interval_us; /* membership gossip with one random member per interval
                                        (default 1 s); 0: none */
+    /* SWIM-style probing (detector.c): one member per fd_interval (0, the default: only the
+     * paper's timeouts), indirect probes through fd_indirect members after fd_timeout. */
+    dyn_time_us fd_interval_us, fd_timeout_us;
+    uint8_t fd_indirect;
 } dyn_node_config_t;
 
 /*
@@ -137,6 +141,8 @@ typedef struct dyn_node_stats {
                                                 could not be kept (reaper.c) */
     uint64_t gossip_sent, gossip_bytes;      /* gossip datagrams sent, and their bytes */
     uint64_t membership_changes;             /* members a merged view changed here */
+    uint64_t fd_probes, fd_indirect;         /* SWIM probes started; PING_REQs sent */
+    uint64_t fd_suspicions;                  /* members a probe found silent (newly suspected) */
 } dyn_node_stats_t;
 
 typedef struct dyn_node dyn_node_t;

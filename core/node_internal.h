@@ -18,6 +18,7 @@
 
 typedef struct op op_t;
 typedef struct node_reaper node_reaper_t;
+typedef struct node_detector node_detector_t;
 
 /* Tombstone notes a node's reaper queues before it falls back to scanning (reaper.c). */
 #define REAP_NOTES_MAX 4096u
@@ -79,6 +80,7 @@ struct dyn_node {
     uint64_t loaded_print;
     node_ae_t ae;
     node_reaper_t *reaper;
+    node_detector_t *detector;
     /* A reap forgot the counters this actor issued on a key, and the reaper could not keep them
      * (reaper.c: node_reap_floor_take): take a new epoch before the next dot. */
     bool epoch_stale;
@@ -110,6 +112,16 @@ void node_ae_note_write(dyn_node_t *node, uint64_t key_hash, uint64_t old_print,
                         uint64_t new_print);
 void node_ae_tick(dyn_node_t *node, dyn_time_us now_us);
 void node_ae_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg);
+
+/* Suspect a peer (local, temporary; cleared by any message from it): node.c. */
+void node_suspect(dyn_node_t *node, uint32_t peer);
+
+/* detector.c */
+int node_fd_init(dyn_node_t *node);
+void node_fd_free(dyn_node_t *node);
+void node_fd_tick(dyn_node_t *node, dyn_time_us now_us);
+void node_fd_on_pong(dyn_node_t *node, dyn_endpoint_t from, uint64_t request_id);
+void node_fd_on_ping_req(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg);
 
 /* gossip.c */
 int node_gossip_init(dyn_node_t *node);

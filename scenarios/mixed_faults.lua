@@ -3,9 +3,9 @@
 --   dynsim fuzz scenarios/mixed_faults.lua --seeds 1..1000
 --   dynsim fuzz scenarios/mixed_faults.lua --seeds 1..1000 --profile liveness
 --
--- Every seed draws its own cluster size (5 to 9 nodes) and its own schedule of partitions,
--- isolations, one-way blocks, loss, duplication, clogs, crashes and restarts, pauses, clock skew
--- and at most one disk wipe (so no key loses more than N-W = 1 of its replicas), under a load of
+-- Every seed draws its own cluster size (5 to 9 nodes), whether the SWIM-style detector runs,
+-- and its own schedule of partitions, isolations, one-way blocks, loss, duplication, clogs,
+-- crashes and restarts, pauses, clock skew and at most one disk wipe (so no key loses more than N-W = 1 of its replicas), under a load of
 -- reads and writes at N=3 R=2 W=2 with every replica syncing before it acknowledges. Safety
 -- profile (the default): faults run to the end, then nothing acknowledged may have been lost.
 -- Liveness profile: faults stop, everything heals and restarts, a read of every key repairs the
@@ -31,9 +31,11 @@ local P = params {
 
 local profile = FUZZ and FUZZ.profile or "safety"
 local nodes = P.nodes > 0 and P.nodes or random(5, 9)
+-- Half the seeds also run the SWIM-style detector (swarm testing: features on and off).
+local fd_interval = random() < 0.5 and 300 or 0
 local c = cluster.new {
   nodes = nodes, n = 3, r = 2, w = 2, timeout = 150, sync_writes = P.sync,
-  tombstone_grace = P.grace,
+  tombstone_grace = P.grace, fd_interval = fd_interval, fd_timeout = 100,
   latency = { dist = "mixture", components = {
     { weight = 0.95, dist = "lognormal", median = 0.4, sigma = 0.5 },
     { weight = 0.05, dist = "pareto", scale = 2, alpha = 1.5, max = 200 } } },
@@ -119,5 +121,6 @@ check(ho.dishonest == 0, ho.dishonest .. " puts reported failed took effect")
 report("timed_out_puts", ho.indeterminate)
 report("timed_out_puts_applied", ho.indeterminate_applied)
 report("nodes", nodes)
+report("fd_interval_ms", fd_interval)
 report("acknowledged_writes", lw.checked)
 report("writes_covered_by_collected_tombstones", lw.reaped)

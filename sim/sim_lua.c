@@ -768,7 +768,8 @@ static const char *const cluster_keys[] = {
     "nodes", "n", "r", "w", "strategy", "partitions", "tokens", "latency", "latency_by_type",
     "timeout", "vclock_threshold", "siblings_max", "requests_pending_max", "resolution",
     "sync_writes", "disk", "hinted_handoff", "hints_max", "handoff_batch", "tick", "anti_entropy",
-    "merkle_depth", "ae_interval", "tombstone_grace", "gossip_interval", NULL};
+    "merkle_depth", "ae_interval", "tombstone_grace", "gossip_interval", "fd_interval",
+    "fd_timeout", "fd_indirect", NULL};
 
 static const struct {
     const char *name;
@@ -782,7 +783,7 @@ static const struct {
     {"ae_hashes", DYN_MSG_AE_HASHES},           {"ae_keys", DYN_MSG_AE_KEYS},
     {"ae_pull", DYN_MSG_AE_PULL},               {"ae_push", DYN_MSG_AE_PUSH},
     {"reap", DYN_MSG_REAP},                     {"reap_reply", DYN_MSG_REAP_REPLY},
-    {"gossip", DYN_MSG_GOSSIP},
+    {"gossip", DYN_MSG_GOSSIP},                 {"probe_request", DYN_MSG_PING_REQ},
 };
 
 static lua_cluster_t *check_cluster(lua_State *L, int idx)
@@ -923,6 +924,12 @@ static int l_cluster_new(lua_State *L)
         cc.node.tombstone_grace_us = 1;
     cc.node.gossip_interval_us =
         ms_to_us(L, opt_num(L, 1, "gossip_interval", 1000), "gossip_interval");
+    cc.node.fd_interval_us = ms_to_us(L, opt_num(L, 1, "fd_interval", 0), "fd_interval");
+    cc.node.fd_timeout_us = ms_to_us(L, opt_num(L, 1, "fd_timeout", 200), "fd_timeout");
+    cc.node.fd_indirect = (uint8_t)opt_int(L, 1, "fd_indirect", 3, 0, 16);
+    if (cc.node.fd_interval_us &&
+        (cc.node.fd_timeout_us == 0 || cc.node.fd_timeout_us >= cc.node.fd_interval_us))
+        return luaL_error(L, "cluster.new: fd_timeout must be > 0 and below fd_interval");
     cc.node.hints_max = (uint32_t)opt_int(L, 1, "hints_max", 100000, 1, UINT32_MAX);
     cc.node.handoff_batch = (uint32_t)opt_int(L, 1, "handoff_batch", 64, 1, 1 << 20);
     cc.node.tick_us = ms_to_us(L, opt_num(L, 1, "tick", 200), "tick");
@@ -1149,6 +1156,22 @@ static int l_cluster_member_change(lua_State *L)
     return 0;
 }
 
+/* c:suspects(id) -> the ids node `id` suspects now, ascending. */
+static int l_cluster_suspects(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    dyn_node_t *node = up_node(L, lc, 2, "suspects");
+    lua_newtable(L);
+    lua_Integer k = 0;
+    for (uint32_t id = 1; id <= sim_world_node_count(lc->sl->world); id++) {
+        if (dyn_node_suspects_peer(node, id)) {
+            lua_pushinteger(L, id);
+            lua_rawseti(L, -2, ++k);
+        }
+    }
+    return 1;
+}
+
 /* c:gossip_converged() -> true when every up node holds the same view, and that view's digest. */
 static int l_cluster_gossip_converged(lua_State *L)
 {
@@ -1270,6 +1293,9 @@ static int l_cluster_node_stats(lua_State *L)
     FIELD("gossip_sent", s->gossip_sent);
     FIELD("gossip_bytes", s->gossip_bytes);
     FIELD("membership_changes", s->membership_changes);
+    FIELD("fd_probes", s->fd_probes);
+    FIELD("fd_indirect", s->fd_indirect);
+    FIELD("fd_suspicions", s->fd_suspicions);
     FIELD("pending", dyn_node_pending(node));
 #undef FIELD
     return 1;
@@ -2160,7 +2186,7 @@ static const luaL_Reg cluster_methods[] = {
     {"divergent_keys", l_cluster_divergent_keys}, {"hints", l_cluster_hints},
     {"configure", l_cluster_configure},
     {"membership", l_cluster_membership}, {"member_change", l_cluster_member_change},
-    {"gossip_converged", l_cluster_gossip_converged},
+    {"gossip_converged", l_cluster_gossip_converged}, {"suspects", l_cluster_suspects},
     {NULL, NULL}};
 static const luaL_Reg client_methods[] = {
     {"get", l_client_get}, {"put", l_client_put}, {"delete", l_client_delete}, {NULL, NULL}};

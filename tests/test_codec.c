@@ -97,7 +97,7 @@ typedef struct sample_storage {
     uint8_t view[256];
 } sample_storage_t;
 
-enum { SAMPLE_COUNT = 35 };
+enum { SAMPLE_COUNT = 36 };
 
 static const char *const SAMPLE_NAMES[SAMPLE_COUNT] = {
     "client_get",           "client_get_forwarded", "client_put",
@@ -111,7 +111,7 @@ static const char *const SAMPLE_NAMES[SAMPLE_COUNT] = {
     "pong",                 "ae_hashes_root",       "ae_hashes_level",
     "ae_keys",              "ae_pull",              "ae_push",
     "reap_ask",             "reap_commit",          "reap_reply",
-    "gossip_digest",        "gossip_view"};
+    "gossip_digest",        "gossip_view",          "ping_req"};
 
 /* Fill *m with sample number i; pointers reference s and the const tables above. */
 static const uint32_t AE_ROOT[1] = {0};
@@ -139,7 +139,7 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
         DYN_MSG_PONG,              DYN_MSG_AE_HASHES,         DYN_MSG_AE_HASHES,
         DYN_MSG_AE_KEYS,           DYN_MSG_AE_PULL,           DYN_MSG_AE_PUSH,
         DYN_MSG_REAP,              DYN_MSG_REAP,              DYN_MSG_REAP_REPLY,
-        DYN_MSG_GOSSIP,            DYN_MSG_GOSSIP};
+        DYN_MSG_GOSSIP,            DYN_MSG_GOSSIP,            DYN_MSG_PING_REQ};
     dyn_msg_init(m, types[i]);
     m->request_id = 1000u + (uint64_t)i * 977u;
     switch (i) {
@@ -328,6 +328,10 @@ static void make_sample(int i, dyn_msg_t *m, sample_storage_t *s)
         dyn_membership_destroy(v);
         break;
     }
+    case 35:
+        m->request_id = (3ull << 62) | 17;
+        m->hint = 5;
+        break;
     default:
         fail();
     }
@@ -432,6 +436,9 @@ static void assert_msg_equal(const dyn_msg_t *a, const dyn_msg_t *b)
         assert_int_equal(a->reap_phase, b->reap_phase);
         assert_bytes_equal(a->key, a->key_length, b->key, b->key_length);
         assert_true(a->print == b->print);
+        break;
+    case DYN_MSG_PING_REQ:
+        assert_int_equal(a->hint, b->hint);
         break;
     case DYN_MSG_GOSSIP:
         assert_int_equal(a->gossip_flags, b->gossip_flags);
@@ -1630,25 +1637,25 @@ static void test_varint_strictness(void **state)
     builder_t b;
     /* request_id 0 written as 80 00: non-minimal. */
     b.len = 0;
-    b_raw(&b, "\xD7\x06\x07\x80\x00\x00", 6);
+    b_raw(&b, "\xD7\x07\x07\x80\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* request_id 1 written as 81 00, and as 81 80 00. */
     b.len = 0;
-    b_raw(&b, "\xD7\x06\x07\x81\x00\x00", 6);
+    b_raw(&b, "\xD7\x07\x07\x81\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     b.len = 0;
-    b_raw(&b, "\xD7\x06\x07\x81\x80\x00\x00", 7);
+    b_raw(&b, "\xD7\x07\x07\x81\x80\x00\x00", 7);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* The minimal forms decode. */
     b.len = 0;
-    b_raw(&b, "\xD7\x06\x07\x01\x00", 5);
+    b_raw(&b, "\xD7\x07\x07\x01\x00", 5);
     assert_int_equal(decode_built(&b), DYN_OK);
     /* UINT64_MAX is 9 x FF then 01; a 10th byte of 02 overflows, 11 bytes are too long. */
     uint8_t max[10];
     memset(max, 0xFF, 9);
     max[9] = 0x01;
     b.len = 0;
-    b_raw(&b, "\xD7\x06\x07", 3);
+    b_raw(&b, "\xD7\x07\x07", 3);
     b_raw(&b, max, 10);
     b_u8(&b, 0);
     assert_int_equal(decode_built(&b), DYN_OK);
@@ -1660,7 +1667,7 @@ static void test_varint_strictness(void **state)
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* 2^63 exactly: nine 80 bytes then 01. */
     b.len = 0;
-    b_raw(&b, "\xD7\x06\x07", 3);
+    b_raw(&b, "\xD7\x07\x07", 3);
     for (int i = 0; i < 9; i++)
         b_u8(&b, 0x80);
     b_u8(&b, 0x01);
@@ -2143,6 +2150,27 @@ static void test_reap_strictness(void **state)
     assert_true(dyn_codec_encode(&m, buf, sizeof buf) < 0);
 }
 
+/* PING_REQ names a member to ping: target 0 is refused both ways. */
+static void test_ping_req_strictness(void **state)
+{
+    (void)state;
+    uint8_t buf[64];
+    dyn_msg_t m, d;
+    sample_storage_t s;
+    make_sample(35, &m, &s);
+    int n = dyn_codec_encode(&m, buf, sizeof buf);
+    assert_true(n > 0);
+    assert_int_equal(buf[n - 1], 5); /* the target is the last field, one byte */
+    dyn_msg_init(&d, (dyn_msg_type_t)0);
+    assert_int_equal(dyn_codec_decode(buf, (size_t)n, &d), DYN_OK);
+    assert_int_equal(d.hint, 5);
+    buf[n - 1] = 0;
+    assert_int_equal(dyn_codec_decode(buf, (size_t)n, &d), DYN_EBADMSG);
+    assert_int_equal(dyn_codec_decode(buf, (size_t)n - 1, &d), DYN_EBADMSG);
+    m.hint = 0;
+    assert_int_equal(dyn_codec_encode(&m, buf, sizeof buf), DYN_EINVAL);
+}
+
 static void test_ae_strictness(void **state)
 {
     (void)state;
@@ -2268,6 +2296,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_ae_strictness),
         cmocka_unit_test(test_reap_strictness),
+        cmocka_unit_test(test_ping_req_strictness),
         cmocka_unit_test(test_tombstone_with_value),
         cmocka_unit_test(test_encode_invalid),
         cmocka_unit_test(test_encode_buffer_too_small),

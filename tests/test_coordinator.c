@@ -103,6 +103,8 @@ static const dyn_req_opts_t DEFAULTS = {0};
 #define TICK_US (2u * TIMEOUT_US)
 /* Tombstone grace for the tests of collection; 0 leaves the default (10 s: never, in a test). */
 static dyn_time_us g_grace_us;
+/* Probing period for the tests of the SWIM-style detector; 0 leaves it off (the default). */
+static dyn_time_us g_fd_interval_us;
 
 static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max, bool hinted,
                               uint32_t hints_max)
@@ -135,6 +137,10 @@ static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max, bool 
             cfg.hints_max = hints_max;
         if (g_grace_us)
             cfg.tombstone_grace_us = g_grace_us;
+        if (g_fd_interval_us) {
+            cfg.fd_interval_us = g_fd_interval_us;
+            cfg.fd_timeout_us = g_fd_interval_us / 2;
+        }
         c->stores[i] = dyn_mem_store_create();
         fake_env_init(&c->envs[i], ids[i]);
         if (!c->stores[i])
@@ -194,6 +200,14 @@ static int setup_reaping(void **state)
     g_grace_us = 2 * TICK_US;
     *state = cluster_new(0, 0, false, 0);
     g_grace_us = 0;
+    return *state ? 0 : -1;
+}
+
+static int setup_detector(void **state)
+{
+    g_fd_interval_us = 4 * TICK_US;
+    *state = cluster_new(0, 0, false, 0);
+    g_fd_interval_us = 0;
     return *state ? 0 : -1;
 }
 
@@ -2614,6 +2628,97 @@ static void test_membership_gossip(void **state)
     assert_int_equal(dyn_membership_count(dyn_node_membership(c->nodes[4])), NODE_COUNT + 1);
 }
 
+/* ---- SWIM-style detector --------------------------------------------------------------- */
+
+/* Deliver everything queued, dropping every datagram from or to `cut` (0: none) and every one
+ * between `a` and `b` (0: none): a dead node, or one broken link. */
+static void run_cut(cluster_t *c, uint32_t cut, uint32_t a, uint32_t b)
+{
+    for (size_t steps = 0; fake_net_queued(&c->net) > 0 && steps < STEPS; steps++) {
+        const fake_msg_t *m = fake_net_peek(&c->net, 0);
+        bool drop = (cut && (m->from == cut || m->to == cut)) ||
+                    (a && ((m->from == a && m->to == b) || (m->from == b && m->to == a)));
+        if (drop) {
+            dyn_endpoint_t from = m->from, to = m->to;
+            assert_true(fake_net_drop(&c->net, from, to, (dyn_msg_type_t)0) > 0);
+        } else {
+            assert_true(fake_net_deliver(&c->net, 0));
+        }
+    }
+    assert_int_equal(fake_net_queued(&c->net), 0);
+}
+
+static void tick_cut(cluster_t *c, int n, uint32_t cut, uint32_t a, uint32_t b)
+{
+    for (int i = 0; i < n; i++) {
+        fake_net_advance(&c->net, c->net.now_us + TICK_US);
+        run_cut(c, cut, a, b);
+    }
+}
+
+static void init_views(cluster_t *c)
+{
+    dyn_membership_t *view = dyn_membership_create();
+    assert_non_null(view);
+    for (uint32_t id = 1; id <= NODE_COUNT; id++) {
+        const dyn_member_t e = {.id = id, .status = DYN_MEMBER_VALID, .version = 1};
+        assert_int_equal(dyn_membership_apply(view, &e), 1);
+    }
+    for (uint32_t i = 0; i < NODE_COUNT; i++)
+        assert_true(dyn_node_merge_members(c->nodes[i], view) >= 0);
+    dyn_membership_destroy(view);
+}
+
+/*
+ * With no traffic at all, a dead member is suspected by every other node within two passes of
+ * probes (four members a pass, one a period); a live member whose link to one node is broken is reached
+ * through the others' indirect probes and never suspected; nobody is suspected while all is well.
+ */
+static void test_swim_detector(void **state)
+{
+    cluster_t *c = *state;
+    init_views(c);
+    start_all(c);
+    tick_cut(c, 100, 0, 0, 0);
+    assert_int_equal(TOTAL(c, fd_suspicions), 0);
+    assert_int_equal(TOTAL(c, suspicions), 0);
+    assert_true(TOTAL(c, fd_probes) >= NODE_COUNT * 20);
+    assert_int_equal(TOTAL(c, fd_indirect), 0);
+
+    /* Node 3 dies (nothing in or out). One pass of 4 periods, plus the period in flight. */
+    int ticks = 0;
+    bool all = false;
+    while (!all && ticks < 100) {
+        tick_cut(c, 1, 3, 0, 0);
+        ticks++;
+        all = true;
+        for (uint32_t id = 1; id <= NODE_COUNT; id++)
+            if (id != 3 && !dyn_node_suspects_peer(node_of(c, id), 3))
+                all = false;
+    }
+    assert_true(all);
+    /* SWIM's bound for a shuffled round robin: probed within two passes (the dead member can be
+     * first of one pass and last of the next), plus the period that ends the probe. */
+    assert_true(ticks <= (2 * 4 + 1) * 4);
+    /* Each live node suspected node 3 once; node 3, cut off, suspected some of them. */
+    for (uint32_t id = 1; id <= NODE_COUNT; id++)
+        if (id != 3)
+            assert_int_equal(stats_of(c, id)->fd_suspicions, 1);
+    /* Back: the probes of suspects find it, and nobody suspects it any more. */
+    tick_cut(c, 3, 0, 0, 0);
+    for (uint32_t id = 1; id <= NODE_COUNT; id++)
+        assert_false(dyn_node_suspects_peer(node_of(c, id), 3));
+
+    /* The link between 1 and 2 breaks; both stay up. Indirect probes keep them trusted. */
+    uint64_t indirect = stats_of(c, 1)->fd_indirect;
+    uint64_t suspicions = TOTAL(c, fd_suspicions);
+    tick_cut(c, 200, 0, 1, 2);
+    assert_true(stats_of(c, 1)->fd_indirect > indirect);
+    assert_int_equal(TOTAL(c, fd_suspicions), suspicions);
+    assert_false(dyn_node_suspects_peer(node_of(c, 1), 2));
+    assert_false(dyn_node_suspects_peer(node_of(c, 2), 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2676,6 +2781,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_floor_table_full_renews_epoch, setup_reaping,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_membership_gossip, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_swim_detector, setup_detector, teardown),
         cmocka_unit_test_setup_teardown(test_anti_entropy_repairs_both_ways, setup_default,
                                         teardown),
     };
