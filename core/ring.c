@@ -275,7 +275,8 @@ static int validate(const dyn_ring_config_t *config, const uint32_t *node_ids, s
     return DYN_OK;
 }
 
-static int build_tokens(dyn_ring_t *ring)
+/* Tokens of the ring; for S3, `given` (node indexes, one per partition) or a seeded table. */
+static int build_tokens(dyn_ring_t *ring, const uint32_t *given)
 {
     const dyn_ring_config_t *c = &ring->config;
     size_t n = c->strategy == DYN_STRATEGY_S3 ? c->partitions
@@ -285,7 +286,9 @@ static int build_tokens(dyn_ring_t *ring)
         return DYN_ENOMEM;
     if (c->strategy == DYN_STRATEGY_S3) {
         uint32_t *owner = malloc(n * sizeof *owner);
-        if (!owner || assign_s3(ring, owner) != DYN_OK) {
+        if (owner && given)
+            memcpy(owner, given, n * sizeof *owner);
+        if (!owner || (!given && assign_s3(ring, owner) != DYN_OK)) {
             free(owner);
             free(tokens);
             return DYN_ENOMEM;
@@ -384,7 +387,7 @@ int dyn_ring_create(dyn_ring_t **out, const dyn_ring_config_t *config, const uin
             return DYN_EINVAL;
         }
     }
-    rc = build_tokens(ring);
+    rc = build_tokens(ring, NULL);
     if (rc == DYN_OK)
         rc = build_ranges(ring);
     if (rc != DYN_OK) {
@@ -392,6 +395,63 @@ int dyn_ring_create(dyn_ring_t **out, const dyn_ring_config_t *config, const uin
         return rc;
     }
     *out = ring;
+    return DYN_OK;
+}
+
+int dyn_ring_create_s3_table(dyn_ring_t **out, const dyn_ring_config_t *config,
+                             const uint32_t *owners)
+{
+    if (!out || !config || !owners || config->strategy != DYN_STRATEGY_S3 ||
+        config->partitions == 0 || config->partitions > DYN_RING_TOKENS_MAX)
+        return DYN_EINVAL;
+    *out = NULL;
+    size_t q = config->partitions;
+    uint32_t *ids = malloc(q * sizeof *ids);
+    uint32_t *index = malloc(q * sizeof *index);
+    if (!ids || !index) {
+        free(ids);
+        free(index);
+        return DYN_ENOMEM;
+    }
+    memcpy(ids, owners, q * sizeof *ids);
+    qsort(ids, q, sizeof *ids, compare_u32);
+    size_t count = 0;
+    for (size_t i = 0; i < q; i++)
+        if (i == 0 || ids[i] != ids[i - 1])
+            ids[count++] = ids[i];
+    int rc = count && ids[0] != 0 && count <= DYN_RING_NODES_MAX ? DYN_OK : DYN_EINVAL;
+    dyn_ring_t *ring = rc == DYN_OK ? calloc(1, sizeof *ring) : NULL;
+    if (rc == DYN_OK && !ring)
+        rc = DYN_ENOMEM;
+    if (rc == DYN_OK) {
+        ring->config = *config;
+        ring->node_count = count;
+        ring->ids = ids;
+        ids = NULL;
+        for (size_t i = 0; i < q; i++)
+            index[i] = (uint32_t)node_index(ring, owners[i]);
+        rc = build_tokens(ring, index);
+        if (rc == DYN_OK)
+            rc = build_ranges(ring);
+    }
+    free(ids);
+    free(index);
+    if (rc != DYN_OK) {
+        dyn_ring_destroy(ring);
+        return rc;
+    }
+    *out = ring;
+    return DYN_OK;
+}
+
+int dyn_ring_s3_table(const dyn_ring_t *ring, uint32_t *owners)
+{
+    if (ring->config.strategy != DYN_STRATEGY_S3)
+        return DYN_EINVAL;
+    /* Partition i's token sits at its end; range_token[i] is that token's index. */
+    DYN_ASSERT(ring->token_count == ring->config.partitions);
+    for (size_t i = 0; i < ring->range_count; i++)
+        owners[i] = ring->ids[ring->token_node[ring->range_token[i]]];
     return DYN_OK;
 }
 

@@ -51,6 +51,16 @@ int dyn_ring_create(dyn_ring_t **out, const dyn_ring_config_t *config, const uin
                     size_t count);
 void dyn_ring_destroy(dyn_ring_t *ring);
 
+/*
+ * An S3 ring from an explicit partition table: owners[i] is the node id owning partition i (of
+ * config->partitions); the members are the distinct ids in it. This is how a ring follows a
+ * membership change (claim.h computes the new table). DYN_EINVAL for another strategy or an id 0.
+ */
+int dyn_ring_create_s3_table(dyn_ring_t **out, const dyn_ring_config_t *config,
+                             const uint32_t *owners);
+/* The partition table of an S3 ring into owners[] (partitions entries); DYN_EINVAL otherwise. */
+int dyn_ring_s3_table(const dyn_ring_t *ring, uint32_t *owners);
+
 size_t dyn_ring_node_count(const dyn_ring_t *ring);
 size_t dyn_ring_token_count(const dyn_ring_t *ring);
 const dyn_ring_config_t *dyn_ring_config(const dyn_ring_t *ring);

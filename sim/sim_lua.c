@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/claim.h"
 #include "core/codec.h"
 #include "core/merkle.h"
 #include "core/status.h"
@@ -1156,6 +1157,153 @@ static int l_cluster_member_change(lua_State *L)
     return 0;
 }
 
+/* The ids listed in field `name` of the table at idx (may be absent), into a Lua-owned box. */
+static uint32_t *opt_id_list(lua_State *L, int idx, const char *name, size_t *count)
+{
+    lua_getfield(L, idx, name);
+    *count = 0;
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "plan: %s must be a list of node ids", name);
+    size_t n = (size_t)luaL_len(L, -1);
+    uint32_t *ids = lua_newuserdatauv(L, (n ? n : 1) * sizeof *ids, 0);
+    lua_insert(L, -2);
+    for (size_t i = 0; i < n; i++) {
+        lua_geti(L, -1, (lua_Integer)i + 1);
+        lua_Integer id = lua_tointeger(L, -1);
+        if (id < 1 || id > UINT32_MAX)
+            luaL_error(L, "plan: %s[%d] is not a node id", name, (int)i + 1);
+        ids[i] = (uint32_t)id;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1); /* the list; the box stays on the stack until the call returns */
+    *count = n;
+    return ids;
+}
+
+/*
+ * c:plan{join = {ids}, leave = {ids}, zones = {[id] = zone}} -> {moved=, ranges=, ranges_changed=,
+ * zone_warnings=, nodes=}: what a membership change would do to an S3 ring (Riak's `cluster
+ * plan`): the claim (claim.h) of the new member set from the current partition table, the
+ * partitions that change owner, the key ranges whose N replicas change, and the ranges whose N
+ * replicas would span fewer than N zones. Prints one line per node (partitions and share of the
+ * key space before and after). Nothing is applied: committing a plan comes with key-range
+ * transfer.
+ */
+static int l_cluster_plan(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    sim_world_t *w = lc->sl->world;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    static const char *const keys[] = {"join", "leave", "zones", NULL};
+    check_options(L, 2, "plan", keys);
+    const dyn_ring_t *ring = sim_world_ring(w);
+    const dyn_ring_config_t *rc = dyn_ring_config(ring);
+    if (rc->strategy != DYN_STRATEGY_S3)
+        return luaL_error(L, "plan: only strategy S3 has a partition table to claim");
+    size_t n = sim_world_cluster_config(w)->node.n;
+    size_t joins, leaves, q = rc->partitions, old_count = dyn_ring_node_count(ring);
+    uint32_t *join = opt_id_list(L, 2, "join", &joins);
+    uint32_t *leave = opt_id_list(L, 2, "leave", &leaves);
+    uint32_t *old_table = lua_newuserdatauv(L, q * sizeof(uint32_t), 0);
+    uint32_t *new_table = lua_newuserdatauv(L, q * sizeof(uint32_t), 0);
+    uint32_t *members = lua_newuserdatauv(L, (old_count + joins) * sizeof(uint32_t), 0);
+    DYN_ASSERT(dyn_ring_s3_table(ring, old_table) == DYN_OK);
+    size_t count = 0;
+    for (uint32_t id = 1; id <= sim_world_node_count(w); id++) {
+        int gone = 0;
+        for (size_t i = 0; i < leaves; i++)
+            gone |= leave[i] == id;
+        if (!gone)
+            members[count++] = id;
+    }
+    for (size_t i = 0; i < joins; i++) {
+        for (size_t k = 0; k < count; k++)
+            if (members[k] == join[i])
+                return luaL_error(L, "plan: node %d is a member already", (int)join[i]);
+        members[count++] = join[i];
+    }
+    if (count < n)
+        return luaL_error(L, "plan: %d members cannot hold N=%d replicas", (int)count, (int)n);
+    int moved = dyn_claim(old_table, q, members, count, (unsigned)(n - 1), new_table);
+    if (moved < 0)
+        return luaL_error(L, "plan: %s", dyn_strerror(moved));
+    dyn_ring_t *next;
+    int status = dyn_ring_create_s3_table(&next, rc, new_table);
+    if (status != DYN_OK)
+        return luaL_error(L, "plan: %s", dyn_strerror(status));
+    /* Zones: as the first node's view records them, unless given here. */
+    dyn_node_t *first = sim_world_node(w, 1);
+    const dyn_membership_t *view = first ? dyn_node_membership(first) : NULL;
+    lua_getfield(L, 2, "zones");
+    int zones_given = lua_istable(L, -1);
+    size_t ranges_changed = 0, zone_warnings = 0;
+    int zone_used = 0;
+    for (uint32_t r = 0; r < q; r++) {
+        uint32_t a[DYN_N_MAX], b[DYN_N_MAX];
+        dyn_ring_range_preference_list(ring, r, a, n);
+        dyn_ring_range_preference_list(next, r, b, n);
+        ranges_changed += memcmp(a, b, n * sizeof *a) != 0;
+        uint32_t zone[DYN_N_MAX];
+        size_t distinct = 0;
+        for (size_t k = 0; k < n; k++) {
+            uint32_t z = 0;
+            if (zones_given) {
+                lua_geti(L, -1, b[k]);
+                z = (uint32_t)lua_tointeger(L, -1);
+                lua_pop(L, 1);
+            } else if (view) {
+                const dyn_member_t *m = dyn_membership_find(view, b[k]);
+                z = m ? m->zone : 0;
+            }
+            int seen = 0;
+            for (size_t j = 0; j < distinct; j++)
+                seen |= zone[j] == z;
+            if (!seen)
+                zone[distinct++] = z;
+        }
+        zone_warnings += distinct < n;
+        zone_used |= zone[0] != 0 || distinct > 1;
+    }
+    if (!zone_used)
+        zone_warnings = 0; /* no zones configured: every member in zone 0 is no warning */
+    lua_pop(L, 1);
+    printf("[%12.3f ms] plan: %zu members -> %zu; %d of %zu partitions change owner; %zu key "
+           "ranges change replicas\n", now_ms(lc->sl), old_count, count, moved, q,
+           ranges_changed);
+    printf("  node  partitions  share_of_keys\n");
+    for (size_t i = 0; i < old_count + joins; i++) {
+        uint32_t id = i < old_count ? (uint32_t)i + 1 : join[i - old_count];
+        uint32_t before = 0, after = 0;
+        for (size_t p = 0; p < q; p++) {
+            before += old_table[p] == id;
+            after += new_table[p] == id;
+        }
+        printf("  %4u  %4u -> %-4u  %.4f -> %.4f\n", id, before, after,
+               dyn_ring_ownership(ring, id, n), dyn_ring_ownership(next, id, n));
+    }
+    if (zone_warnings)
+        printf("  warning: %zu key ranges would keep their %zu replicas in fewer than %zu zones\n",
+               zone_warnings, n, n);
+    fflush(stdout);
+    dyn_ring_destroy(next);
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, moved);
+    lua_setfield(L, -2, "moved");
+    lua_pushinteger(L, (lua_Integer)q);
+    lua_setfield(L, -2, "ranges");
+    lua_pushinteger(L, (lua_Integer)ranges_changed);
+    lua_setfield(L, -2, "ranges_changed");
+    lua_pushinteger(L, (lua_Integer)zone_warnings);
+    lua_setfield(L, -2, "zone_warnings");
+    lua_pushinteger(L, (lua_Integer)count);
+    lua_setfield(L, -2, "nodes");
+    return 1;
+}
+
 /* c:suspects(id) -> the ids node `id` suspects now, ascending. */
 static int l_cluster_suspects(lua_State *L)
 {
@@ -2187,6 +2335,7 @@ static const luaL_Reg cluster_methods[] = {
     {"configure", l_cluster_configure},
     {"membership", l_cluster_membership}, {"member_change", l_cluster_member_change},
     {"gossip_converged", l_cluster_gossip_converged}, {"suspects", l_cluster_suspects},
+    {"plan", l_cluster_plan},
     {NULL, NULL}};
 static const luaL_Reg client_methods[] = {
     {"get", l_client_get}, {"put", l_client_put}, {"delete", l_client_delete}, {NULL, NULL}};

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "core/claim.h"
 #include "core/prng.h"
 #include "core/ring.h"
 #include "core/status.h"
@@ -496,6 +497,126 @@ static void test_large_s3(void **state)
     dyn_ring_destroy(ring);
 }
 
+/* An S3 ring rebuilt from its own partition table is the same ring. */
+static void test_s3_table_round_trip(void **state)
+{
+    (void)state;
+    const uint32_t ids[8] = {3, 5, 8, 13, 21, 34, 55, 89};
+    const dyn_ring_config_t cfg = {DYN_STRATEGY_S3, 0, 256, 77};
+    dyn_ring_t *a, *b;
+    assert_int_equal(dyn_ring_create(&a, &cfg, ids, 8), DYN_OK);
+    uint32_t table[256], again[256];
+    assert_int_equal(dyn_ring_s3_table(a, table), DYN_OK);
+    assert_int_equal(dyn_ring_create_s3_table(&b, &cfg, table), DYN_OK);
+    assert_int_equal(dyn_ring_s3_table(b, again), DYN_OK);
+    assert_memory_equal(table, again, sizeof table);
+    assert_int_equal(dyn_ring_node_count(b), 8);
+    for (uint32_t k = 0; k < 2000; k++) {
+        uint64_t h = dyn_ring_hash(&k, sizeof k);
+        uint32_t la[5], lb[5];
+        assert_int_equal(dyn_ring_preference_list(a, h, la, 5), 5);
+        assert_int_equal(dyn_ring_preference_list(b, h, lb, 5), 5);
+        assert_memory_equal(la, lb, sizeof la);
+    }
+    /* Owner 0, and another strategy, are refused. */
+    table[7] = 0;
+    dyn_ring_t *bad;
+    assert_int_equal(dyn_ring_create_s3_table(&bad, &cfg, table), DYN_EINVAL);
+    const dyn_ring_config_t s1 = {DYN_STRATEGY_S1, 8, 0, 77};
+    assert_int_equal(dyn_ring_create_s3_table(&bad, &s1, again), DYN_EINVAL);
+    dyn_ring_destroy(a);
+    dyn_ring_destroy(b);
+}
+
+/* Partitions within `spread` of one another that share an owner. */
+static int clashes(const uint32_t *t, size_t q, unsigned spread)
+{
+    int n = 0;
+    for (size_t i = 0; i < q; i++)
+        for (unsigned d = 1; d <= spread; d++)
+            n += t[i] == t[(i + d) % q];
+    return n;
+}
+
+static void shares(const uint32_t *t, size_t q, const uint32_t *ids, size_t count, uint32_t *min,
+                   uint32_t *max)
+{
+    *min = UINT32_MAX;
+    *max = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t n = 0;
+        for (size_t p = 0; p < q; p++)
+            n += t[p] == ids[i];
+        if (n < *min)
+            *min = n;
+        if (n > *max)
+            *max = n;
+    }
+}
+
+/*
+ * A join moves only what the new node takes (its share), a leave only what the leaver held; the
+ * shares stay within one partition of each other, and the new table keeps owners apart.
+ */
+static void test_claim_join_and_leave(void **state)
+{
+    (void)state;
+    enum { Q = 256 };
+    uint32_t ids[17];
+    for (uint32_t i = 0; i < 17; i++)
+        ids[i] = 10 + i;
+    const dyn_ring_config_t cfg = {DYN_STRATEGY_S3, 0, Q, 5};
+    dyn_ring_t *ring;
+    assert_int_equal(dyn_ring_create(&ring, &cfg, ids, 8), DYN_OK);
+    uint32_t table[Q], next[Q];
+    assert_int_equal(dyn_ring_s3_table(ring, table), DYN_OK);
+    dyn_ring_destroy(ring);
+    /* A balanced table is its own claim. */
+    assert_int_equal(dyn_claim(table, Q, ids, 8, 3, next), 0);
+    assert_memory_equal(table, next, sizeof table);
+    /* Nodes join one at a time, from 8 to 17. */
+    for (size_t s = 9; s <= 17; s++) {
+        int moved = dyn_claim(table, Q, ids, s, 3, next);
+        uint32_t lo, hi;
+        shares(next, Q, ids, s, &lo, &hi);
+        assert_true(hi - lo <= 1);
+        uint32_t joined = 0;
+        for (size_t p = 0; p < Q; p++)
+            joined += next[p] == ids[s - 1];
+        assert_int_equal(moved, (int)joined);
+        assert_true(joined == Q / s || joined == Q / s + 1);
+        assert_int_equal(clashes(next, Q, 3), 0);
+        assert_int_equal(dyn_ring_create_s3_table(&ring, &cfg, next), DYN_OK);
+        assert_int_equal(dyn_ring_node_count(ring), s);
+        dyn_ring_destroy(ring);
+        memcpy(table, next, sizeof table);
+    }
+    /* Node 13 leaves: exactly its partitions move, to the others. */
+    uint32_t left[16], held = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < 17; i++)
+        if (ids[i] != 13)
+            left[k++] = ids[i];
+    for (size_t p = 0; p < Q; p++)
+        held += table[p] == 13;
+    assert_int_equal(dyn_claim(table, Q, left, 16, 3, next), (int)held);
+    assert_int_equal(clashes(next, Q, 3), 0);
+    for (size_t p = 0; p < Q; p++) {
+        assert_true(next[p] != 13);
+        if (table[p] != 13)
+            assert_int_equal(next[p], table[p]);
+    }
+    uint32_t lo, hi;
+    shares(next, Q, left, 16, &lo, &hi);
+    assert_true(hi - lo <= 1);
+    /* Refused: no members, an id 0, duplicates, more members than partitions. */
+    const uint32_t zero[2] = {1, 0}, dup[2] = {4, 4};
+    assert_int_equal(dyn_claim(table, Q, ids, 0, 4, next), DYN_EINVAL);
+    assert_int_equal(dyn_claim(table, Q, zero, 2, 4, next), DYN_EINVAL);
+    assert_int_equal(dyn_claim(table, Q, dup, 2, 4, next), DYN_EINVAL);
+    assert_int_equal(dyn_claim(table, 4, ids, 5, 4, next), DYN_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +637,8 @@ int main(void)
         cmocka_unit_test(test_range_of_consistent),
         cmocka_unit_test(test_range_of_ordered),
         cmocka_unit_test(test_large_s3),
+        cmocka_unit_test(test_s3_table_round_trip),
+        cmocka_unit_test(test_claim_join_and_leave),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
