@@ -30,13 +30,21 @@
 /* Bytes of keys per AE_KEYS or AE_PULL datagram, so one stays well inside a UDP datagram. */
 #define AE_KEY_BYTES_MAX 16384u
 
+/*
+ * The tree of a range this node replicates (created at first use), or NULL for a range it does
+ * not replicate (no exchange covers it) or when memory ran out. Trees are kept per owned range
+ * only, in the order of ae->owned, so a node of a large cluster pays for its own share.
+ */
 static dyn_merkle_t *tree_of(dyn_node_t *node, uint32_t range, bool create)
 {
     node_ae_t *ae = &node->ae;
     DYN_ASSERT(range < ae->range_count);
-    if (!ae->trees[range] && create)
-        (void)dyn_merkle_create(&ae->trees[range], node->config.merkle_depth);
-    return ae->trees[range];
+    uint32_t i = node_u32_lower_bound(ae->owned, ae->owned_count, range);
+    if (i == ae->owned_count || ae->owned[i] != range)
+        return NULL;
+    if (!ae->trees[i] && create)
+        (void)dyn_merkle_create(&ae->trees[i], node->config.merkle_depth);
+    return ae->trees[i];
 }
 
 /*
@@ -57,7 +65,7 @@ void node_ae_note_write(dyn_node_t *node, uint64_t key_hash, uint64_t old_print,
 {
     dyn_merkle_t *tree = tree_of(node, dyn_ring_range_of(node->ring, key_hash), true);
     if (!tree)
-        return; /* out of memory: this range is left out of anti-entropy, nothing else breaks */
+        return; /* not a range this node replicates, or out of memory: nothing else breaks */
     dyn_merkle_update(tree, key_hash, old_print ? key_digest(key_hash, old_print) : 0,
                       new_print ? key_digest(key_hash, new_print) : 0);
 }
@@ -70,14 +78,26 @@ static uint64_t stored_print(dyn_node_t *node, const uint8_t *blob, size_t lengt
     return dyn_siblings_dots_print(&node->ae.set);
 }
 
+/* Whether node `id` is among the first N of range `range`. */
+static bool replicates(const dyn_node_t *node, uint32_t range, uint32_t id)
+{
+    uint32_t list[DYN_N_MAX];
+    size_t n = dyn_ring_range_preference_list(node->ring, range, list, node->config.n);
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == id)
+            return true;
+    return false;
+}
+
 static int add_stored_key(void *arg, const uint8_t *key, size_t key_length, const uint8_t *blob,
                           size_t blob_length)
 {
     dyn_node_t *node = arg;
     uint64_t key_hash = dyn_ring_hash(key, key_length);
-    dyn_merkle_t *tree = tree_of(node, dyn_ring_range_of(node->ring, key_hash), true);
+    uint32_t range = dyn_ring_range_of(node->ring, key_hash);
+    dyn_merkle_t *tree = tree_of(node, range, true);
     if (!tree)
-        return DYN_ENOMEM;
+        return node_u32_has(node->ae.owned, node->ae.owned_count, range) ? DYN_ENOMEM : 0;
     uint64_t print = stored_print(node, blob, blob_length);
     dyn_merkle_update(tree, key_hash, 0, key_digest(key_hash, print));
     return 0;
@@ -88,17 +108,18 @@ int node_ae_init(dyn_node_t *node)
     node_ae_t *ae = &node->ae;
     dyn_siblings_init(&ae->set);
     ae->range_count = (uint32_t)dyn_ring_range_count(node->ring);
-    ae->trees = calloc(ae->range_count, sizeof(*ae->trees));
-    ae->owned = malloc(ae->range_count * sizeof(*ae->owned));
+    /* Count the ranges this node replicates first, so both arrays are sized to them. */
+    uint32_t count = 0;
+    for (uint32_t r = 0; r < ae->range_count; r++)
+        count += replicates(node, r, node->config.id);
+    ae->trees = calloc(count ? count : 1, sizeof(*ae->trees));
+    ae->owned = malloc((count ? count : 1) * sizeof(*ae->owned));
     if (!ae->trees || !ae->owned)
         return DYN_ENOMEM;
-    uint32_t list[DYN_N_MAX];
-    for (uint32_t r = 0; r < ae->range_count; r++) {
-        size_t n = dyn_ring_range_preference_list(node->ring, r, list, node->config.n);
-        for (size_t i = 0; i < n; i++)
-            if (list[i] == node->config.id)
-                ae->owned[ae->owned_count++] = r;
-    }
+    for (uint32_t r = 0; r < ae->range_count; r++)
+        if (replicates(node, r, node->config.id))
+            ae->owned[ae->owned_count++] = r;
+    DYN_ASSERT(ae->owned_count == count);
     /* Start the exchanges at a random range, so the nodes of a range do not all pick it first. */
     ae->next = ae->owned_count ? (uint32_t)dyn_prng_below(&node->prng, ae->owned_count) : 0;
     /* The trees describe what the store holds now: after a restart, what survived the crash. */
@@ -110,24 +131,13 @@ void node_ae_free(dyn_node_t *node)
 {
     node_ae_t *ae = &node->ae;
     if (ae->trees)
-        for (uint32_t r = 0; r < ae->range_count; r++)
-            dyn_merkle_destroy(ae->trees[r]);
+        for (uint32_t i = 0; i < ae->owned_count; i++)
+            dyn_merkle_destroy(ae->trees[i]);
     free(ae->trees);
     free(ae->owned);
     free(ae->keys);
     dyn_siblings_clear(&ae->set);
     memset(ae, 0, sizeof(*ae));
-}
-
-/* Whether node `id` is among the first N of range `range`. */
-static bool replicates(const dyn_node_t *node, uint32_t range, uint32_t id)
-{
-    uint32_t list[DYN_N_MAX];
-    size_t n = dyn_ring_range_preference_list(node->ring, range, list, node->config.n);
-    for (size_t i = 0; i < n; i++)
-        if (list[i] == id)
-            return true;
-    return false;
 }
 
 static void ae_send(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)

@@ -25,7 +25,7 @@ typedef struct node_detector node_detector_t;
 
 /* Anti-entropy state: one Merkle tree per key range the node stores keys of (anti_entropy.c). */
 typedef struct node_ae {
-    dyn_merkle_t **trees;         /* indexed by range; NULL until a key of the range is stored */
+    dyn_merkle_t **trees;         /* one per owned range, as ordered in owned; NULL until used */
     uint32_t range_count;
     uint32_t *owned;              /* the ranges this node replicates (first N), ascending */
     uint32_t owned_count;
