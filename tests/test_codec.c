@@ -2118,7 +2118,6 @@ static int write_corpus(const char *dir)
     return failed;
 }
 
-/* Anti-entropy lists: counts, order, levels and indices are checked against their bounds. */
 /* REAP: a phase other than ask or commit is refused both ways; the print is exactly 8 bytes. */
 static void test_reap_strictness(void **state)
 {
@@ -2171,6 +2170,7 @@ static void test_ping_req_strictness(void **state)
     assert_int_equal(dyn_codec_encode(&m, buf, sizeof buf), DYN_EINVAL);
 }
 
+/* Anti-entropy lists: counts, order, levels and indices are checked against their bounds. */
 static void test_ae_strictness(void **state)
 {
     (void)state;

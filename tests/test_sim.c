@@ -254,14 +254,9 @@ static void one_version(dyn_siblings_t *set, dyn_version_t *v, const char *value
 
 static uint64_t hash_of(const char *value) { return XXH3_64bits(value, strlen(value)); }
 
-/*
- * The honest-outcome checker: a definite failure that a store holds or a get returned is flagged;
- * a timed-out write that took effect is only counted; a definite failure that left no trace is
- * clean. The stores are written directly, as a lying coordinator would have left them.
- */
-static void test_honest_outcomes(void **state)
+/* A world with a 5-node S3 cluster of default nodes, for the checkers' tests. */
+static sim_world_t *five_node_world(void)
 {
-    (void)state;
     sim_world_t *w = sim_world_create(1);
     assert_non_null(w);
     sim_cluster_config_t cc;
@@ -272,6 +267,18 @@ static void test_honest_outcomes(void **state)
     cc.ring.partitions = 64;
     char err[256];
     assert_int_equal(sim_world_create_cluster(w, &cc, err, sizeof(err)), 0);
+    return w;
+}
+
+/*
+ * The honest-outcome checker: a definite failure that a store holds or a get returned is flagged;
+ * a timed-out write that took effect is only counted; a definite failure that left no trace is
+ * clean. The stores are written directly, as a lying coordinator would have left them.
+ */
+static void test_honest_outcomes(void **state)
+{
+    (void)state;
+    sim_world_t *w = five_node_world();
     const char *key = "k1";
     uint32_t owners[3];
     assert_int_equal(dyn_ring_preference_list(sim_world_ring(w),
@@ -327,16 +334,7 @@ static void test_honest_outcomes(void **state)
 static void test_lost_writes_and_collected_tombstones(void **state)
 {
     (void)state;
-    sim_world_t *w = sim_world_create(1);
-    assert_non_null(w);
-    sim_cluster_config_t cc;
-    memset(&cc, 0, sizeof(cc));
-    dyn_node_config_default(&cc.node);
-    cc.nodes = 5;
-    cc.ring.strategy = DYN_STRATEGY_S3;
-    cc.ring.partitions = 64;
-    char err[256];
-    assert_int_equal(sim_world_create_cluster(w, &cc, err, sizeof(err)), 0);
+    sim_world_t *w = five_node_world();
     const uint8_t *key = (const uint8_t *)"k1";
     uint32_t owners[3];
     assert_int_equal(dyn_ring_preference_list(sim_world_ring(w), dyn_ring_hash(key, 2), owners, 3),
