@@ -134,7 +134,9 @@ uint64_t dyn_membership_digest(const dyn_membership_t *m)
     uint64_t h = dyn_seed_derive(0x6d656d62657273ULL /* "members" */, m->count);
     for (size_t i = 0; i < m->count; i++) {
         const dyn_member_t *e = &m->members[i];
-        h = dyn_seed_derive(h, (uint64_t)e->id << 32 | (uint64_t)e->status << 16 | e->zone);
+        /* The address length too: "a" and "\0a" pack to one word. */
+        h = dyn_seed_derive(h, (uint64_t)e->id << 32 | (uint64_t)e->addr_length << 24 |
+                                   (uint64_t)e->status << 16 | e->zone);
         h = dyn_seed_derive(h, e->version);
         for (size_t j = 0; j < e->addr_length; j += 8) {
             uint64_t word = 0;

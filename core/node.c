@@ -1042,7 +1042,8 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
     }
     /* Stamped with the node's wall clock, skew and all: last-write-wins trusts it. */
     dyn_time_us wall_us = dyn_env_wall_us(&node->env, now_us);
-    uint64_t floor = node_reap_floor_take(node, key_hash);
+    /* Looked at, not taken: a write refused below must leave the floor for the next one. */
+    uint64_t floor = node_reap_floor_peek(node, key_hash);
     if (floor > last) {
         /*
          * This node reaped the key's tombstones, and with them its record of the counters it
@@ -1096,6 +1097,8 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
         if (rc < 0)
             return rc;
     }
+    if (floor && added)
+        node_reap_floor_drop(node, key_hash); /* the key's history is stored again */
     return added;
 }
 

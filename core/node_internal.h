@@ -138,10 +138,11 @@ void node_reap_note_write(dyn_node_t *node, const uint8_t *key, size_t key_lengt
 void node_reap_tick(dyn_node_t *node, dyn_time_us now_us);
 /*
  * The highest counter this node's actor had issued on a key it reaped (0 if it reaped none since
- * it last wrote the key), forgotten as it is returned: the first write after a reap counts on
- * from it.
+ * it last wrote the key): the first write after a reap counts on from it, and drops the floor
+ * once that write is stored (a refused write leaves it for the next).
  */
-uint64_t node_reap_floor_take(dyn_node_t *node, uint64_t key_hash);
+uint64_t node_reap_floor_peek(const dyn_node_t *node, uint64_t key_hash);
+void node_reap_floor_drop(dyn_node_t *node, uint64_t key_hash);
 /* A new epoch: the floors named counters of the old actor, so they are dropped. */
 void node_reap_floors_clear(dyn_node_t *node);
 void node_reap_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg);

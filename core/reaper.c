@@ -10,8 +10,11 @@
  * it stores a tombstone-only set it notes the key; a note ripens after tombstone_grace, which lets
  * in-flight writes, hints and repairs settle first. A ripe key is re-read: if it is still
  * tombstone-only, the primary asks every other owner (REAP ask) whether it holds exactly the same
- * set, named by its dots print. When all say yes, the primary tells them to reap (REAP commit) and
- * reaps its own copy; an owner reaps only if its set is still that one. Any no, a suspected owner
+ * set, named by its dots print, and every other node of the walk where hints live whether it holds
+ * a hint of the key (a hint is a replica too: handed off after the reap, a covered version in it
+ * would bring a deleted value back). Owners sync before they say yes. When all say yes, the
+ * primary tells the owners to reap (REAP commit) and reaps its own copy; an owner reaps only if
+ * its set is still that one. Any no, a suspected owner
  * or a lost datagram ends the round, and the key is noted again for a later try. A lost commit
  * leaves one owner with the tombstone; anti-entropy copies it back to the others, and the next
  * round collects it. Nothing here is needed for safety: a tombstone kept is only space.
@@ -23,9 +26,9 @@
  * key. Dots must never repeat, and a coordinator picks a key's next counter from what it stores, so
  * a reaping node keeps the key's highest own counter (its floor) until it next writes the key, and
  * that write counts on from it (node.c: coordinate_local_put). A floor the bounded table cannot
- * hold makes the node take a new epoch before its next write instead. What a reap cannot prevent,
- * as in Riak: a covered version held in a hint by a node outside the preference list can be handed
- * off after the reap and read again, until the key is next written.
+ * hold makes the node take a new epoch before its next write instead. What a reap cannot prevent:
+ * a covered version still in flight in the network when the grace ends, which the grace is there
+ * to outlast.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +45,16 @@ typedef struct reap_note {
     uint8_t *key;
     uint32_t key_length;
     dyn_time_us seen_us;  /* when the key was seen tombstone-only; the grace runs from here */
+    uint64_t print;       /* the tombstone set seen then: a later set has a note of its own */
 } reap_note_t;
 
 typedef struct reap_round {
     bool busy;
     uint16_t generation;
-    uint8_t asked, agreed;
-    uint32_t owners[DYN_N_MAX];
+    uint8_t asked;                /* nodes asked: the other owners, then the fallbacks */
+    uint8_t owners_asked;         /* of those, owners (the first ones) */
+    uint32_t agreed_mask;         /* bit i: asked[i] said yes (a duplicate counts once) */
+    uint32_t owners[DYN_FALLBACK_WALK_MAX];
     uint8_t *key;
     uint32_t key_length;
     uint64_t key_hash, print;
@@ -109,7 +115,8 @@ static bool is_primary(const dyn_node_t *node, uint64_t key_hash)
 }
 
 /* Queue a note; one that does not fit is left for the next scan to find. */
-static void note(node_reaper_t *r, const uint8_t *key, size_t key_length, dyn_time_us seen_us)
+static void note(node_reaper_t *r, const uint8_t *key, size_t key_length, dyn_time_us seen_us,
+                 uint64_t print)
 {
     if (!r->notes)
         r->notes = calloc(REAP_NOTES_MAX, sizeof *r->notes);
@@ -121,7 +128,8 @@ static void note(node_reaper_t *r, const uint8_t *key, size_t key_length, dyn_ti
     }
     memcpy(copy, key, key_length);
     r->notes[(r->head + r->count) % REAP_NOTES_MAX] =
-        (reap_note_t){.key = copy, .key_length = (uint32_t)key_length, .seen_us = seen_us};
+        (reap_note_t){.key = copy, .key_length = (uint32_t)key_length, .seen_us = seen_us,
+                      .print = print};
     r->count++;
 }
 
@@ -131,7 +139,7 @@ void node_reap_note_write(dyn_node_t *node, const uint8_t *key, size_t key_lengt
     if (node->config.tombstone_grace_us == 0 || set->count == 0 ||
         dyn_siblings_live_count(set) != 0 || !is_primary(node, key_hash))
         return;
-    note(node->reaper, key, key_length, node->now_us);
+    note(node->reaper, key, key_length, node->now_us, dyn_siblings_dots_print(set));
 }
 
 /*
@@ -192,21 +200,31 @@ static void keep_floor(dyn_node_t *node, uint64_t key_hash, uint64_t floor)
     r->floor_count++;
 }
 
-uint64_t node_reap_floor_take(dyn_node_t *node, uint64_t key_hash)
+/* The key's slot in the floor table, or NULL. */
+static reap_floor_t *floor_slot(const node_reaper_t *r, uint64_t key_hash)
 {
-    node_reaper_t *r = node->reaper;
     if (r->floor_count == 0)
-        return 0;
+        return NULL;
     reap_floor_t *b = &r->floors[floor_bucket(key_hash)];
-    for (uint32_t i = 0; i < REAP_FLOOR_WAYS; i++) {
-        if (b[i].floor && b[i].key_hash == key_hash) {
-            uint64_t floor = b[i].floor;
-            b[i] = (reap_floor_t){0};
-            r->floor_count--;
-            return floor;
-        }
+    for (uint32_t i = 0; i < REAP_FLOOR_WAYS; i++)
+        if (b[i].floor && b[i].key_hash == key_hash)
+            return &b[i];
+    return NULL;
+}
+
+uint64_t node_reap_floor_peek(const dyn_node_t *node, uint64_t key_hash)
+{
+    const reap_floor_t *slot = floor_slot(node->reaper, key_hash);
+    return slot ? slot->floor : 0;
+}
+
+void node_reap_floor_drop(dyn_node_t *node, uint64_t key_hash)
+{
+    reap_floor_t *slot = floor_slot(node->reaper, key_hash);
+    if (slot) {
+        *slot = (reap_floor_t){0};
+        node->reaper->floor_count--;
     }
-    return 0;
 }
 
 void node_reap_floors_clear(dyn_node_t *node)
@@ -304,8 +322,11 @@ static void send_reap(dyn_node_t *node, uint32_t to, uint64_t id, uint8_t phase,
 /* Every owner agreed: reap everywhere, if the primary's own set is still the one agreed on. */
 static void round_commit(dyn_node_t *node, reap_round_t *round)
 {
-    if (tombstone_print(node, round->key, round->key_length) == round->print) {
-        for (uint32_t i = 0; i < round->asked; i++)
+    /* The primary's own copy must be durable too before any owner forgets the key. */
+    if (tombstone_print(node, round->key, round->key_length) == round->print &&
+        node->storage.ops->sync(node->storage.ctx) == DYN_OK &&
+        tombstone_print(node, round->key, round->key_length) == round->print) {
+        for (uint32_t i = 0; i < round->owners_asked; i++)
             send_reap(node, round->owners[i], 0, DYN_REAP_COMMIT, round->key, round->key_length,
                       round->print);
         reap_local(node, round->key, round->key_length, round->key_hash, round->print);
@@ -315,21 +336,31 @@ static void round_commit(dyn_node_t *node, reap_round_t *round)
 
 /*
  * Start a round for a noted key, or say why not: 1 started (or reaped at once with N=1), 0 the
- * key needs no collection any more, -1 try again later (an owner is suspected, no round free).
+ * key needs no collection any more or not yet (its set is not the one noted), -1 try again later
+ * (a node to ask is suspected, no round free).
  */
 static int round_start(dyn_node_t *node, dyn_time_us now_us, const uint8_t *key,
-                       size_t key_length)
+                       size_t key_length, uint64_t noted)
 {
     node_reaper_t *r = node->reaper;
     uint64_t key_hash = dyn_ring_hash(key, key_length);
     if (!is_primary(node, key_hash) || in_round(r, key, key_length))
         return 0;
+    /* The grace runs from when this very set was stored: a set that changed since was noted
+     * again when it was stored, and that note waits its own grace. */
     uint64_t print = tombstone_print(node, key, key_length);
-    if (print == 0)
+    if (print == 0 || print != noted)
         return 0;
-    uint32_t walk[DYN_N_MAX];
+    /*
+     * Hints are replicas too: a fallback may hold, for an owner, an old version the tombstones
+     * cover, and hand it off after the reap. So every node of the walk where hints can be (the
+     * first DYN_FALLBACK_WALK_MAX) is asked as well, and must hold no hint for the key.
+     */
+    uint32_t walk[DYN_FALLBACK_WALK_MAX];
     size_t n = dyn_ring_preference_list(node->ring, key_hash, walk, node->config.n);
-    for (size_t i = 1; i < n; i++)
+    size_t span = dyn_ring_preference_list(node->ring, key_hash, walk, DYN_FALLBACK_WALK_MAX);
+    DYN_ASSERT(span >= n && span <= 32);
+    for (size_t i = 1; i < span; i++)
         if (node_suspected(node, walk[i]))
             return -1;
     reap_round_t *round = NULL;
@@ -346,8 +377,9 @@ static int round_start(dyn_node_t *node, dyn_time_us now_us, const uint8_t *key,
     *round = (reap_round_t){.busy = true, .generation = generation, .key = copy,
                             .key_length = (uint32_t)key_length, .key_hash = key_hash,
                             .print = print, .deadline_us = now_us + node->config.request_timeout_us};
-    for (size_t i = 1; i < n; i++)
+    for (size_t i = 1; i < span; i++)
         round->owners[round->asked++] = walk[i];
+    round->owners_asked = (uint8_t)(n - 1);
     node->stats.reap_rounds++;
     if (round->asked == 0) {
         round_commit(node, round);
@@ -376,7 +408,7 @@ static int scan_one(void *arg, const uint8_t *key, size_t key_length, const uint
     DYN_ASSERT(rc == DYN_OK);
     if (r->set.count && dyn_siblings_live_count(&r->set) == 0 &&
         is_primary(node, dyn_ring_hash(key, key_length)))
-        note(r, key, key_length, now_us);
+        note(r, key, key_length, now_us, dyn_siblings_dots_print(&r->set));
     return 0;
 }
 
@@ -387,7 +419,7 @@ void node_reap_tick(dyn_node_t *node, dyn_time_us now_us)
         reap_round_t *round = &r->rounds[i];
         if (round->busy && now_us >= round->deadline_us) {
             node->stats.reap_refused++;
-            note(r, round->key, round->key_length, now_us);
+            note(r, round->key, round->key_length, now_us, round->print);
             round_end(round);
         }
     }
@@ -408,13 +440,30 @@ void node_reap_tick(dyn_node_t *node, dyn_time_us now_us)
         reap_note_t taken = *n;
         r->head = (r->head + 1) % REAP_NOTES_MAX;
         r->count--;
-        int rc = round_start(node, now_us, taken.key, taken.key_length);
+        int rc = round_start(node, now_us, taken.key, taken.key_length, taken.print);
         if (rc < 0)
-            note(r, taken.key, taken.key_length, now_us); /* behind the others, ripe again later */
+            note(r, taken.key, taken.key_length, now_us, taken.print); /* ripe again later */
         free(taken.key);
         if (rc < 0)
             break;
     }
+}
+
+/* Whether this node keeps a hint of the message's key for any of the key's owners. */
+static bool holds_hint(dyn_node_t *node, const dyn_msg_t *msg, uint64_t key_hash)
+{
+    uint32_t owners[DYN_N_MAX];
+    size_t n = dyn_ring_preference_list(node->ring, key_hash, owners, node->config.n);
+    uint8_t hint_key[DYN_HINT_KEY_MAX];
+    for (size_t i = 0; i < n; i++) {
+        size_t length = dyn_node_hint_key(owners[i], msg->key, msg->key_length, hint_key);
+        const uint8_t *blob;
+        size_t blob_length;
+        if (node->storage.ops->get(node->storage.ctx, DYN_SPACE_HINTS, hint_key, length, &blob,
+                                   &blob_length) == DYN_OK)
+            return true;
+    }
+    return false;
 }
 
 void node_reap_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg)
@@ -426,28 +475,41 @@ void node_reap_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t
             node->stats.stray_messages++;
             return;
         }
+        uint32_t i = 0;
+        while (i < round->asked && round->owners[i] != from)
+            i++;
+        if (i == round->asked) {
+            node->stats.stray_messages++; /* not an owner asked in this round */
+            return;
+        }
         if (msg->status != DYN_OK) {
             /* That owner holds something else; repair will bring it over, then try again. */
             node->stats.reap_refused++;
-            note(r, round->key, round->key_length, node->now_us);
+            note(r, round->key, round->key_length, node->now_us, round->print);
             round_end(round);
             return;
         }
-        if (++round->agreed == round->asked)
+        round->agreed_mask |= 1u << i;
+        if (round->agreed_mask == (uint32_t)((1ull << round->asked) - 1))
             round_commit(node, round);
         return;
     }
     DYN_ASSERT(msg->type == DYN_MSG_REAP);
     uint64_t key_hash = dyn_ring_hash(msg->key, msg->key_length);
-    /* Only an owner answers for the key; its set must be exactly the tombstones agreed on. */
+    /* An owner's set must be exactly the tombstones agreed on; any other node must hold no hint
+     * of the key, for any owner. */
     bool owner = dyn_ring_is_replica(node->ring, key_hash, node->config.id, node->config.n);
     uint64_t print = owner ? tombstone_print(node, msg->key, msg->key_length) : 0;
-    bool same = print != 0 && print == msg->print;
+    bool same = owner ? print != 0 && print == msg->print : !holds_hint(node, msg, key_hash);
     if (msg->reap_phase == DYN_REAP_COMMIT) {
-        if (same)
+        if (owner && same)
             reap_local(node, msg->key, msg->key_length, key_hash, print);
         return;
     }
+    /* A yes promises the tombstones outlive a crash here: sync first (they may have come by
+     * read repair or anti-entropy, which do not sync), or the value could come back. */
+    if (owner && same && node->storage.ops->sync(node->storage.ctx) != DYN_OK)
+        same = false;
     dyn_msg_t reply;
     dyn_msg_init(&reply, DYN_MSG_REAP_REPLY);
     reply.request_id = msg->request_id;

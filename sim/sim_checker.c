@@ -384,20 +384,23 @@ static int same_key(const sort_entry_t *a, const sort_entry_t *b)
     return a->key_length == b->key_length && memcmp(a->key, b->key, a->key_length) == 0;
 }
 
-/* Whether a collected tombstone set of the record's key named or covered its dot. */
-static int covered_by_reaped(const sim_checker_t *c, const record_t *r)
+/*
+ * Whether a set collected from key named or covered the dot. (No time order is asked of it: the
+ * client may hear of a write after the coordinator's copy was already collected.)
+ */
+static int covered_by_reaped(const sim_checker_t *c, const uint8_t *key, uint32_t key_length,
+                             const dyn_vclock_entry_t *dot)
 {
-    const uint8_t *key = c->arena + r->key_offset;
     for (size_t i = 0; i < c->reaped_count; i++) {
         const reaped_t *e = &c->reaped[i];
-        if (e->key_length != r->key_length || memcmp(c->arena + e->key_offset, key,
-                                                     r->key_length) != 0)
+        if (e->key_length != key_length ||
+            memcmp(c->arena + e->key_offset, key, key_length) != 0)
             continue;
         for (size_t v = e->first; v < e->first + e->count; v++) {
             const reaped_version_t *rv = &c->reaped_versions[v];
-            if ((rv->dot.node == r->dot.node && rv->dot.epoch == r->dot.epoch &&
-                 rv->dot.counter == r->dot.counter) ||
-                dyn_vclock_covers(&rv->past, r->dot.node, r->dot.epoch, r->dot.counter))
+            if ((rv->dot.node == dot->node && rv->dot.epoch == dot->epoch &&
+                 rv->dot.counter == dot->counter) ||
+                dyn_vclock_covers(&rv->past, dot->node, dot->epoch, dot->counter))
                 return 1;
         }
     }
@@ -443,7 +446,8 @@ int sim_checker_lost_writes(sim_checker_t *c, sim_world_t *w, sim_lost_report_t 
                 }
             }
             out->checked++;
-            int reaped = !present && !superseded && covered_by_reaped(c, r);
+            int reaped = !present && !superseded &&
+                         covered_by_reaped(c, key, first->key_length, &r->dot);
             if (present) {
                 out->present++;
             } else if (superseded || reaped) {
@@ -457,6 +461,13 @@ int sim_checker_lost_writes(sim_checker_t *c, sim_world_t *w, sim_lost_report_t 
                 out->lost++;
             }
         }
+        /* A live version a collected set covered is a deleted value back from the dead. */
+        if (c->reaped_count)
+            for (size_t k = 0; k < found; k++)
+                for (uint32_t v = 0; v < sets[k].count; v++)
+                    if (!(sets[k].items[v].flags & DYN_VERSION_TOMBSTONE) &&
+                        covered_by_reaped(c, key, first->key_length, &sets[k].items[v].dot))
+                        out->resurrected++;
         /* The stored blobs the sets borrow from stay valid: nothing wrote in between. */
         clear_sets(sets, found);
         start = end;

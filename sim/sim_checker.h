@@ -42,6 +42,8 @@ typedef struct sim_lost_write {
 typedef struct sim_lost_report {
     uint64_t checked, present, superseded, lost;
     uint64_t reaped;   /* of the superseded: covered by tombstones since collected */
+    uint64_t resurrected; /* stored live versions (any replica or hint) that a collected set
+                             covered: deleted values come back */
     size_t listed;
     sim_lost_write_t first[SIM_LOST_LISTED];
 } sim_lost_report_t;

@@ -2149,10 +2149,11 @@ static int l_lost_writes(lua_State *L)
     if (sim_checker_lost_writes(sim_world_checker(sl->world), sl->world, &r) != 0)
         return luaL_error(L, "lost_writes: out of memory");
     printf("[%12.3f ms] lost-write check: %llu acknowledged writes: %llu present, %llu "
-           "superseded (%llu by collected tombstones), %llu lost\n", now_ms(sl),
+           "superseded (%llu by collected tombstones), %llu lost; %llu collected versions "
+           "back\n", now_ms(sl),
            (unsigned long long)r.checked, (unsigned long long)r.present,
            (unsigned long long)r.superseded, (unsigned long long)r.reaped,
-           (unsigned long long)r.lost);
+           (unsigned long long)r.lost, (unsigned long long)r.resurrected);
     for (size_t i = 0; i < r.listed; i++) {
         const sim_lost_write_t *lw = &r.first[i];
         printf("  lost %s key=", lw->kind == DYN_OP_DELETE ? "delete" : "put");
@@ -2202,6 +2203,8 @@ static int l_lost_writes(lua_State *L)
     lua_setfield(L, -2, "superseded");
     lua_pushinteger(L, (lua_Integer)r.reaped);
     lua_setfield(L, -2, "reaped");
+    lua_pushinteger(L, (lua_Integer)r.resurrected);
+    lua_setfield(L, -2, "resurrected");
     lua_pushinteger(L, (lua_Integer)r.lost);
     lua_setfield(L, -2, "lost");
     return 1;
