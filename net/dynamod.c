@@ -10,6 +10,7 @@
  * exit 0. SIGUSR1: log the counters. Exit status: 0 clean stop, 1 a runtime failure (storage,
  * bind), 2 usage or configuration error.
  */
+#define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <getopt.h>
@@ -20,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 #include <uv.h>
 
@@ -323,8 +327,10 @@ static int configure(const options_t *o, net_config_t *c, struct sockaddr_storag
     dyn_ring_destroy(ring);
     if (rc != DYN_OK) {
         say(NET_LOG_ERROR, "%s: invalid ring (strategy S%d, %zu nodes, %u partitions, %u tokens "
-            "per node): %s", o->config_path, (int)c->ring.strategy, c->member_count,
-            c->ring.partitions, c->ring.tokens_per_node, dyn_strerror(rc));
+            "per node): %s%s", o->config_path, (int)c->ring.strategy, c->member_count,
+            c->ring.partitions, c->ring.tokens_per_node, dyn_strerror(rc),
+            c->ring.strategy == DYN_STRATEGY_S3 && c->ring.partitions < c->member_count
+                ? "; S3 needs at least one partition per node" : "");
         return EXIT_USAGE;
     }
     return EXIT_OK;
@@ -383,7 +389,8 @@ static int run(const options_t *o)
         printf("config OK: node %u of %zu, listen %s, data dir %s, n=%u r=%u w=%u, ring S%d "
                "with %u partitions, %s\n", c->node_id, c->member_count, c->listen, c->data_dir,
                c->node.n, c->node.r, c->node.w, (int)c->ring.strategy, c->ring.partitions,
-               insecure_key ? "no key file (loopback only)" : "key file loaded");
+               insecure_key ? (o->insecure ? "no key file (--insecure)" : "no key file (loopback only)")
+                            : "key file loaded");
         net_config_free(c);
         free(d);
         return EXIT_OK;
@@ -392,8 +399,18 @@ static int run(const options_t *o)
     char err[512];
     status = EXIT_RUNTIME;
     int loop_inited = 0;
+    int lock_fd = -1;
     if (mkdir(c->data_dir, 0700) != 0 && errno != EEXIST) {
         say(NET_LOG_ERROR, "cannot create data directory %s: %s", c->data_dir, strerror(errno));
+        goto out;
+    }
+    /* LMDB lets several processes share an environment; two nodes must never share one. */
+    char lock_path[NET_CONFIG_TEXT_MAX + 16];
+    snprintf(lock_path, sizeof(lock_path), "%s/dynamod.lock", c->data_dir);
+    lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        say(NET_LOG_ERROR, "data directory %s is %s", c->data_dir,
+            lock_fd < 0 ? strerror(errno) : "in use by another dynamod");
         goto out;
     }
     net_lmdb_options_t lo = {.map_size_bytes = (size_t)c->map_size_mb << 20, .sync = c->sync};
@@ -504,6 +521,8 @@ out:
             status = EXIT_RUNTIME;
         }
     }
+    if (lock_fd >= 0)
+        close(lock_fd);
     dyn_ring_destroy(d->ring);
     if (status == EXIT_OK)
         say(NET_LOG_INFO, "stopped");
