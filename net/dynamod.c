@@ -130,7 +130,7 @@ typedef struct daemon {
     uv_timer_t flush_timer, stats_timer;
     int stopping;
     int flush_failed;
-    uint64_t drops_logged[8];
+    uint64_t drops_logged[32]; /* by -status: log rate limiting per kind */
 } daemon_t;
 
 /* ---- the node's callbacks ---------------------------------------------------------------- */
@@ -161,15 +161,19 @@ static void on_trace(void *arg, const dyn_trace_event_t *ev)
 static void on_drop(void *arg, const char *why, int status, const struct sockaddr *from)
 {
     daemon_t *d = arg;
-    size_t kind = (size_t)(-status) % 8;
+    size_t kind = (size_t)(-status) % 32;
     uint64_t n = ++d->drops_logged[kind];
     if (n > 5 && n % 1000 != 0)
         return;
-    char addr[NET_UV_ADDR_TEXT_MAX] = "-";
-    if (from)
-        net_uv_format_addr(from, addr, sizeof(addr));
+    const char *more = n == 5 ? "; further drops of this kind are logged one in 1000" : "";
+    if (!from) {
+        say(NET_LOG_WARN, "did not send a message: %s (%s)%s", why, dyn_strerror(status), more);
+        return;
+    }
+    char addr[NET_UV_ADDR_TEXT_MAX];
+    net_uv_format_addr(from, addr, sizeof(addr));
     say(NET_LOG_WARN, "dropped a datagram from %s: %s (%s)%s", addr, why, dyn_strerror(status),
-        n == 5 ? "; further drops of this kind are logged one in 1000" : "");
+        more);
 }
 
 static void log_stats(daemon_t *d)
