@@ -774,6 +774,10 @@ int main(int argc, char **argv)
         }
     }
     status = EXIT_OTHER;
+    if (sodium_init() < 0) {
+        fprintf(stderr, "dynctl: libsodium failed to start\n");
+        goto out;
+    }
     uv_loop_init(&c->loop);
     uint32_t client_id;
     randombytes_buf(&client_id, sizeof(client_id));

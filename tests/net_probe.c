@@ -122,6 +122,8 @@ static int forge(const char *addr_text, const char *key_file, const char *cluste
         perror("socket");
         return 2;
     }
+    if (sodium_init() < 0)
+        return 2;
     randombytes_buf(wrong_key, sizeof(wrong_key));
     uint32_t client = NET_UV_CLIENT_BASE | randombytes_uniform(1u << 30);
     p->good = make_seal(cluster, client, 1, key);
