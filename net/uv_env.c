@@ -518,6 +518,21 @@ static void drop(net_uv_t *env, const char *why, int status, const struct sockad
         env->handler.on_drop(env->handler.arg, why, status, from);
 }
 
+/* What each net_unseal refusal means, in the words of seal.h's stats. */
+static const char *seal_refusal(int status)
+{
+    switch (status) {
+    case DYN_EBADMSG: return "too short to be a sealed frame";
+    case DYN_EVERSION: return "not a sealed frame (unknown format byte)";
+    case DYN_ECLUSTER: return "sealed for another cluster";
+    case DYN_ENOKEY: return "sealed under a key id this node does not hold";
+    case DYN_EAUTH: return "failed authentication (forged, damaged, or another key)";
+    case DYN_EREPLAY: return "a replay, or too old for the replay window";
+    case DYN_EFULL: return "from a new sender, but the replay table is full (senders_max)";
+    default: return "refused by the seal";
+    }
+}
+
 static void on_recv(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *addr, unsigned flags)
 {
@@ -540,7 +555,7 @@ static void on_recv(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
     int rc = net_unseal(env->seal, env->rx_frame, (size_t)nread, env->rx_plain,
                         sizeof(env->rx_plain), &plain_length, &origin);
     if (rc != DYN_OK) {
-        drop(env, "refused by the seal", rc, addr);
+        drop(env, seal_refusal(rc), rc, addr);
         return;
     }
     dyn_endpoint_t from = 0;
