@@ -34,8 +34,9 @@
  * core treats it as lost). Values that do not fit one datagram are for a later issue.
  *
  * Ownership: the caller owns the uv loop, which must outlive the env. net_uv_destroy() closes
- * the env's handles and runs the loop until they are closed (UV_RUN_NOWAIT, so the caller's
- * other handles are not waited for). Single-threaded: everything runs on the loop's thread.
+ * the env's handles and turns the loop (UV_RUN_ONCE, which does not block while handles are
+ * closing) until they are closed and every queued send is freed, without waiting for the
+ * caller's other handles. Single-threaded: everything runs on the loop's thread.
  */
 #ifndef NET_UV_ENV_H
 #define NET_UV_ENV_H
