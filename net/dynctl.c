@@ -6,6 +6,7 @@
  *   dynctl [options] put KEY VALUE | put KEY --file F | put KEY -
  *   dynctl [options] delete KEY
  *   dynctl [options] locate KEY
+ *   dynctl [options] status
  *   dynctl [options] bench [--ops N | --duration S] [--concurrency C] ...
  *
  * Exit status: 0 ok, 1 not found, 2 usage or bad input, 3 no quorum or unavailable, 4 timed
@@ -59,12 +60,14 @@ static void usage(FILE *out)
         "       dynctl [options] put KEY VALUE | put KEY --file F | put KEY -\n"
         "       dynctl [options] delete KEY\n"
         "       dynctl [options] locate KEY\n"
+        "       dynctl [options] status\n"
         "       dynctl [options] bench [bench options]\n"
         "       dynctl --help | --version\n"
         "\n"
         "Talk to a dynamod cluster. get prints every concurrent version (sibling) and the\n"
         "context, as hex; hand the context back to put or delete (--context) to say which\n"
-        "versions the write supersedes.\n"
+        "versions the write supersedes. locate prints a key's preference list; status pings\n"
+        "every node (exit 3 if any does not answer within --timeout).\n"
         "\n"
         "finding the cluster (one of):\n"
         "  -c, --config FILE     the cluster file the nodes use (members, ring, n; key_file)\n"
@@ -127,6 +130,9 @@ typedef struct ctl {
     size_t latency_count, latency_capacity;
     uint8_t *bench_value;
     uint64_t bench_rng;
+    /* status: when each node's PONG came back (0: not yet) */
+    dyn_time_us *pong_at;
+    size_t pongs, peer_count;
 } ctl_t;
 
 static int exit_for(int status)
@@ -282,7 +288,77 @@ static void on_message(void *arg, dyn_time_us now_us, dyn_endpoint_t from, const
                        size_t length)
 {
     ctl_t *c = arg;
+    if (c->pong_at) {
+        /* status: a PONG's request id is the index of the node pinged, plus one */
+        dyn_msg_t msg;
+        dyn_msg_init(&msg, DYN_MSG_PONG);
+        if (dyn_codec_decode(bytes, length, &msg) == DYN_OK && msg.type == DYN_MSG_PONG &&
+            msg.request_id >= 1 && msg.request_id <= c->peer_count &&
+            !c->pong_at[msg.request_id - 1]) {
+            c->pong_at[msg.request_id - 1] = now_us;
+            if (++c->pongs == c->peer_count)
+                uv_stop(&c->loop);
+        }
+        dyn_msg_clear(&msg);
+        return;
+    }
     dyn_client_on_message(c->client, now_us, from, bytes, length);
+}
+
+static void on_status_deadline(uv_timer_t *t) { uv_stop(t->loop); }
+
+/* Ping every node once (core answers PING with PONG) and report who answered, and how fast. */
+static int run_status(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, int ids_known)
+{
+    c->peer_count = peer_count;
+    c->pong_at = calloc(c->peer_count, sizeof(*c->pong_at));
+    if (!c->pong_at)
+        return EXIT_OTHER;
+    dyn_env_t env = net_uv_env(c->env);
+    dyn_time_us start = net_uv_now(c->env);
+    for (size_t i = 0; i < c->peer_count; i++) {
+        dyn_msg_t ping;
+        dyn_msg_init(&ping, DYN_MSG_PING);
+        ping.request_id = i + 1;
+        uint8_t buf[64];
+        int len = dyn_codec_encode(&ping, buf, sizeof(buf));
+        DYN_ASSERT(len > 0);
+        dyn_env_send(&env, peers[i].id, buf, (size_t)len);
+    }
+    uv_timer_t deadline;
+    uv_timer_init(&c->loop, &deadline);
+    uv_timer_start(&deadline, on_status_deadline, c->o->timeout_ms, 0);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    if (c->json)
+        printf("{\"nodes\":[");
+    for (size_t i = 0; i < c->peer_count; i++) {
+        char addr[NET_UV_ADDR_TEXT_MAX];
+        net_uv_format_addr((const struct sockaddr *)&peers[i].addr, addr, sizeof(addr));
+        int up = c->pong_at[i] != 0;
+        double ms = up ? (double)(c->pong_at[i] - start) / 1000.0 : 0;
+        /* With --nodes the ids are positions in the list, not the nodes' own ids. */
+        char id[16] = "?";
+        if (ids_known)
+            snprintf(id, sizeof(id), "%u", peers[i].id);
+        if (c->json) {
+            printf("%s{\"id\":%s,\"addr\":\"%s\",\"up\":%s", i ? "," : "",
+                   ids_known ? id : "null", addr, up ? "true" : "false");
+            if (up)
+                printf(",\"rtt_ms\":%.3f", ms);
+            printf("}");
+        } else if (up) {
+            printf("node %s  %s  up  %.3f ms\n", id, addr, ms);
+        } else {
+            printf("node %s  %s  DOWN  (no answer in %u ms)\n", id, addr, c->o->timeout_ms);
+        }
+    }
+    if (c->json)
+        printf("]}\n");
+    size_t pongs = c->pongs;
+    free(c->pong_at);
+    c->pong_at = NULL;
+    return pongs == c->peer_count ? EXIT_OK : EXIT_NOQUORUM;
 }
 
 static void on_timer(void *arg, dyn_time_us now_us, uint64_t timer_id)
@@ -538,13 +614,13 @@ int main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "dynctl: no command (get, put, delete, locate, bench)\n");
+        fprintf(stderr, "dynctl: no command (get, put, delete, locate, status, bench)\n");
         usage(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[optind++];
     dyn_op_kind_t kind = DYN_OP_GET;
-    int is_locate = 0, is_bench = 0;
+    int is_locate = 0, is_bench = 0, is_status = 0;
     if (strcmp(cmd, "get") == 0)
         kind = DYN_OP_GET;
     else if (strcmp(cmd, "put") == 0)
@@ -555,8 +631,10 @@ int main(int argc, char **argv)
         is_locate = 1;
     else if (strcmp(cmd, "bench") == 0)
         is_bench = 1;
+    else if (strcmp(cmd, "status") == 0)
+        is_status = is_bench = 1; /* like bench: no key, no request */
     else
-        return usage_error("unknown command '%s' (get, put, delete, locate, bench)", cmd);
+        return usage_error("unknown command '%s' (get, put, delete, locate, status, bench)", cmd);
     const char *key = NULL;
     const char *value_arg = NULL;
     if (!is_bench) {
@@ -812,7 +890,9 @@ int main(int argc, char **argv)
     c->client = dyn_client_create(&cc, net_uv_env(c->env));
     if (!c->client)
         goto out_env;
-    if (is_bench) {
+    if (is_status) {
+        status = run_status(c, peers, peer_count, o.nodes == NULL);
+    } else if (is_bench) {
         status = run_bench(c);
     } else {
         dyn_client_request_t req = {

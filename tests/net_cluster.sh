@@ -85,7 +85,11 @@ while [ $i -le 40 ]; do
 done
 count=$(echo $acked | wc -w)
 [ "$count" -ge 38 ] || fail "only $count of 40 writes acknowledged with one node down"
+out=$(ctl --timeout 300 status)
+[ $? -eq 3 ] || fail "status with node 3 down: expected exit 3"
+echo "$out" | grep -q "^node 3 .* DOWN" || fail "status should show node 3 down: $out"
 start_node 3
+ctl status >/dev/null || fail "status with every node up: exit $?"
 for i in $acked; do
     out=$(ctl $T get "k$i") || fail "acknowledged write k$i is not readable (exit $?)"
     echo "$out" | grep -qx "value: v$i" || fail "k$i: expected v$i, got: $out"
