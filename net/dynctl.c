@@ -280,6 +280,11 @@ static void on_done(void *arg, const dyn_client_result_t *res)
                 c->key, dyn_strerror(res->status), res->attempts, res->attempts == 1 ? "" : "s",
                 res->status == DYN_ETIMEDOUT && res->kind != DYN_OP_GET
                     ? " (the write may or may not have been applied)" : "");
+        /* A node never answers a datagram it cannot authenticate: say what silence can mean. */
+        if (res->status == DYN_ETIMEDOUT && !res->coordinator)
+            fprintf(stderr, "dynctl: no node answered: are the nodes running, and are the "
+                    "cluster name and key file the same as theirs? (`dynctl status` pings "
+                    "them)\n");
     }
     uv_stop(&c->loop);
 }
