@@ -30,7 +30,7 @@ void net_config_defaults(net_config_t *c)
     c->sync = NET_SYNC_EVERY_WRITE;
     c->sync_interval_ms = 1000;
     c->map_size_mb = 1024;
-    c->senders_max = 16384;
+    c->senders_max = 65536; /* about 12 MB of replay windows, touched only as used */
     c->clients_max = NET_UV_CLIENTS_DEFAULT;
     c->socket_buffer_kb = 4096;
     c->stats_interval_ms = 0;

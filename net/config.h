@@ -38,7 +38,7 @@
  *   ae_interval_ms     1000         one exchange per node per interval
  *   tombstone_grace_ms 10000        tombstones are collected after this once every owner holds
  *                                   them; false: never
- *   senders_max        16384        replay windows a node keeps (one per node or client process
+ *   senders_max        65536        replay windows a node keeps (one per node or client process
  *                                   that ever wrote to it since its start)
  *   clients_max        4096         client addresses a node can answer at once
  *   socket_buffer_kb   4096         SO_RCVBUF / SO_SNDBUF (the kernel may cap it)

@@ -110,7 +110,7 @@ static void usage(FILE *out)
         "  requests_pending_max = 65536  hinted_handoff = true, hints_max = 100000,\n"
         "  handoff_batch = 64, tick_ms = 200   anti_entropy = true, merkle_depth = 8,\n"
         "  ae_interval_ms = 1000         tombstone_grace_ms = 10000 (false: never)\n"
-        "  senders_max = 16384           replay windows (node and client processes heard)\n"
+        "  senders_max = 65536           replay windows (node and client processes heard)\n"
         "  clients_max = 4096            client addresses answered at once\n"
         "  socket_buffer_kb = 4096       stats_interval_ms = 0 (0: at exit and SIGUSR1)\n"
         "  log_level = \"info\" | \"warn\" | \"error\"\n"
