@@ -286,8 +286,10 @@ static void rearm(net_uv_t *env)
         return;
     uint64_t now = net_uv_now(env);
     uint64_t wait_ms = deadline > now ? (deadline - now + 999) / 1000 : 0;
-    /* libuv times from its cached loop time, which may lag uv_hrtime by the current callback's
-     * run time: the timer may fire a little early, and on_uv_timer then rearms for the rest. */
+    /* libuv times from its cached loop time, which lags the clock by however long callbacks
+     * have run since the loop last read it: refresh it, or the timer fires early (harmless,
+     * on_uv_timer rearms for the rest, but a wasted wake-up). */
+    uv_update_time(env->loop);
     uv_timer_start(&env->timer, on_uv_timer, wait_ms, 0);
     env->uv_deadline_us = deadline;
 }
