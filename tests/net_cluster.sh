@@ -70,6 +70,12 @@ rc=$?
 [ $rc -eq 2 ] || fail "a 70,000-byte value: expected exit 2, got $rc"
 echo "$err" | grep -q "value too large" || fail "no clear message for a value too large: $err"
 
+# locate: the key's three replicas, then the fallbacks (none in a three-node cluster)
+[ "$(ctl locate greeting | grep -c " replica$")" -eq 3 ] || fail "locate: expected 3 replicas"
+# bench: a short closed loop, every operation answered
+out=$(ctl bench --ops 300 --concurrency 8 --keys 50 --format json) || fail "bench: exit $?"
+echo "$out" | grep -q '"ops":300,.*"failed":0,' || fail "bench: $out"
+
 # SIGKILL node 3 in the middle of 40 writes; W=2 still holds on nodes 1 and 2
 acked=""
 i=1
