@@ -9,7 +9,8 @@
  *   cluster            "dynamo"     the cluster's name; datagrams of another name are refused
  *   node_id            (none)       this node's id in `nodes` (dynamod; --id overrides)
  *   nodes              (required)   { {id = 1, addr = "127.0.0.1:7001"}, ... }: the static member
- *                                   list (ids 1 .. 2^31-1, numeric addresses), the same on every node
+ *                                   list (ids 1 .. 2^31-1, numeric addresses), the same on every
+ *                                   node
  *   listen             the node's addr in `nodes`   address to bind (dynamod; --listen overrides)
  *   data_dir           "dynamod-data-<id>"          LMDB directory, created if missing (--data-dir)
  *   key_file           (none)       64 hex digits: the cluster key. Without one, datagrams are
@@ -69,7 +70,11 @@ typedef struct net_config_member {
     struct sockaddr_storage addr;
 } net_config_member_t;
 
-typedef enum net_log_level { NET_LOG_INFO = 0, NET_LOG_WARN = 1, NET_LOG_ERROR = 2 } net_log_level_t;
+typedef enum net_log_level {
+    NET_LOG_INFO = 0,
+    NET_LOG_WARN = 1,
+    NET_LOG_ERROR = 2,
+} net_log_level_t;
 
 typedef struct net_config {
     char cluster[NET_CONFIG_TEXT_MAX];

@@ -393,8 +393,9 @@ static int run(const options_t *o)
         printf("config OK: node %u of %zu, listen %s, data dir %s, n=%u r=%u w=%u, ring S%d "
                "with %u partitions, %s\n", c->node_id, c->member_count, c->listen, c->data_dir,
                c->node.n, c->node.r, c->node.w, (int)c->ring.strategy, c->ring.partitions,
-               insecure_key ? (o->insecure ? "no key file (--insecure)" : "no key file (loopback only)")
-                            : "key file loaded");
+               !insecure_key ? "key file loaded"
+               : o->insecure ? "no key file (--insecure)"
+                             : "no key file (loopback only)");
         net_config_free(c);
         free(d);
         return EXIT_OK;

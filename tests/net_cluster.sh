@@ -63,7 +63,8 @@ ctl put k v --context zz >/dev/null 2>&1
 head -c 60000 /dev/zero | tr '\0' 'a' > "$WORK/big"
 ctl $T put big --file "$WORK/big" >/dev/null || fail "a 60,000-byte value: exit $?"
 out=$(ctl $T get big) || fail "get of the 60,000-byte value: exit $?"
-[ "$(echo "$out" | sed -n 's/^value: //p' | wc -c)" -eq 60001 ] || fail "the big value came back changed"
+[ "$(echo "$out" | sed -n 's/^value: //p' | wc -c)" -eq 60001 ] ||
+    fail "the big value came back changed"
 head -c 70000 /dev/zero | tr '\0' 'a' > "$WORK/huge"
 err=$(ctl $T put huge - < "$WORK/huge" 2>&1 >/dev/null)
 rc=$?
@@ -119,4 +120,4 @@ for i in $acked; do
     echo "$out" | grep -qx "value: v$i" || fail "node 3 alone: k$i: expected v$i, got: $out"
 done
 stop_node 3
-echo "net_cluster: ok ($count of 40 writes acknowledged across the crash; all on the restarted node)"
+echo "net_cluster: ok ($count of 40 writes acknowledged across the crash, all on the restarted node)"

@@ -55,7 +55,8 @@ refuse "$NODES
 key_file = '$WORK/short.key'" "expected one line of 64 hexadecimal characters"
 refuse "$NODES" "node id 9 is not in 'nodes'" --id 9
 refuse "n = 1 r = 1 w = 1
-nodes = { {id = 1, addr = '10.1.2.3:7001'} }" "refusing to listen on 10.1.2.3:7001 without a key file"
+nodes = { {id = 1, addr = '10.1.2.3:7001'} }" \
+    "refusing to listen on 10.1.2.3:7001 without a key file"
 printf 'n = 1 r = 1 w = 1\nnodes = { {id = 1, addr = "10.1.2.3:7001"} }\n' > "$WORK/remote.lua"
 "$DYNAMOD" --config "$WORK/remote.lua" --id 1 --check-config --insecure >/dev/null ||
     fail "--insecure should allow a non-loopback address without a key file"

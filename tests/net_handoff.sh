@@ -68,4 +68,5 @@ for i in $owned; do
     echo "$out" | grep -qx "value: v$i" || fail "node 5 alone: h$i: expected v$i, got: $out"
 done
 stop_node 5
-echo "net_handoff: ok ($(echo $owned | wc -w) keys owned by the downed node; $hinted hinted writes, $delivered delivered)"
+echo "net_handoff: ok ($(echo $owned | wc -w) keys owned by the downed node;" \
+    "$hinted hinted writes, $delivered delivered)"
