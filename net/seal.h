@@ -26,8 +26,10 @@
  * NET_SEAL_REPLAY_WINDOW sequence numbers of that epoch (RFC 6479's ring of words, the scheme of
  * IPsec and WireGuard). A frame is accepted once; a frame NET_SEAL_REPLAY_WINDOW or more behind the
  * newest is refused, as is a frame of an older epoch; a newer epoch resets the window. A sender
- * that restarts must therefore use a new, larger epoch (its boot time in microseconds, or a boot
- * counter in META): core's incarnation epoch survives restarts and would not do. The sender table
+ * that restarts must therefore use a new, larger epoch. Core's incarnation epoch is new at every
+ * start too, but not always larger (a node that lost its disk draws a random one) and it can change
+ * while the process runs (reaper.c), so dynamod seals with its boot time in microseconds, raised
+ * past the last seal epoch it stored in META (uv_env.h, net_uv_next_epoch). The sender table
  * holds at most `senders_max` senders (default NET_SEAL_SENDERS_DEFAULT), and only senders whose
  * frames authenticated ever enter it, so a forger cannot fill it; a frame from one sender too many
  * is refused with DYN_EFULL (counted in senders_full) rather than evicting another's window, which

@@ -1,0 +1,583 @@
+/*
+ * dynamod: one Dynamo storage node as a process: core's node over UDP (uv_env.h) and LMDB
+ * (lmdb_store.h), configured by a Lua cluster file (config.h).
+ *
+ *   dynamod --config FILE [--id N] [--listen ADDR] [--data-dir DIR] [--key-file F] [--insecure]
+ *   dynamod --config FILE [--id N] --check-config
+ *
+ * Runs in the foreground and logs one line per event to stderr: a UTC timestamp, a level
+ * (info, warn, error) and the event. SIGTERM or SIGINT: log the counters, flush LMDB, close,
+ * exit 0. SIGUSR1: log the counters. Exit status: 0 clean stop, 1 a runtime failure (storage,
+ * bind), 2 usage or configuration error.
+ */
+#define _DEFAULT_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <time.h>
+#include <uv.h>
+
+#include "build_info.h"
+#include "core/node.h"
+#include "core/status.h"
+#include "net/config.h"
+#include "net/lmdb_store.h"
+#include "net/seal.h"
+#include "net/uv_env.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* The key in META under which the last seal epoch is kept (core's own key there is "epoch"). */
+static const uint8_t seal_epoch_key[] = "net.seal_epoch";
+
+static net_log_level_t log_threshold = NET_LOG_INFO;
+static uint32_t log_node_id;
+
+_Noreturn void dyn_assert_fail(const char *file, int line, const char *expression)
+{
+    fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expression);
+    abort();
+}
+
+__attribute__((format(printf, 2, 3))) static void say(net_log_level_t level, const char *fmt, ...)
+{
+    if (level < log_threshold)
+        return;
+    static const char *const names[] = {"info", "warn", "error"};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    /* One write per line, so lines of processes sharing a terminal do not interleave. */
+    if (log_node_id)
+        fprintf(stderr, "%s.%03ldZ %-5s node %u: %s\n", stamp, ts.tv_nsec / 1000000,
+                names[level], log_node_id, line);
+    else
+        fprintf(stderr, "%s.%03ldZ %-5s %s\n", stamp, ts.tv_nsec / 1000000, names[level], line);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: dynamod --config FILE [options]\n"
+        "       dynamod --config FILE [--id N] --check-config\n"
+        "       dynamod --help | --version\n"
+        "\n"
+        "Run one Dynamo storage node in the foreground, over UDP, storing into LMDB.\n"
+        "\n"
+        "options:\n"
+        "  -c, --config FILE    the cluster file (Lua; keys below), required\n"
+        "  -i, --id N           this node's id in the file's `nodes` (overrides node_id)\n"
+        "  -l, --listen ADDR    address to bind, IPv4:PORT or [IPv6]:PORT (default: the node's\n"
+        "                       addr in `nodes`)\n"
+        "  -d, --data-dir DIR   LMDB directory, created if missing (overrides data_dir)\n"
+        "  -k, --key-file FILE  the cluster key, 64 hex digits (overrides key_file)\n"
+        "      --insecure       allow a non-loopback address without a key file\n"
+        "      --check-config   validate the file (and key file) and exit: 0 valid, 2 not\n"
+        "  -h, --help           this help\n"
+        "  -V, --version        print the version\n"
+        "\n"
+        "cluster file keys (Lua globals), with their defaults:\n"
+        "  cluster = \"dynamo\"            name; datagrams of another cluster are refused\n"
+        "  node_id = (none)              this node's id (or --id)\n"
+        "  nodes = { {id = 1, addr = \"127.0.0.1:7001\"}, ... }   static members (required)\n"
+        "  listen = (node's addr)        data_dir = \"dynamod-data-<id>\"\n"
+        "  key_file = (none)             without one: a public key, loopback only\n"
+        "  n = 3, r = 2, w = 2           request_timeout_ms = 1000\n"
+        "  strategy = \"S3\"               \"S1\" | \"S2\" | \"S3\"; partitions = 64,\n"
+        "  tokens_per_node = 8, ring_seed = 1   (the same on every node and client)\n"
+        "  sync = \"every_write\"          | \"interval\" (sync_interval_ms = 1000) | \"none\"\n"
+        "  map_size_mb = 1024            sync_writes = \"none\" | \"one\" | \"all\"\n"
+        "  resolution = \"vclock\" | \"lww\" vclock_threshold = 10, siblings_max = 100\n"
+        "  requests_pending_max = 65536  hinted_handoff = true, hints_max = 100000,\n"
+        "  handoff_batch = 64, tick_ms = 200   anti_entropy = true, merkle_depth = 8,\n"
+        "  ae_interval_ms = 1000         tombstone_grace_ms = 10000 (false: never)\n"
+        "  senders_max = 65536           replay windows (node and client processes heard)\n"
+        "  clients_max = 4096            client addresses answered at once\n"
+        "  socket_buffer_kb = 4096       stats_interval_ms = 0 (0: at exit and SIGUSR1)\n"
+        "  log_level = \"info\" | \"warn\" | \"error\"\n"
+        "\n"
+        "signals: SIGTERM, SIGINT stop (flush, close, exit 0); SIGUSR1 logs the counters\n"
+        "exit status: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error\n");
+}
+
+typedef struct daemon {
+    uv_loop_t loop;
+    net_config_t config;
+    net_lmdb_t *store;
+    net_uv_t *env;
+    dyn_ring_t *ring;
+    dyn_node_t *node;
+    uv_signal_t sig_term, sig_int, sig_usr1;
+    uv_timer_t flush_timer, stats_timer;
+    int stopping;
+    int flush_failed;
+    uint64_t drops_logged[32]; /* by -status: log rate limiting per kind */
+} daemon_t;
+
+/* ---- the node's callbacks ---------------------------------------------------------------- */
+
+static void on_message(void *arg, dyn_time_us now_us, dyn_endpoint_t from, const uint8_t *bytes,
+                       size_t length)
+{
+    daemon_t *d = arg;
+    dyn_node_on_message(d->node, now_us, from, bytes, length);
+}
+
+static void on_timer(void *arg, dyn_time_us now_us, uint64_t timer_id)
+{
+    daemon_t *d = arg;
+    dyn_node_on_timer(d->node, now_us, timer_id);
+}
+
+static void on_trace(void *arg, const dyn_trace_event_t *ev)
+{
+    (void)arg;
+    if (ev->kind == DYN_TRACE_SUSPECT)
+        say(NET_LOG_WARN, "peer %u suspected (missed a request deadline)", ev->peer);
+    else if (ev->kind == DYN_TRACE_RECOVER)
+        say(NET_LOG_INFO, "peer %u heard from again", ev->peer);
+}
+
+/* Log the first drops of each kind, then one in a thousand: a flood must not flood the log. */
+static void on_drop(void *arg, const char *why, int status, const struct sockaddr *from)
+{
+    daemon_t *d = arg;
+    size_t kind = (size_t)(-status) % 32;
+    uint64_t n = ++d->drops_logged[kind];
+    if (n > 5 && n % 1000 != 0)
+        return;
+    const char *more = n == 5 ? "; further drops of this kind are logged one in 1000" : "";
+    if (!from) {
+        say(NET_LOG_WARN, "did not send a message: %s (%s)%s", why, dyn_strerror(status), more);
+        return;
+    }
+    char addr[NET_UV_ADDR_TEXT_MAX];
+    net_uv_format_addr(from, addr, sizeof(addr));
+    say(NET_LOG_WARN, "dropped a datagram from %s: %s (%s)%s", addr, why, dyn_strerror(status),
+        more);
+}
+
+static void log_stats(daemon_t *d)
+{
+    net_uv_stats_t u = net_uv_stats(d->env);
+    net_seal_stats_t s = net_uv_seal_stats(d->env);
+    const dyn_node_stats_t *n = dyn_node_stats(d->node);
+    net_lmdb_stats_t l = net_lmdb_stats(d->store);
+    say(NET_LOG_INFO,
+        "stats net: received=%" PRIu64 " delivered=%" PRIu64 " sent=%" PRIu64
+        " truncated=%" PRIu64 " unknown_sender=%" PRIu64 " no_route=%" PRIu64
+        " send_too_big=%" PRIu64 " send_errors=%" PRIu64 " recv_errors=%" PRIu64
+        " clients_forgotten=%" PRIu64 " timers=%zu",
+        u.received, u.delivered, u.sent, u.truncated, u.unknown_sender, u.no_route,
+        u.send_too_big, u.send_errors, u.recv_errors, u.clients_forgotten,
+        net_uv_timers_pending(d->env));
+    say(NET_LOG_INFO,
+        "stats seal: sealed=%" PRIu64 " unsealed=%" PRIu64 " too_short=%" PRIu64
+        " bad_format=%" PRIu64 " wrong_cluster=%" PRIu64 " unknown_key=%" PRIu64
+        " bad_auth=%" PRIu64 " replayed=%" PRIu64 " senders_full=%" PRIu64,
+        s.sealed, s.unsealed, s.too_short, s.bad_format, s.wrong_cluster, s.unknown_key,
+        s.bad_auth, s.replayed, s.senders_full);
+    say(NET_LOG_INFO,
+        "stats node: gets=%" PRIu64 " puts=%" PRIu64 " forwarded=%" PRIu64 " replies_ok=%" PRIu64
+        " replies_failed=%" PRIu64 " timeouts=%" PRIu64 " replica_reads=%" PRIu64
+        " replica_writes=%" PRIu64 " bad_messages=%" PRIu64 " stray_messages=%" PRIu64
+        " suspicions=%" PRIu64 " recoveries=%" PRIu64 " hinted_writes=%" PRIu64
+        " hints_delivered=%" PRIu64 " read_repairs=%" PRIu64 " ae_exchanges=%" PRIu64
+        " ae_keys_repaired=%" PRIu64 " tombstones_reaped=%" PRIu64,
+        n->gets_coordinated, n->puts_coordinated, n->forwarded, n->replies_ok, n->replies_failed,
+        n->timeouts, n->replica_reads, n->replica_writes, n->bad_messages, n->stray_messages,
+        n->suspicions, n->recoveries, n->hinted_writes, n->hints_delivered, n->read_repairs,
+        n->ae_exchanges, n->ae_keys_repaired, n->tombstones_reaped);
+    say(NET_LOG_INFO,
+        "stats store: puts=%" PRIu64 " dels=%" PRIu64 " gets=%" PRIu64 " syncs=%" PRIu64
+        " corrupt_records=%" PRIu64,
+        l.puts, l.dels, l.gets, l.syncs, l.corrupt_records);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    daemon_t *d = handle->data;
+    if (signum == SIGUSR1) {
+        log_stats(d);
+        return;
+    }
+    say(NET_LOG_INFO, "%s received: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    d->stopping = 1;
+    uv_stop(&d->loop);
+}
+
+static void on_flush_timer(uv_timer_t *handle)
+{
+    daemon_t *d = handle->data;
+    int rc = net_lmdb_flush(d->store);
+    if (rc != DYN_OK && !d->flush_failed) {
+        d->flush_failed = 1;
+        say(NET_LOG_ERROR, "LMDB flush failed: %s", dyn_strerror(rc));
+    } else if (rc == DYN_OK) {
+        d->flush_failed = 0;
+    }
+}
+
+static void on_stats_timer(uv_timer_t *handle) { log_stats(handle->data); }
+
+/* ---- start-up ---------------------------------------------------------------------------- */
+
+typedef struct options {
+    const char *config_path;
+    const char *listen, *data_dir, *key_file;
+    uint32_t id;
+    int insecure, check_only;
+} options_t;
+
+static int parse_id(const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || !*s || *end || *s == '-' || v < 1 || v >= NET_UV_CLIENT_BASE)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int copy_text(char *dst, const char *src, const char *what)
+{
+    if (strlen(src) >= NET_CONFIG_TEXT_MAX) {
+        say(NET_LOG_ERROR, "%s is too long", what);
+        return -1;
+    }
+    snprintf(dst, NET_CONFIG_TEXT_MAX, "%s", src);
+    return 0;
+}
+
+/*
+ * Load the file, apply the command line, and check everything that can be checked without
+ * binding or opening the store. Fills *listen and *key; returns EXIT_OK or EXIT_USAGE.
+ */
+static int configure(const options_t *o, net_config_t *c, struct sockaddr_storage *listen,
+                     uint8_t key[NET_SEAL_KEY_BYTES], int *insecure_key)
+{
+    char err[512];
+    if (net_config_load(o->config_path, c, err, sizeof(err)) != DYN_OK) {
+        say(NET_LOG_ERROR, "%s", err);
+        return EXIT_USAGE;
+    }
+    if (o->id)
+        c->node_id = o->id;
+    if ((o->listen && copy_text(c->listen, o->listen, "--listen")) ||
+        (o->data_dir && copy_text(c->data_dir, o->data_dir, "--data-dir")) ||
+        (o->key_file && copy_text(c->key_file, o->key_file, "--key-file")))
+        return EXIT_USAGE;
+    if (!c->node_id) {
+        say(NET_LOG_ERROR, "%s: no node id: set node_id in the file or give --id N",
+            o->config_path);
+        return EXIT_USAGE;
+    }
+    const net_config_member_t *me = net_config_member(c, c->node_id);
+    if (!me) {
+        say(NET_LOG_ERROR, "%s: node id %u is not in 'nodes'", o->config_path, c->node_id);
+        return EXIT_USAGE;
+    }
+    log_node_id = c->node_id;
+    if (c->listen[0]) {
+        if (net_uv_parse_addr(c->listen, listen, err, sizeof(err)) != DYN_OK) {
+            say(NET_LOG_ERROR, "listen: %s", err);
+            return EXIT_USAGE;
+        }
+    } else {
+        *listen = me->addr;
+        snprintf(c->listen, sizeof(c->listen), "%s", me->addr_text);
+    }
+    if (!c->data_dir[0])
+        snprintf(c->data_dir, sizeof(c->data_dir), "dynamod-data-%u", c->node_id);
+    if (net_config_key(c->key_file, key, insecure_key, err, sizeof(err)) != DYN_OK) {
+        say(NET_LOG_ERROR, "%s", err);
+        return EXIT_USAGE;
+    }
+    if (*insecure_key && !net_uv_addr_is_loopback((const struct sockaddr *)listen) &&
+        !o->insecure) {
+        say(NET_LOG_ERROR, "refusing to listen on %s without a key file: anyone who can reach "
+            "it could read and write the data. Set key_file (or --key-file), or pass --insecure",
+            c->listen);
+        return EXIT_USAGE;
+    }
+    uint32_t *ids = malloc(c->member_count * sizeof(uint32_t));
+    if (!ids)
+        return EXIT_USAGE;
+    for (size_t i = 0; i < c->member_count; i++)
+        ids[i] = c->members[i].id;
+    dyn_ring_t *ring = NULL;
+    int rc = dyn_ring_create(&ring, &c->ring, ids, c->member_count);
+    free(ids);
+    dyn_ring_destroy(ring);
+    if (rc != DYN_OK) {
+        say(NET_LOG_ERROR, "%s: invalid ring (strategy S%d, %zu nodes, %u partitions, %u tokens "
+            "per node): %s%s", o->config_path, (int)c->ring.strategy, c->member_count,
+            c->ring.partitions, c->ring.tokens_per_node, dyn_strerror(rc),
+            c->ring.strategy == DYN_STRATEGY_S3 && c->ring.partitions < c->member_count
+                ? "; S3 needs at least one partition per node" : "");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* The seal epoch of this start: past the stored one, stored and flushed before any send. */
+static int take_seal_epoch(daemon_t *d, uint64_t *epoch)
+{
+    dyn_storage_t st = net_lmdb_storage(d->store);
+    const uint8_t *blob;
+    size_t len;
+    uint64_t last = 0;
+    int rc = st.ops->get(st.ctx, DYN_SPACE_META, seal_epoch_key, sizeof(seal_epoch_key) - 1,
+                         &blob, &len);
+    if (rc == DYN_OK && len == 8) {
+        for (int i = 0; i < 8; i++)
+            last |= (uint64_t)blob[i] << (8 * i);
+    } else if (rc != DYN_OK && rc != DYN_ENOTFOUND) {
+        return rc;
+    }
+    *epoch = net_uv_next_epoch(last);
+    uint8_t bytes[8];
+    for (int i = 0; i < 8; i++)
+        bytes[i] = (uint8_t)(*epoch >> (8 * i));
+    rc = st.ops->put(st.ctx, DYN_SPACE_META, seal_epoch_key, sizeof(seal_epoch_key) - 1, bytes, 8);
+    return rc == DYN_OK ? net_lmdb_flush(d->store) : rc;
+}
+
+static const char *sync_name(net_sync_policy_t p)
+{
+    return p == NET_SYNC_EVERY_WRITE ? "every_write" : p == NET_SYNC_INTERVAL ? "interval" : "none";
+}
+
+static void close_cb(uv_handle_t *h) { (void)h; }
+
+static int run(const options_t *o)
+{
+    daemon_t *d = calloc(1, sizeof(*d));
+    if (!d) {
+        say(NET_LOG_ERROR, "out of memory");
+        return EXIT_RUNTIME;
+    }
+    struct sockaddr_storage listen;
+    uint8_t key[NET_SEAL_KEY_BYTES];
+    int insecure_key = 0;
+    int status = configure(o, &d->config, &listen, key, &insecure_key);
+    net_config_t *c = &d->config;
+    if (status != EXIT_OK) {
+        net_config_free(c);
+        free(d);
+        return status;
+    }
+    log_threshold = c->log_level;
+    if (o->check_only) {
+        sodium_memzero(key, sizeof(key));
+        printf("config OK: node %u of %zu, listen %s, data dir %s, n=%u r=%u w=%u, ring S%d "
+               "with %u partitions, %s\n", c->node_id, c->member_count, c->listen, c->data_dir,
+               c->node.n, c->node.r, c->node.w, (int)c->ring.strategy, c->ring.partitions,
+               !insecure_key ? "key file loaded"
+               : o->insecure ? "no key file (--insecure)"
+                             : "no key file (loopback only)");
+        net_config_free(c);
+        free(d);
+        return EXIT_OK;
+    }
+
+    char err[512];
+    status = EXIT_RUNTIME;
+    int loop_inited = 0;
+    int lock_fd = -1;
+    if (mkdir(c->data_dir, 0700) != 0 && errno != EEXIST) {
+        say(NET_LOG_ERROR, "cannot create data directory %s: %s", c->data_dir, strerror(errno));
+        goto out;
+    }
+    /* LMDB lets several processes share an environment; two nodes must never share one. */
+    char lock_path[NET_CONFIG_TEXT_MAX + 16];
+    snprintf(lock_path, sizeof(lock_path), "%s/dynamod.lock", c->data_dir);
+    lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        say(NET_LOG_ERROR, "data directory %s is %s", c->data_dir,
+            lock_fd < 0 ? strerror(errno) : "in use by another dynamod");
+        goto out;
+    }
+    net_lmdb_options_t lo = {.map_size_bytes = (size_t)c->map_size_mb << 20, .sync = c->sync};
+    if (net_lmdb_open(c->data_dir, &lo, &d->store, err, sizeof(err)) != DYN_OK) {
+        say(NET_LOG_ERROR, "%s", err);
+        goto out;
+    }
+    uint64_t seal_epoch;
+    int rc = take_seal_epoch(d, &seal_epoch);
+    if (rc != DYN_OK) {
+        say(NET_LOG_ERROR, "cannot store the seal epoch in %s: %s", c->data_dir,
+            dyn_strerror(rc));
+        goto out;
+    }
+    uint32_t *ids = malloc(c->member_count * sizeof(uint32_t));
+    net_uv_peer_t *peers = calloc(c->member_count, sizeof(*peers));
+    if (!ids || !peers) {
+        free(ids);
+        free(peers);
+        say(NET_LOG_ERROR, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < c->member_count; i++) {
+        ids[i] = c->members[i].id;
+        peers[i].id = c->members[i].id;
+        peers[i].addr = c->members[i].addr;
+    }
+    rc = dyn_ring_create(&d->ring, &c->ring, ids, c->member_count);
+    free(ids);
+    DYN_ASSERT(rc == DYN_OK); /* configure() built the same ring */
+
+    uv_loop_init(&d->loop);
+    loop_inited = 1;
+    net_uv_config_t uc = {
+        .loop = &d->loop, .bind_addr = (const struct sockaddr *)&listen, .peers = peers,
+        .peer_count = c->member_count, .cluster = c->cluster, .key = key, .key_id = 1,
+        .sender_id = c->node_id, .sender_epoch = seal_epoch, .senders_max = c->senders_max,
+        .clients_max = c->clients_max, .socket_buffer_bytes = (int)c->socket_buffer_kb * 1024,
+    };
+    net_uv_handler_t handler = {.on_message = on_message, .on_timer = on_timer,
+                                .trace = on_trace, .on_drop = on_drop, .arg = d};
+    rc = net_uv_create(&uc, &handler, &d->env, err, sizeof(err));
+    free(peers);
+    sodium_memzero(key, sizeof(key));
+    if (rc != DYN_OK) {
+        say(NET_LOG_ERROR, "%s", err);
+        goto out_loop;
+    }
+
+    dyn_node_config_t nc = c->node;
+    nc.id = c->node_id;
+    nc.epoch = 0; /* a new one, past the stored one */
+    randombytes_buf(&nc.seed, sizeof(nc.seed));
+    d->node = dyn_node_create(&nc, d->ring, net_lmdb_storage(d->store), net_uv_env(d->env));
+    if (!d->node) {
+        say(NET_LOG_ERROR, "cannot start the node: invalid node settings or a storage failure "
+            "reading %s", c->data_dir);
+        goto out_loop;
+    }
+    dyn_node_start(d->node, net_uv_now(d->env));
+
+    uv_signal_init(&d->loop, &d->sig_term);
+    uv_signal_init(&d->loop, &d->sig_int);
+    uv_signal_init(&d->loop, &d->sig_usr1);
+    d->sig_term.data = d->sig_int.data = d->sig_usr1.data = d;
+    uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, on_signal, SIGINT);
+    uv_signal_start(&d->sig_usr1, on_signal, SIGUSR1);
+    uv_timer_init(&d->loop, &d->flush_timer);
+    uv_timer_init(&d->loop, &d->stats_timer);
+    d->flush_timer.data = d->stats_timer.data = d;
+    if (c->sync == NET_SYNC_INTERVAL)
+        uv_timer_start(&d->flush_timer, on_flush_timer, c->sync_interval_ms, c->sync_interval_ms);
+    if (c->stats_interval_ms)
+        uv_timer_start(&d->stats_timer, on_stats_timer, c->stats_interval_ms,
+                       c->stats_interval_ms);
+
+    struct sockaddr_storage bound;
+    net_uv_local_addr(d->env, &bound);
+    char bound_text[NET_UV_ADDR_TEXT_MAX];
+    net_uv_format_addr((const struct sockaddr *)&bound, bound_text, sizeof(bound_text));
+    say(NET_LOG_INFO, "listening on %s: cluster '%s', %zu members, epoch %u, n=%u r=%u w=%u, "
+        "data %s (sync %s)%s", bound_text, c->cluster, c->member_count, dyn_node_epoch(d->node),
+        c->node.n, c->node.r, c->node.w, c->data_dir, sync_name(c->sync),
+        insecure_key ? ", no key file: datagrams are not authenticated" : "");
+
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+
+    log_stats(d);
+    status = d->stopping ? EXIT_OK : EXIT_RUNTIME;
+    uv_close((uv_handle_t *)&d->sig_term, close_cb);
+    uv_close((uv_handle_t *)&d->sig_int, close_cb);
+    uv_close((uv_handle_t *)&d->sig_usr1, close_cb);
+    uv_close((uv_handle_t *)&d->flush_timer, close_cb);
+    uv_close((uv_handle_t *)&d->stats_timer, close_cb);
+out_loop:
+    dyn_node_destroy(d->node);
+    net_uv_destroy(d->env);
+    if (loop_inited) {
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&d->loop);
+    }
+out:
+    if (d->store) {
+        rc = net_lmdb_close(d->store);
+        if (rc != DYN_OK) {
+            say(NET_LOG_ERROR, "final LMDB flush failed: %s", dyn_strerror(rc));
+            status = EXIT_RUNTIME;
+        }
+    }
+    if (lock_fd >= 0)
+        close(lock_fd);
+    dyn_ring_destroy(d->ring);
+    if (status == EXIT_OK)
+        say(NET_LOG_INFO, "stopped");
+    net_config_free(c);
+    free(d);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    options_t o = {0};
+    static const struct option longs[] = {
+        {"config", required_argument, NULL, 'c'},   {"id", required_argument, NULL, 'i'},
+        {"listen", required_argument, NULL, 'l'},   {"data-dir", required_argument, NULL, 'd'},
+        {"key-file", required_argument, NULL, 'k'}, {"insecure", no_argument, NULL, 'I'},
+        {"check-config", no_argument, NULL, 'C'},   {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:i:l:d:k:hV", longs, NULL)) != -1) {
+        switch (opt) {
+        case 'c': o.config_path = optarg; break;
+        case 'i':
+            if (parse_id(optarg, &o.id) != 0) {
+                fprintf(stderr, "dynamod: --id must be a node id from 1 to %u, got '%s'\n",
+                        NET_UV_CLIENT_BASE - 1, optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'l': o.listen = optarg; break;
+        case 'd': o.data_dir = optarg; break;
+        case 'k': o.key_file = optarg; break;
+        case 'I': o.insecure = 1; break;
+        case 'C': o.check_only = 1; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'V': printf("dynamod %s\n", DYN_VERSION_STRING); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "dynamod: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!o.config_path) {
+        fprintf(stderr, "dynamod: --config FILE is required\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    /* A peer that vanished must not kill us with SIGPIPE (UDP does not raise it, but be sure). */
+    signal(SIGPIPE, SIG_IGN);
+    return run(&o);
+}

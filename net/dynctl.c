@@ -1,0 +1,934 @@
+/*
+ * dynctl: the command-line client of a dynamod cluster, on core's client library (client.h)
+ * over the same sealed UDP environment as the nodes (uv_env.h).
+ *
+ *   dynctl [options] get KEY
+ *   dynctl [options] put KEY VALUE | put KEY --file F | put KEY -
+ *   dynctl [options] delete KEY
+ *   dynctl [options] locate KEY
+ *   dynctl [options] status
+ *   dynctl [options] bench [--ops N | --duration S] [--concurrency C] ...
+ *
+ * Exit status: 0 ok, 1 not found, 2 usage or bad input, 3 no quorum or unavailable, 4 timed
+ * out (the outcome of a write is then unknown), 5 any other failure.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "build_info.h"
+#include "core/client.h"
+#include "core/codec.h"
+#include "core/status.h"
+#include "net/config.h"
+#include "net/uv_env.h"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_NOTFOUND = 1,
+    EXIT_USAGE = 2,
+    EXIT_NOQUORUM = 3,
+    EXIT_TIMEOUT = 4,
+    EXIT_OTHER = 5,
+};
+
+/*
+ * Room kept in a datagram beyond the client's request for what replicas add to it (the
+ * version's clock and dot in REPLICA_PUT, clocks in replies): a request is refused up front if
+ * it leaves less, rather than sent to time out.
+ */
+#define CTL_HEADROOM_BYTES 2048u
+#define CTL_VALUE_FILE_MAX ((size_t)NET_UV_PLAIN_MAX)
+
+_Noreturn void dyn_assert_fail(const char *file, int line, const char *expression)
+{
+    fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expression);
+    abort();
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: dynctl [options] get KEY\n"
+        "       dynctl [options] put KEY VALUE | put KEY --file F | put KEY -\n"
+        "       dynctl [options] delete KEY\n"
+        "       dynctl [options] locate KEY\n"
+        "       dynctl [options] status\n"
+        "       dynctl [options] bench [bench options]\n"
+        "       dynctl --help | --version\n"
+        "\n"
+        "Talk to a dynamod cluster. get prints every concurrent version (sibling) and the\n"
+        "context, as hex; hand the context back to put or delete (--context) to say which\n"
+        "versions the write supersedes. locate prints a key's preference list; status pings\n"
+        "every node (exit 3 if any does not answer within --timeout).\n"
+        "\n"
+        "finding the cluster (one of):\n"
+        "  -c, --config FILE     the cluster file the nodes use (members, ring, n; key_file)\n"
+        "      --nodes ADDR,...  node addresses (IPv4:PORT or [IPv6]:PORT); no ring, so each\n"
+        "                        request goes to a random node, which forwards it\n"
+        "      --cluster NAME    the cluster's name (default: the file's, or \"dynamo\")\n"
+        "  -k, --key-file FILE   the cluster key (default: the file's key_file, else none)\n"
+        "      --insecure        allow non-loopback nodes without a key file\n"
+        "\n"
+        "request options:\n"
+        "  -r N                  read quorum: a number, one, quorum or all\n"
+        "  -w N                  write quorum, likewise\n"
+        "      --n N             replication factor of this request\n"
+        "      --context HEX     the context a get printed (put, delete)\n"
+        "      --file F          put: the value is the content of F\n"
+        "      --timeout MS      per attempt (default 2000)\n"
+        "      --retries N       further attempts after a timeout, to other nodes (default 2)\n"
+        "      --format F        text (default) or json\n"
+        "\n"
+        "bench options:\n"
+        "      --ops N           operations in all (default 10000, unless --duration)\n"
+        "      --duration S      run for S seconds instead\n"
+        "      --concurrency C   requests in flight (default 16)\n"
+        "      --keys K          distinct keys (default 1000)\n"
+        "      --value-size B    bytes per value (default 100)\n"
+        "      --read-fraction F share of gets, 0..1 (default 0.5; the rest are blind puts)\n"
+        "\n"
+        "exit status: 0 ok, 1 not found, 2 usage or bad input, 3 no quorum or unavailable,\n"
+        "             4 timed out (a write's outcome is then unknown), 5 other failure\n");
+}
+
+typedef struct ctl_options {
+    const char *config_path, *nodes, *cluster, *key_file, *context_hex, *file, *format;
+    const char *r_text, *w_text;
+    int insecure;
+    uint8_t n;
+    uint32_t timeout_ms, retries;
+    /* bench */
+    uint64_t ops;
+    double duration_s, read_fraction;
+    uint32_t concurrency, keys, value_size;
+} ctl_options_t;
+
+typedef struct ctl {
+    uv_loop_t loop;
+    net_uv_t *env;
+    dyn_client_t *client;
+    dyn_ring_t *ring;
+    int json;
+    int exit_code;
+    int done;
+    const char *key; /* the key of a single request, for messages */
+    size_t key_length;
+    const ctl_options_t *o;
+    /* bench */
+    uint64_t bench_submitted, bench_done, bench_ok, bench_failed, bench_notfound;
+    uint64_t bench_target;
+    dyn_time_us bench_end_us, bench_start_us;
+    double *latencies_ms;
+    size_t latency_count, latency_capacity;
+    uint8_t *bench_value;
+    uint64_t bench_rng;
+    /* status: when each node's PONG came back (0: not yet) */
+    dyn_time_us *pong_at;
+    size_t pongs, peer_count;
+} ctl_t;
+
+static int exit_for(int status)
+{
+    switch (status) {
+    case DYN_OK: return EXIT_OK;
+    case DYN_ENOTFOUND: return EXIT_NOTFOUND;
+    case DYN_ENOQUORUM:
+    case DYN_EUNAVAIL: return EXIT_NOQUORUM;
+    case DYN_ETIMEDOUT: return EXIT_TIMEOUT;
+    case DYN_EINVAL:
+    case DYN_ETOOBIG: return EXIT_USAGE;
+    default: return EXIT_OTHER;
+    }
+}
+
+static const char *status_word(int status)
+{
+    switch (status) {
+    case DYN_OK: return "ok";
+    case DYN_ENOTFOUND: return "not_found";
+    case DYN_ENOQUORUM: return "no_quorum";
+    case DYN_EUNAVAIL: return "unavailable";
+    case DYN_ETIMEDOUT: return "timeout";
+    default: return "error";
+    }
+}
+
+static void print_hex(FILE *out, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%02x", b[i]);
+}
+
+static int printable(const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i] < 0x20 || b[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+static void print_json_string(FILE *out, const uint8_t *b, size_t n)
+{
+    fputc('"', out);
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] == '"' || b[i] == '\\')
+            fprintf(out, "\\%c", b[i]);
+        else
+            fputc(b[i], out);
+    }
+    fputc('"', out);
+}
+
+static int hex_decode(const char *hex, uint8_t *out, size_t cap, size_t *len)
+{
+    size_t n = strlen(hex);
+    if (n % 2 || n / 2 > cap)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", hex[2 * i]) ||
+            !strchr("0123456789abcdefABCDEF", hex[2 * i + 1]))
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    *len = n / 2;
+    return 0;
+}
+
+/* ---- one request ------------------------------------------------------------------------- */
+
+static void on_done(void *arg, const dyn_client_result_t *res)
+{
+    ctl_t *c = arg;
+    c->done = 1;
+    c->exit_code = exit_for(res->status);
+    double ms = (double)(res->end_us - res->start_us) / 1000.0;
+    uint8_t ctx[DYN_CONTEXT_MAX];
+    int ctx_len = dyn_client_context_encode(res, ctx, sizeof(ctx));
+    if (ctx_len < 0)
+        ctx_len = 0;
+    const char *op = res->kind == DYN_OP_GET ? "get" : res->kind == DYN_OP_PUT ? "put" : "delete";
+    if (c->json) {
+        printf("{\"op\":\"%s\",\"key\":", op);
+        if (printable((const uint8_t *)c->key, c->key_length))
+            print_json_string(stdout, (const uint8_t *)c->key, c->key_length);
+        else
+            printf("null");
+        printf(",\"status\":\"%s\"", status_word(res->status));
+        if (res->status != DYN_OK && res->status != DYN_ENOTFOUND)
+            printf(",\"error\":\"%s\"", dyn_strerror(res->status));
+        if (res->siblings && res->status == DYN_OK) {
+            printf(",\"values\":[");
+            for (size_t i = 0; i < res->siblings->count; i++) {
+                const dyn_version_t *v = &res->siblings->items[i];
+                printf("%s{", i ? "," : "");
+                if (printable(v->value, v->value_length)) {
+                    printf("\"value\":");
+                    print_json_string(stdout, v->value, v->value_length);
+                } else {
+                    printf("\"value_hex\":\"");
+                    print_hex(stdout, v->value, v->value_length);
+                    printf("\"");
+                }
+                printf("}");
+            }
+            printf("]");
+        }
+        if (ctx_len > 0) {
+            printf(",\"context\":\"");
+            print_hex(stdout, ctx, (size_t)ctx_len);
+            printf("\"");
+        }
+        if (res->written)
+            printf(",\"dot\":\"%u:%u:%" PRIu64 "\"", res->written->node, res->written->epoch,
+                   res->written->counter);
+        printf(",\"coordinator\":%u,\"attempts\":%u,\"latency_ms\":%.3f}\n", res->coordinator,
+               res->attempts, ms);
+    } else if (res->status == DYN_OK) {
+        if (res->siblings) {
+            printf("siblings: %u\n", (unsigned)res->siblings->count);
+            for (size_t i = 0; i < res->siblings->count; i++) {
+                const dyn_version_t *v = &res->siblings->items[i];
+                if (printable(v->value, v->value_length)) {
+                    printf("value: %.*s\n", (int)v->value_length, (const char *)v->value);
+                } else {
+                    printf("value_hex: ");
+                    print_hex(stdout, v->value, v->value_length);
+                    printf("\n");
+                }
+            }
+        } else {
+            printf("ok\n");
+        }
+        if (ctx_len > 0) {
+            printf("context: ");
+            print_hex(stdout, ctx, (size_t)ctx_len);
+            printf("\n");
+        }
+    } else if (res->status == DYN_ENOTFOUND) {
+        printf("not found\n");
+    } else {
+        fprintf(stderr, "dynctl: %s %.*s: %s after %u attempt%s%s\n", op, (int)c->key_length,
+                c->key, dyn_strerror(res->status), res->attempts, res->attempts == 1 ? "" : "s",
+                res->status == DYN_ETIMEDOUT && res->kind != DYN_OP_GET
+                    ? " (the write may or may not have been applied)" : "");
+        /* A node never answers a datagram it cannot authenticate: say what silence can mean. */
+        if (res->status == DYN_ETIMEDOUT && !res->coordinator)
+            fprintf(stderr, "dynctl: no node answered: are the nodes running, and are the "
+                    "cluster name and key file the same as theirs? (`dynctl status` pings "
+                    "them)\n");
+    }
+    uv_stop(&c->loop);
+}
+
+static void on_message(void *arg, dyn_time_us now_us, dyn_endpoint_t from, const uint8_t *bytes,
+                       size_t length)
+{
+    ctl_t *c = arg;
+    if (c->pong_at) {
+        /* status: a PONG's request id is the index of the node pinged, plus one */
+        dyn_msg_t msg;
+        dyn_msg_init(&msg, DYN_MSG_PONG);
+        if (dyn_codec_decode(bytes, length, &msg) == DYN_OK && msg.type == DYN_MSG_PONG &&
+            msg.request_id >= 1 && msg.request_id <= c->peer_count &&
+            !c->pong_at[msg.request_id - 1]) {
+            c->pong_at[msg.request_id - 1] = now_us;
+            if (++c->pongs == c->peer_count)
+                uv_stop(&c->loop);
+        }
+        dyn_msg_clear(&msg);
+        return;
+    }
+    dyn_client_on_message(c->client, now_us, from, bytes, length);
+}
+
+static void on_status_deadline(uv_timer_t *t) { uv_stop(t->loop); }
+
+/* Ping every node once (core answers PING with PONG) and report who answered, and how fast. */
+static int run_status(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, int ids_known)
+{
+    c->peer_count = peer_count;
+    c->pong_at = calloc(c->peer_count, sizeof(*c->pong_at));
+    if (!c->pong_at)
+        return EXIT_OTHER;
+    dyn_env_t env = net_uv_env(c->env);
+    dyn_time_us start = net_uv_now(c->env);
+    for (size_t i = 0; i < c->peer_count; i++) {
+        dyn_msg_t ping;
+        dyn_msg_init(&ping, DYN_MSG_PING);
+        ping.request_id = i + 1;
+        uint8_t buf[64];
+        int len = dyn_codec_encode(&ping, buf, sizeof(buf));
+        DYN_ASSERT(len > 0);
+        dyn_env_send(&env, peers[i].id, buf, (size_t)len);
+    }
+    uv_timer_t deadline;
+    uv_timer_init(&c->loop, &deadline);
+    uv_timer_start(&deadline, on_status_deadline, c->o->timeout_ms, 0);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    if (c->json)
+        printf("{\"nodes\":[");
+    for (size_t i = 0; i < c->peer_count; i++) {
+        char addr[NET_UV_ADDR_TEXT_MAX];
+        net_uv_format_addr((const struct sockaddr *)&peers[i].addr, addr, sizeof(addr));
+        int up = c->pong_at[i] != 0;
+        double ms = up ? (double)(c->pong_at[i] - start) / 1000.0 : 0;
+        /* With --nodes the ids are positions in the list, not the nodes' own ids. */
+        char id[16] = "?";
+        if (ids_known)
+            snprintf(id, sizeof(id), "%u", peers[i].id);
+        if (c->json) {
+            printf("%s{\"id\":%s,\"addr\":\"%s\",\"up\":%s", i ? "," : "",
+                   ids_known ? id : "null", addr, up ? "true" : "false");
+            if (up)
+                printf(",\"rtt_ms\":%.3f", ms);
+            printf("}");
+        } else if (up) {
+            printf("node %s  %s  up  %.3f ms\n", id, addr, ms);
+        } else {
+            printf("node %s  %s  DOWN  (no answer in %u ms)\n", id, addr, c->o->timeout_ms);
+        }
+    }
+    if (c->json)
+        printf("]}\n");
+    size_t pongs = c->pongs;
+    free(c->pong_at);
+    c->pong_at = NULL;
+    return pongs == c->peer_count ? EXIT_OK : EXIT_NOQUORUM;
+}
+
+static void on_timer(void *arg, dyn_time_us now_us, uint64_t timer_id)
+{
+    ctl_t *c = arg;
+    dyn_client_on_timer(c->client, now_us, timer_id);
+}
+
+/* ---- bench ------------------------------------------------------------------------------- */
+
+static uint64_t bench_next(ctl_t *c)
+{
+    /* splitmix64: the bench's key and op choices need no more */
+    uint64_t z = (c->bench_rng += 0x9E3779B97F4A7C15u);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}
+
+static void bench_submit(ctl_t *c, dyn_time_us now);
+
+static void on_bench_done(void *arg, const dyn_client_result_t *res)
+{
+    ctl_t *c = arg;
+    c->bench_done++;
+    if (res->status == DYN_OK) {
+        c->bench_ok++;
+        if (c->latency_count == c->latency_capacity) {
+            size_t cap = c->latency_capacity ? c->latency_capacity * 2 : 4096;
+            double *l = realloc(c->latencies_ms, cap * sizeof(*l));
+            if (l) {
+                c->latencies_ms = l;
+                c->latency_capacity = cap;
+            }
+        }
+        if (c->latency_count < c->latency_capacity)
+            c->latencies_ms[c->latency_count++] = (double)(res->end_us - res->start_us) / 1000.0;
+    } else if (res->status == DYN_ENOTFOUND) {
+        c->bench_notfound++;
+    } else {
+        c->bench_failed++;
+    }
+    bench_submit(c, res->end_us);
+    if (c->bench_done == c->bench_submitted)
+        uv_stop(&c->loop);
+}
+
+static void bench_submit(ctl_t *c, dyn_time_us now)
+{
+    const ctl_options_t *o = c->o;
+    if (c->bench_target ? c->bench_submitted >= c->bench_target : now >= c->bench_end_us)
+        return;
+    char key[32];
+    int klen = snprintf(key, sizeof(key), "bench-%" PRIu64, bench_next(c) % o->keys);
+    int is_get = (double)(bench_next(c) >> 11) / 9007199254740992.0 < o->read_fraction;
+    dyn_client_request_t req = {
+        .kind = is_get ? DYN_OP_GET : DYN_OP_PUT, .key = (const uint8_t *)key,
+        .key_length = (size_t)klen, .value = is_get ? NULL : c->bench_value,
+        .value_length = is_get ? 0 : o->value_size,
+    };
+    if (dyn_client_submit(c->client, now, &req, on_bench_done, c, NULL) == DYN_OK)
+        c->bench_submitted++;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double percentile(const double *v, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    size_t rank = (size_t)ceil(p * (double)n);
+    return v[rank ? rank - 1 : 0];
+}
+
+static int run_bench(ctl_t *c)
+{
+    const ctl_options_t *o = c->o;
+    c->bench_value = malloc(o->value_size ? o->value_size : 1);
+    if (!c->bench_value)
+        return EXIT_OTHER;
+    randombytes_buf(c->bench_value, o->value_size);
+    randombytes_buf(&c->bench_rng, sizeof(c->bench_rng));
+    dyn_time_us now = net_uv_now(c->env);
+    c->bench_start_us = now;
+    c->bench_target = o->duration_s > 0 ? 0 : o->ops;
+    c->bench_end_us = now + (dyn_time_us)(o->duration_s * 1e6);
+    for (uint32_t i = 0; i < o->concurrency; i++)
+        bench_submit(c, now);
+    if (c->bench_submitted)
+        uv_run(&c->loop, UV_RUN_DEFAULT);
+    double wall_s = (double)(net_uv_now(c->env) - c->bench_start_us) / 1e6;
+    qsort(c->latencies_ms, c->latency_count, sizeof(double), cmp_double);
+    double p50 = percentile(c->latencies_ms, c->latency_count, 0.5);
+    double p99 = percentile(c->latencies_ms, c->latency_count, 0.99);
+    double p999 = percentile(c->latencies_ms, c->latency_count, 0.999);
+    double ops_s = wall_s > 0 ? (double)c->bench_done / wall_s : 0;
+    if (c->json)
+        printf("{\"ops\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"not_found\":%" PRIu64
+               ",\"failed\":%" PRIu64 ",\"seconds\":%.3f,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,"
+               "\"p99_ms\":%.3f,\"p999_ms\":%.3f}\n",
+               c->bench_done, c->bench_ok, c->bench_notfound, c->bench_failed, wall_s, ops_s, p50,
+               p99, p999);
+    else
+        printf("ops: %" PRIu64 " (ok %" PRIu64 ", not found %" PRIu64 ", failed %" PRIu64
+               ") in %.2f s\nops_per_s: %.0f\nlatency_ms: p50 %.3f  p99 %.3f  p99.9 %.3f\n",
+               c->bench_done, c->bench_ok, c->bench_notfound, c->bench_failed, wall_s, ops_s, p50,
+               p99, p999);
+    free(c->latencies_ms);
+    free(c->bench_value);
+    return c->bench_failed ? EXIT_OTHER : EXIT_OK;
+}
+
+/* ---- set-up ------------------------------------------------------------------------------ */
+
+static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || !*s || *end || *s == '-' || v < lo || v > hi)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* The file's content, or stdin's with path "-"; at most `max` bytes, else DYN_ETOOBIG. */
+static int read_all(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f)
+        return DYN_EIO;
+    uint8_t *buf = malloc(max + 1);
+    if (!buf) {
+        if (f != stdin)
+            fclose(f);
+        return DYN_ENOMEM;
+    }
+    size_t n = fread(buf, 1, max + 1, f);
+    int failed = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (failed) {
+        free(buf);
+        return DYN_EIO;
+    }
+    if (n > max) {
+        free(buf);
+        return DYN_ETOOBIG;
+    }
+    *out = buf;
+    *len = n;
+    return DYN_OK;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "dynctl: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    ctl_options_t o = {.timeout_ms = 2000, .retries = 2, .ops = 10000, .concurrency = 16,
+                       .keys = 1000, .value_size = 100, .read_fraction = 0.5};
+    enum { O_NODES = 256, O_CLUSTER, O_INSECURE, O_N, O_CONTEXT, O_FILE, O_TIMEOUT, O_RETRIES,
+           O_FORMAT, O_OPS, O_DURATION, O_CONC, O_KEYS, O_VSIZE, O_RFRAC };
+    static const struct option longs[] = {
+        {"config", required_argument, NULL, 'c'},     {"nodes", required_argument, NULL, O_NODES},
+        {"cluster", required_argument, NULL, O_CLUSTER},
+        {"key-file", required_argument, NULL, 'k'},   {"insecure", no_argument, NULL, O_INSECURE},
+        {"n", required_argument, NULL, O_N},
+        {"context", required_argument, NULL, O_CONTEXT},
+        {"file", required_argument, NULL, O_FILE},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"retries", required_argument, NULL, O_RETRIES},
+        {"format", required_argument, NULL, O_FORMAT}, {"ops", required_argument, NULL, O_OPS},
+        {"duration", required_argument, NULL, O_DURATION},
+        {"concurrency", required_argument, NULL, O_CONC}, {"keys", required_argument, NULL, O_KEYS},
+        {"value-size", required_argument, NULL, O_VSIZE},
+        {"read-fraction", required_argument, NULL, O_RFRAC},
+        {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    uint32_t u;
+    while ((opt = getopt_long(argc, argv, "c:k:r:w:hV", longs, NULL)) != -1) {
+        switch (opt) {
+        case 'c': o.config_path = optarg; break;
+        case O_NODES: o.nodes = optarg; break;
+        case O_CLUSTER: o.cluster = optarg; break;
+        case 'k': o.key_file = optarg; break;
+        case O_INSECURE: o.insecure = 1; break;
+        case 'r': o.r_text = optarg; break;
+        case 'w': o.w_text = optarg; break;
+        case O_N:
+            if (parse_u32(optarg, 1, DYN_N_MAX, &u))
+                return usage_error("--n must be 1 to 16, got '%s'", optarg);
+            o.n = (uint8_t)u;
+            break;
+        case O_CONTEXT: o.context_hex = optarg; break;
+        case O_FILE: o.file = optarg; break;
+        case O_TIMEOUT:
+            if (parse_u32(optarg, 1, 3600000, &o.timeout_ms))
+                return usage_error("--timeout must be 1 to 3600000 milliseconds, got '%s'", optarg);
+            break;
+        case O_RETRIES:
+            if (parse_u32(optarg, 0, 100, &o.retries))
+                return usage_error("--retries must be 0 to 100, got '%s'", optarg);
+            break;
+        case O_FORMAT:
+            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0)
+                return usage_error("--format must be text or json, got '%s'", optarg);
+            o.format = optarg;
+            break;
+        case O_OPS:
+            if (parse_u32(optarg, 1, UINT32_MAX, &u))
+                return usage_error("--ops must be a positive number, got '%s'", optarg);
+            o.ops = u;
+            break;
+        case O_DURATION: {
+            char *end;
+            o.duration_s = strtod(optarg, &end);
+            if (*end || !(o.duration_s > 0) || o.duration_s > 86400)
+                return usage_error("--duration must be 0 to 86400 seconds, got '%s'", optarg);
+            break;
+        }
+        case O_CONC:
+            if (parse_u32(optarg, 1, 65536, &o.concurrency))
+                return usage_error("--concurrency must be 1 to 65536, got '%s'", optarg);
+            break;
+        case O_KEYS:
+            if (parse_u32(optarg, 1, UINT32_MAX, &o.keys))
+                return usage_error("--keys must be a positive number, got '%s'", optarg);
+            break;
+        case O_VSIZE:
+            if (parse_u32(optarg, 0, 60000, &o.value_size))
+                return usage_error("--value-size must be 0 to 60000 bytes, got '%s'", optarg);
+            break;
+        case O_RFRAC: {
+            char *end;
+            o.read_fraction = strtod(optarg, &end);
+            if (*end || !(o.read_fraction >= 0 && o.read_fraction <= 1))
+                return usage_error("--read-fraction must be between 0 and 1, got '%s'", optarg);
+            break;
+        }
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'V': printf("dynctl %s\n", DYN_VERSION_STRING); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "dynctl: no command (get, put, delete, locate, status, bench)\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[optind++];
+    dyn_op_kind_t kind = DYN_OP_GET;
+    int is_locate = 0, is_bench = 0, is_status = 0;
+    if (strcmp(cmd, "get") == 0)
+        kind = DYN_OP_GET;
+    else if (strcmp(cmd, "put") == 0)
+        kind = DYN_OP_PUT;
+    else if (strcmp(cmd, "delete") == 0)
+        kind = DYN_OP_DELETE;
+    else if (strcmp(cmd, "locate") == 0)
+        is_locate = 1;
+    else if (strcmp(cmd, "bench") == 0)
+        is_bench = 1;
+    else if (strcmp(cmd, "status") == 0)
+        is_status = is_bench = 1; /* like bench: no key, no request */
+    else
+        return usage_error("unknown command '%s' (get, put, delete, locate, status, bench)", cmd);
+    const char *key = NULL;
+    const char *value_arg = NULL;
+    if (!is_bench) {
+        if (optind >= argc)
+            return usage_error("%s needs a KEY", cmd);
+        key = argv[optind++];
+        if (!*key)
+            return usage_error("%san empty key is not allowed", "");
+    }
+    if (kind == DYN_OP_PUT && !is_locate && !is_bench) {
+        if (!o.file) {
+            if (optind >= argc)
+                return usage_error("put needs a VALUE, --file F or - (stdin)%s", "");
+            value_arg = argv[optind++];
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (o.file && (kind != DYN_OP_PUT || is_locate || is_bench))
+        return usage_error("--file is for put only%s", "");
+    if (o.context_hex && (kind == DYN_OP_GET || is_locate || is_bench))
+        return usage_error("--context is for put and delete only%s", "");
+    if (!o.config_path == !o.nodes)
+        return usage_error("give exactly one of --config FILE and --nodes ADDR,...%s", "");
+
+    /* The cluster: members (and ring) from the file, or addresses from --nodes. */
+    char err[512];
+    net_config_t config;
+    net_config_defaults(&config);
+    if (o.config_path && net_config_load(o.config_path, &config, err, sizeof(err)) != DYN_OK) {
+        fprintf(stderr, "dynctl: %s\n", err);
+        return EXIT_USAGE;
+    }
+    int status = EXIT_USAGE;
+    ctl_t *c = calloc(1, sizeof(*c));
+    net_uv_peer_t *peers = NULL;
+    dyn_endpoint_t *ids = NULL;
+    uint8_t *value = NULL;
+    size_t value_length = 0;
+    size_t peer_count = 0;
+    if (!c)
+        goto out;
+    c->o = &o;
+    c->json = o.format && strcmp(o.format, "json") == 0;
+    c->key = key;
+    c->key_length = key ? strlen(key) : 0;
+    if (o.nodes) {
+        size_t commas = 1;
+        for (const char *p = o.nodes; *p; p++)
+            commas += *p == ',';
+        peers = calloc(commas, sizeof(*peers));
+        if (!peers)
+            goto out;
+        char *list = strdup(o.nodes);
+        char *save = NULL;
+        for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char perr[160];
+            if (net_uv_parse_addr(tok, &peers[peer_count].addr, perr, sizeof(perr)) != DYN_OK) {
+                fprintf(stderr, "dynctl: --nodes: %s\n", perr);
+                free(list);
+                goto out;
+            }
+            peers[peer_count].id = (uint32_t)peer_count + 1;
+            peer_count++;
+        }
+        free(list);
+        if (peer_count == 0) {
+            fprintf(stderr, "dynctl: --nodes lists no address\n");
+            goto out;
+        }
+    } else {
+        peer_count = config.member_count;
+        peers = calloc(peer_count, sizeof(*peers));
+        if (!peers)
+            goto out;
+        for (size_t i = 0; i < peer_count; i++) {
+            peers[i].id = config.members[i].id;
+            peers[i].addr = config.members[i].addr;
+        }
+        uint32_t *ring_ids = malloc(peer_count * sizeof(uint32_t));
+        if (!ring_ids)
+            goto out;
+        for (size_t i = 0; i < peer_count; i++)
+            ring_ids[i] = peers[i].id;
+        int rc = dyn_ring_create(&c->ring, &config.ring, ring_ids, peer_count);
+        free(ring_ids);
+        if (rc != DYN_OK) {
+            fprintf(stderr, "dynctl: %s: invalid ring: %s\n", o.config_path, dyn_strerror(rc));
+            goto out;
+        }
+    }
+    uint8_t n = o.n ? o.n : config.node.n;
+    dyn_req_opts_t opts = {.n = o.n};
+    if (o.r_text && !(opts.r = net_config_parse_quorum(o.r_text, n))) {
+        usage_error("-r must be a number from 1 to 16, one, quorum or all; got '%s'",
+                    o.r_text);
+        goto out;
+    }
+    if (o.w_text && !(opts.w = net_config_parse_quorum(o.w_text, n))) {
+        usage_error("-w must be a number from 1 to 16, one, quorum or all; got '%s'",
+                    o.w_text);
+        goto out;
+    }
+    if (opts.r > n || opts.w > n) {
+        fprintf(stderr, "dynctl: r and w must not exceed n (%u)\n", n);
+        goto out;
+    }
+
+    if (is_locate) {
+        if (!c->ring) {
+            fprintf(stderr, "dynctl: locate needs the ring: give --config FILE\n");
+            goto out;
+        }
+        uint64_t hash = dyn_ring_hash(key, strlen(key));
+        uint32_t list[64];
+        size_t count = dyn_ring_preference_list(c->ring, hash, list, 64);
+        if (c->json) {
+            printf("{\"key\":");
+            print_json_string(stdout, (const uint8_t *)key, strlen(key));
+            printf(",\"hash\":\"%016" PRIx64 "\",\"range\":%u,\"n\":%u,\"nodes\":[", hash,
+                   dyn_ring_range_of(c->ring, hash), n);
+        } else {
+            printf("key hash %016" PRIx64 ", range %u; the first %u are its replicas\n", hash,
+                   dyn_ring_range_of(c->ring, hash), n);
+        }
+        for (size_t i = 0; i < count; i++) {
+            const net_config_member_t *m = net_config_member(&config, list[i]);
+            if (c->json)
+                printf("%s{\"id\":%u,\"addr\":\"%s\",\"role\":\"%s\"}", i ? "," : "", list[i],
+                       m->addr_text, i < n ? "replica" : "fallback");
+            else
+                printf("%-3zu node %u  %s  %s\n", i + 1, list[i], m->addr_text,
+                       i < n ? "replica" : "fallback");
+        }
+        if (c->json)
+            printf("]}\n");
+        status = EXIT_OK;
+        goto out;
+    }
+
+    /* The request's bytes, checked before anything is sent. */
+    uint8_t context[DYN_CONTEXT_MAX];
+    size_t context_length = 0;
+    if (o.context_hex && hex_decode(o.context_hex, context, sizeof(context), &context_length)) {
+        fprintf(stderr, "dynctl: --context must be the hex string a get printed\n");
+        goto out;
+    }
+    if (kind == DYN_OP_PUT && !is_bench) {
+        if (o.file || strcmp(value_arg, "-") == 0) {
+            const char *path = o.file ? o.file : "-";
+            int rc = read_all(path, CTL_VALUE_FILE_MAX, &value, &value_length);
+            if (rc == DYN_ETOOBIG) {
+                fprintf(stderr, "dynctl: %s: value too large: over %zu bytes, more than one "
+                        "datagram carries (values larger than a datagram are not supported "
+                        "yet)\n", strcmp(path, "-") ? path : "stdin", CTL_VALUE_FILE_MAX);
+                goto out;
+            }
+            if (rc != DYN_OK) {
+                fprintf(stderr, "dynctl: cannot read %s: %s\n", strcmp(path, "-") ? path : "stdin",
+                        rc == DYN_EIO ? strerror(errno) : dyn_strerror(rc));
+                goto out;
+            }
+        } else {
+            value_length = strlen(value_arg);
+            value = malloc(value_length + 1);
+            if (!value)
+                goto out;
+            memcpy(value, value_arg, value_length + 1);
+        }
+    }
+    if (!is_bench) {
+        dyn_msg_t msg;
+        dyn_msg_init(&msg, kind == DYN_OP_GET ? DYN_MSG_CLIENT_GET : DYN_MSG_CLIENT_PUT);
+        if (context_length &&
+            dyn_codec_decode_vclock(context, context_length, &msg.context) != DYN_OK) {
+            fprintf(stderr, "dynctl: --context is not a context a get printed\n");
+            goto out;
+        }
+        msg.opts = opts;
+        msg.key = (const uint8_t *)key;
+        msg.key_length = (uint32_t)c->key_length;
+        msg.value = value;
+        msg.value_length = (uint32_t)value_length;
+        size_t size = c->key_length <= DYN_KEY_MAX ? dyn_codec_encoded_size(&msg) : 0;
+        if (c->key_length > DYN_KEY_MAX) {
+            fprintf(stderr, "dynctl: key too long: %zu bytes (at most %u)\n", c->key_length,
+                    DYN_KEY_MAX);
+            goto out;
+        }
+        if (size == 0 || size + CTL_HEADROOM_BYTES > NET_UV_PLAIN_MAX) {
+            size_t fixed = size > value_length ? size - value_length : 0;
+            fprintf(stderr, "dynctl: value too large: %zu bytes; a request must fit one "
+                    "datagram, which leaves room for at most %zu bytes of value with this key "
+                    "and context (values larger than a datagram are not supported yet)\n",
+                    value_length, NET_UV_PLAIN_MAX - CTL_HEADROOM_BYTES - fixed - 2);
+            goto out;
+        }
+    }
+
+    /* The network. */
+    uint8_t seal_key[NET_SEAL_KEY_BYTES];
+    int insecure_key = 0;
+    const char *key_file = o.key_file ? o.key_file : config.key_file;
+    if (net_config_key(key_file, seal_key, &insecure_key, err, sizeof(err)) != DYN_OK) {
+        fprintf(stderr, "dynctl: %s\n", err);
+        goto out;
+    }
+    if (insecure_key && !o.insecure) {
+        for (size_t i = 0; i < peer_count; i++) {
+            if (!net_uv_addr_is_loopback((const struct sockaddr *)&peers[i].addr)) {
+                fprintf(stderr, "dynctl: no key file, and node %zu is not on loopback: give "
+                        "--key-file (or key_file in the config), or --insecure\n", i + 1);
+                goto out;
+            }
+        }
+    }
+    status = EXIT_OTHER;
+    if (sodium_init() < 0) {
+        fprintf(stderr, "dynctl: libsodium failed to start\n");
+        goto out;
+    }
+    uv_loop_init(&c->loop);
+    uint32_t client_id;
+    randombytes_buf(&client_id, sizeof(client_id));
+    net_uv_config_t uc = {
+        .loop = &c->loop, .peers = peers, .peer_count = peer_count,
+        .peers_by_address = o.nodes != NULL,
+        .cluster = o.cluster ? o.cluster : config.cluster, .key = seal_key, .key_id = 1,
+        .sender_id = NET_UV_CLIENT_BASE | client_id, .sender_epoch = net_uv_wall_now(),
+        .senders_max = (uint32_t)peer_count + 1,
+        .socket_buffer_bytes = is_bench ? 4 << 20 : 0,
+    };
+    net_uv_handler_t handler = {.on_message = on_message, .on_timer = on_timer, .arg = c};
+    int rc = net_uv_create(&uc, &handler, &c->env, err, sizeof(err));
+    sodium_memzero(seal_key, sizeof(seal_key));
+    if (rc != DYN_OK) {
+        fprintf(stderr, "dynctl: %s\n", err);
+        uv_loop_close(&c->loop);
+        goto out;
+    }
+    ids = malloc(peer_count * sizeof(*ids));
+    if (!ids)
+        goto out_env;
+    for (size_t i = 0; i < peer_count; i++)
+        ids[i] = peers[i].id;
+    uint64_t seed;
+    randombytes_buf(&seed, sizeof(seed));
+    dyn_client_config_t cc = {
+        .nodes = ids, .node_count = peer_count, .timeout_us = (dyn_time_us)o.timeout_ms * 1000,
+        .retries = o.retries, .pending_max = is_bench ? o.concurrency : 1, .seed = seed,
+        .ring = c->ring, .ring_n = n,
+    };
+    c->client = dyn_client_create(&cc, net_uv_env(c->env));
+    if (!c->client)
+        goto out_env;
+    if (is_status) {
+        status = run_status(c, peers, peer_count, o.nodes == NULL);
+    } else if (is_bench) {
+        status = run_bench(c);
+    } else {
+        dyn_client_request_t req = {
+            .kind = kind, .key = (const uint8_t *)key, .key_length = c->key_length,
+            .value = value, .value_length = value_length,
+            .context = context_length ? context : NULL, .context_length = context_length,
+            .opts = opts,
+        };
+        rc = dyn_client_submit(c->client, net_uv_now(c->env), &req, on_done, c, NULL);
+        if (rc != DYN_OK) {
+            fprintf(stderr, "dynctl: %s %s: %s\n", cmd, key, dyn_strerror(rc));
+            status = exit_for(rc);
+        } else {
+            uv_run(&c->loop, UV_RUN_DEFAULT);
+            status = c->done ? c->exit_code : EXIT_OTHER;
+        }
+    }
+    dyn_client_destroy(c->client);
+out_env:
+    net_uv_destroy(c->env);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c->loop);
+out:
+    if (c)
+        dyn_ring_destroy(c->ring);
+    free(c);
+    free(peers);
+    free(ids);
+    free(value);
+    net_config_free(&config);
+    return status;
+}

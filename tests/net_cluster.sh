@@ -1,0 +1,123 @@
+#!/bin/sh
+# net_cluster.sh: three dynamod processes on loopback, driven with dynctl (N=3 R=2 W=2).
+#
+#   sh tests/net_cluster.sh DYNAMOD DYNCTL NET_PROBE
+#
+# put/get/delete with contexts and siblings, exit codes, the datagram size bound; then one node
+# is killed with SIGKILL while writes go on (W=2 still holds), restarted, and every acknowledged
+# write must be readable; finally every node stops on SIGTERM with status 0.
+set -u
+DYNAMOD=$1
+DYNCTL=$2
+PROBE=$3
+. "$(dirname "$0")/net_lib.sh"
+
+make_cluster 3 "n = 3" "r = 2" "w = 2" "request_timeout_ms = 300" "sync = \"interval\"" \
+    "sync_interval_ms = 200" "tick_ms = 100" "ae_interval_ms = 100" "partitions = 8"
+"$DYNAMOD" --config "$WORK/cluster.lua" --id 2 --check-config >/dev/null ||
+    fail "--check-config refused the test's config"
+for i in 1 2 3; do start_node $i; done
+T="--timeout 700 --retries 2"
+
+# put, get: one sibling, a context
+out=$(ctl $T put greeting hello) || fail "put: exit $?"
+out=$(ctl $T get greeting) || fail "get: exit $?"
+echo "$out" | grep -qx "siblings: 1" || fail "get: expected one sibling, got: $out"
+echo "$out" | grep -qx "value: hello" || fail "get: expected hello, got: $out"
+ctx=$(echo "$out" | sed -n 's/^context: //p')
+[ -n "$ctx" ] || fail "get printed no context"
+
+# two writes from the same context are concurrent: both survive as siblings
+ctl $T put greeting bonjour --context "$ctx" >/dev/null || fail "put with context"
+ctl $T put greeting hola --context "$ctx" >/dev/null || fail "second put with context"
+out=$(ctl $T -r all get greeting) || fail "get siblings: exit $?"
+echo "$out" | grep -qx "siblings: 2" || fail "expected two siblings, got: $out"
+echo "$out" | grep -qx "value: bonjour" && echo "$out" | grep -qx "value: hola" ||
+    fail "siblings should be bonjour and hola, got: $out"
+# a write with the context of both resolves them
+ctx=$(echo "$out" | sed -n 's/^context: //p')
+ctl $T put greeting salut --context "$ctx" >/dev/null || fail "resolving put"
+out=$(ctl $T get greeting --format json) || fail "json get"
+echo "$out" | grep -q '"values":\[{"value":"salut"}\]' || fail "expected only salut, got: $out"
+
+# delete, then not found (exit 1)
+ctx=$(ctl $T get greeting | sed -n 's/^context: //p')
+ctl $T delete greeting --context "$ctx" >/dev/null || fail "delete: exit $?"
+ctl $T get greeting >/dev/null
+rc=$?
+[ $rc -eq 1 ] || fail "get after delete: expected exit 1 (not found), got $rc"
+ctl $T get never-written >/dev/null
+[ $? -eq 1 ] || fail "get of a missing key: expected exit 1"
+
+# usage errors: exit 2
+ctl frobnicate x >/dev/null 2>&1
+[ $? -eq 2 ] || fail "unknown command: expected exit 2"
+ctl get >/dev/null 2>&1
+[ $? -eq 2 ] || fail "missing key: expected exit 2"
+ctl -r 7 get k >/dev/null 2>&1
+[ $? -eq 2 ] || fail "r > n: expected exit 2"
+ctl put k v --context zz >/dev/null 2>&1
+[ $? -eq 2 ] || fail "bad context hex: expected exit 2"
+
+# values: 60,000 bytes fit one datagram; 70,000 are refused with a clear message
+head -c 60000 /dev/zero | tr '\0' 'a' > "$WORK/big"
+ctl $T put big --file "$WORK/big" >/dev/null || fail "a 60,000-byte value: exit $?"
+out=$(ctl $T get big) || fail "get of the 60,000-byte value: exit $?"
+[ "$(echo "$out" | sed -n 's/^value: //p' | wc -c)" -eq 60001 ] ||
+    fail "the big value came back changed"
+head -c 70000 /dev/zero | tr '\0' 'a' > "$WORK/huge"
+err=$(ctl $T put huge - < "$WORK/huge" 2>&1 >/dev/null)
+rc=$?
+[ $rc -eq 2 ] || fail "a 70,000-byte value: expected exit 2, got $rc"
+echo "$err" | grep -q "value too large" || fail "no clear message for a value too large: $err"
+
+# locate: the key's three replicas, then the fallbacks (none in a three-node cluster)
+[ "$(ctl locate greeting | grep -c " replica$")" -eq 3 ] || fail "locate: expected 3 replicas"
+# bench: a short closed loop, every operation answered
+out=$(ctl bench --ops 300 --concurrency 8 --keys 50 --format json) || fail "bench: exit $?"
+echo "$out" | grep -q '"ops":300,.*"failed":0,' || fail "bench: $out"
+
+# SIGKILL node 3 in the middle of 40 writes; W=2 still holds on nodes 1 and 2
+acked=""
+i=1
+while [ $i -le 40 ]; do
+    if [ $i -eq 15 ]; then
+        kill -9 "$PID_3"
+        wait "$PID_3" 2>/dev/null
+    fi
+    if ctl $T put "k$i" "v$i" >/dev/null 2>"$WORK/put.err"; then
+        acked="$acked $i"
+    fi
+    i=$((i + 1))
+done
+count=$(echo $acked | wc -w)
+[ "$count" -ge 38 ] || fail "only $count of 40 writes acknowledged with one node down"
+out=$(ctl --timeout 300 status)
+[ $? -eq 3 ] || fail "status with node 3 down: expected exit 3"
+echo "$out" | grep -q "^node 3 .* DOWN" || fail "status should show node 3 down: $out"
+start_node 3
+ctl status >/dev/null || fail "status with every node up: exit $?"
+for i in $acked; do
+    out=$(ctl $T get "k$i") || fail "acknowledged write k$i is not readable (exit $?)"
+    echo "$out" | grep -qx "value: v$i" || fail "k$i: expected v$i, got: $out"
+done
+# with R=3 node 3 must answer too (read repair and anti-entropy bring it up to date)
+ctl $T -r all get k20 >/dev/null || fail "R=3 get after the restart: exit $?"
+
+# unreachable cluster: a timeout, exit 4
+"$DYNCTL" --nodes 127.0.0.1:1 --cluster test --key-file "$WORK/key" --timeout 200 --retries 0 \
+    get k1 >/dev/null 2>&1
+[ $? -eq 4 ] || fail "a node that does not answer: expected exit 4"
+
+# Node 3 alone must now hold every acknowledged write, the ones it missed included: read repair
+# (the reads above) and anti-entropy brought them. Stop the others and read it with R=1.
+sleep 1
+stop_node 1
+stop_node 2
+for i in $acked; do
+    out=$("$DYNCTL" --nodes "127.0.0.1:$PORT_3" --cluster test --key-file "$WORK/key" -r 1 \
+          --timeout 700 --retries 0 get "k$i") || fail "node 3 alone does not hold k$i (exit $?)"
+    echo "$out" | grep -qx "value: v$i" || fail "node 3 alone: k$i: expected v$i, got: $out"
+done
+stop_node 3
+echo "net_cluster: ok ($count of 40 writes acknowledged across the crash, all on node 3 after)"
