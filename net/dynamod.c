@@ -475,6 +475,25 @@ static int run(const options_t *o)
             "reading %s", c->data_dir);
         goto out_loop;
     }
+    /* The member list of the cluster file is this node's first view; gossip keeps it after. */
+    dyn_membership_t *view = dyn_membership_create();
+    int merged = view ? DYN_OK : DYN_ENOMEM;
+    for (size_t i = 0; view && merged >= 0 && i < c->member_count; i++) {
+        dyn_member_t m = {.id = c->members[i].id, .status = DYN_MEMBER_VALID, .version = 1};
+        size_t length = strlen(c->members[i].addr_text);
+        if (length <= DYN_MEMBER_ADDR_MAX) { /* an address too long for a view stays local */
+            memcpy(m.addr, c->members[i].addr_text, length);
+            m.addr_length = (uint8_t)length;
+        }
+        merged = dyn_membership_apply(view, &m);
+    }
+    if (merged >= 0)
+        merged = dyn_node_merge_members(d->node, view);
+    dyn_membership_destroy(view);
+    if (merged < 0) {
+        say(NET_LOG_ERROR, "cannot record the member list: %s", dyn_strerror(merged));
+        goto out_loop;
+    }
     dyn_node_start(d->node, net_uv_now(d->env));
 
     uv_signal_init(&d->loop, &d->sig_term);
