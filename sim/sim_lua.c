@@ -1274,17 +1274,33 @@ static int l_cluster_plan(lua_State *L)
     printf("[%12.3f ms] plan: %zu members -> %zu; %d of %zu partitions change owner; %zu key "
            "ranges change replicas\n", now_ms(lc->sl), old_count, count, moved, q,
            ranges_changed);
-    printf("  node  partitions  share_of_keys\n");
+    /* One line per node for a cluster one can read; the spread of shares for a larger one. */
+    bool per_node = old_count + joins <= 64;
+    uint32_t lo[2] = {UINT32_MAX, UINT32_MAX}, hi[2] = {0, 0};
+    if (per_node)
+        printf("  node  partitions  share_of_keys\n");
     for (size_t i = 0; i < old_count + joins; i++) {
         uint32_t id = i < old_count ? (uint32_t)i + 1 : join[i - old_count];
-        uint32_t before = 0, after = 0;
+        uint32_t held[2] = {0, 0};
         for (size_t p = 0; p < q; p++) {
-            before += old_table[p] == id;
-            after += new_table[p] == id;
+            held[0] += old_table[p] == id;
+            held[1] += new_table[p] == id;
         }
-        printf("  %4u  %4u -> %-4u  %.4f -> %.4f\n", id, before, after,
-               dyn_ring_ownership(ring, id, n), dyn_ring_ownership(next, id, n));
+        for (int k = 0; k < 2; k++) {
+            /* Before: the old members; after: every node that still owns or newly joined. */
+            bool member = k == 0 ? i < old_count : held[1] > 0 || i >= old_count;
+            if (member && held[k] < lo[k])
+                lo[k] = held[k];
+            if (member && held[k] > hi[k])
+                hi[k] = held[k];
+        }
+        if (per_node)
+            printf("  %4u  %4u -> %-4u  %.4f -> %.4f\n", id, held[0], held[1],
+                   dyn_ring_ownership(ring, id, n), dyn_ring_ownership(next, id, n));
     }
+    if (!per_node)
+        printf("  partitions per node: %u..%u before, %u..%u after\n", lo[0], hi[0], lo[1],
+               hi[1]);
     if (zone_warnings)
         printf("  warning: %zu key ranges would keep their %zu replicas in fewer than %zu zones\n",
                zone_warnings, n, n);
