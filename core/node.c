@@ -561,6 +561,7 @@ static void note_replaced(dyn_node_t *node, bool found)
 {
     node->loaded_print = found && node->config.anti_entropy
                              ? dyn_siblings_dots_print(&node->scratch) : 0;
+    node->loaded_own_high = found ? node_own_high(node, &node->scratch) : 0;
 }
 
 /* Load a key's data for a write the coordinator is about to make. */
@@ -601,6 +602,15 @@ static int store_scratch(dyn_node_t *node, const place_t *pl, uint64_t key_hash)
             node_ae_note_write(node, key_hash, node->loaded_print,
                                dyn_siblings_dots_print(&node->scratch));
         node_reap_note_write(node, pl->key, pl->key_length, key_hash, &node->scratch);
+        /*
+         * A version whose past was truncated (another coordinator's clock past its threshold)
+         * can supersede this node's versions without naming their counters: the set then
+         * forgets what this actor issued, and its next write here would name a dot again. Keep
+         * what it knew as the key's floor, as a reap does.
+         */
+        if (node->loaded_own_high &&
+            node_own_high(node, &node->scratch) < node->loaded_own_high)
+            node_reap_keep_floor(node, key_hash, node->loaded_own_high);
     }
     return DYN_OK;
 }

@@ -78,6 +78,9 @@ struct dyn_node {
     /* The dots print of the DATA set a write is replacing (0: none, or anti-entropy off), set
      * by note_replaced() on the write paths: the Merkle tree's update needs it. */
     uint64_t loaded_print;
+    /* This actor's highest counter in that set (note_replaced): if a write leaves the set with
+     * less, truncation elsewhere made it forget, and store_scratch keeps the old one as a floor. */
+    uint64_t loaded_own_high;
     node_ae_t ae;
     node_reaper_t *reaper;
     node_detector_t *detector;
@@ -142,6 +145,10 @@ void node_reap_tick(dyn_node_t *node, dyn_time_us now_us);
  * once that write is stored (a refused write leaves it for the next).
  */
 uint64_t node_reap_floor_peek(const dyn_node_t *node, uint64_t key_hash);
+/* Keep a key's floor (the largest kept if one is there); past the table's room, a new epoch. */
+void node_reap_keep_floor(dyn_node_t *node, uint64_t key_hash, uint64_t floor);
+/* The highest counter of this node's current actor in a set, in dots and pasts. */
+uint64_t node_own_high(const dyn_node_t *node, const dyn_siblings_t *set);
 void node_reap_floor_drop(dyn_node_t *node, uint64_t key_hash);
 /* A new epoch: the floors named counters of the old actor, so they are dropped. */
 void node_reap_floors_clear(dyn_node_t *node);

@@ -162,8 +162,9 @@ static uint64_t tombstone_print(dyn_node_t *node, const uint8_t *key, size_t key
 }
 
 /*
- * Counter floors of reaped keys: a small set-associative table of (key hash, floor). A floor that
- * finds no room cannot be kept, and then the node's next write takes a new epoch instead, which is
+ * Counter floors of keys whose stored set forgot this actor's highest counter (a reap, or a clock
+ * truncated elsewhere): a small set-associative table of (key hash, floor). A floor that finds no
+ * room cannot be kept, and then the node's next write takes a new epoch instead, which is
  * safe for every key at once but grows clocks by an actor; the table makes that rare.
  */
 static uint32_t floor_bucket(uint64_t key_hash)
@@ -171,7 +172,7 @@ static uint32_t floor_bucket(uint64_t key_hash)
     return (uint32_t)(key_hash % (REAP_FLOORS_MAX / REAP_FLOOR_WAYS)) * REAP_FLOOR_WAYS;
 }
 
-static void keep_floor(dyn_node_t *node, uint64_t key_hash, uint64_t floor)
+void node_reap_keep_floor(dyn_node_t *node, uint64_t key_hash, uint64_t floor)
 {
     node_reaper_t *r = node->reaper;
     if (floor == 0)
@@ -235,8 +236,7 @@ void node_reap_floors_clear(dyn_node_t *node)
     r->floor_count = 0;
 }
 
-/* The highest counter of this node's current actor in a set: dots and pasts. */
-static uint64_t own_high(const dyn_node_t *node, const dyn_siblings_t *set)
+uint64_t node_own_high(const dyn_node_t *node, const dyn_siblings_t *set)
 {
     uint64_t high = 0;
     for (uint32_t i = 0; i < set->count; i++) {
@@ -259,7 +259,7 @@ static uint64_t own_high(const dyn_node_t *node, const dyn_siblings_t *set)
 static void reap_local(dyn_node_t *node, const uint8_t *key, size_t key_length,
                        uint64_t key_hash, uint64_t print)
 {
-    uint64_t floor = own_high(node, &node->reaper->set);
+    uint64_t floor = node_own_high(node, &node->reaper->set);
     /* Traced before the delete, so a host can still read what goes (the simulator's checker). */
     dyn_trace_event_t ev = {.kind = DYN_TRACE_REAPED, .a = (int64_t)print, .key_hash = key_hash,
                             .key = key, .key_length = key_length};
@@ -267,7 +267,7 @@ static void reap_local(dyn_node_t *node, const uint8_t *key, size_t key_length,
     if (node->storage.ops->del(node->storage.ctx, DYN_SPACE_DATA, key, key_length) != DYN_OK)
         return;
     node->stats.tombstones_reaped++;
-    keep_floor(node, key_hash, floor);
+    node_reap_keep_floor(node, key_hash, floor);
     if (node->config.anti_entropy)
         node_ae_note_write(node, key_hash, print, 0);
 }

@@ -105,6 +105,8 @@ static const dyn_req_opts_t DEFAULTS = {0};
 static dyn_time_us g_grace_us;
 /* Probing period for the tests of the SWIM-style detector; 0 leaves it off (the default). */
 static dyn_time_us g_fd_interval_us;
+/* Clock truncation threshold for one test; 0 leaves the default. */
+static uint32_t g_vclock_threshold;
 
 static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max, bool hinted,
                               uint32_t hints_max)
@@ -137,6 +139,8 @@ static cluster_t *cluster_new(uint32_t siblings_max, uint32_t pending_max, bool 
             cfg.hints_max = hints_max;
         if (g_grace_us)
             cfg.tombstone_grace_us = g_grace_us;
+        if (g_vclock_threshold)
+            cfg.vclock_threshold = g_vclock_threshold;
         if (g_fd_interval_us) {
             cfg.fd_interval_us = g_fd_interval_us;
             cfg.fd_timeout_us = g_fd_interval_us / 2;
@@ -208,6 +212,14 @@ static int setup_detector(void **state)
     g_fd_interval_us = 4 * TICK_US;
     *state = cluster_new(0, 0, false, 0);
     g_fd_interval_us = 0;
+    return *state ? 0 : -1;
+}
+
+static int setup_threshold1(void **state)
+{
+    g_vclock_threshold = 1;
+    *state = cluster_new(0, 0, false, 0);
+    g_vclock_threshold = 0;
     return *state ? 0 : -1;
 }
 
@@ -2797,6 +2809,42 @@ static void test_collection_counts_each_yes_once(void **state)
         assert_int_equal(stored_count(c, c->pref[k]), 1);
 }
 
+/*
+ * Truncation elsewhere must not make a coordinator name a dot twice. With a threshold of one
+ * entry, c's delete keeps only b's entry in its past, yet supersedes b's version and with it a's
+ * first write: a's stored set then names none of a's counters. a kept the counter as the key's
+ * floor, so its next write is a:2, not a second a:1.
+ */
+static void test_truncation_does_not_reissue_a_dot(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0], b = c->pref[1], r3 = c->pref[2];
+    const dyn_req_opts_t all = {.w = 3, .r = 3};
+    dyn_msg_t reply;
+    put_sync(c, a, 1, "v1", NULL, all, false, &reply);
+    assert_true(reply.written.node == a && reply.written.counter == 1);
+    dyn_msg_clear(&reply);
+    get_sync(c, a, 2, all, &reply);
+    dyn_vclock_t ctx = reply.context;
+    dyn_msg_clear(&reply);
+    put_sync(c, b, 3, "v2", &ctx, all, false, &reply);
+    dyn_msg_clear(&reply);
+    get_sync(c, r3, 4, all, &reply);
+    ctx = reply.context;
+    dyn_msg_clear(&reply);
+    put_sync(c, r3, 5, NULL, &ctx, all, true, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    dyn_msg_clear(&reply);
+    dyn_siblings_t s;
+    assert_int_equal(stored(c, a, &s), 1);
+    assert_int_equal(dyn_vclock_get(&s.items[0].clock, a, 1), 0); /* a's counter is forgotten */
+    dyn_siblings_clear(&s);
+    put_sync(c, a, 6, "v3", NULL, all, false, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    assert_true(reply.written.node == a && reply.written.counter == 2);
+    dyn_msg_clear(&reply);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2860,6 +2908,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_collection_waits_for_hints, setup_reaping,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_does_not_reissue_a_dot,
+                                        setup_threshold1, teardown),
         cmocka_unit_test_setup_teardown(test_collection_counts_each_yes_once, setup_reaping,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_membership_gossip, setup_default, teardown),
