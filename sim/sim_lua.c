@@ -138,6 +138,19 @@ static dyn_time_us ms_to_us(lua_State *L, double ms, const char *what)
     return (dyn_time_us)llround(ms * 1000.0);
 }
 
+/* Set field `name` of the table on top of the stack. */
+static void set_integer(lua_State *L, const char *name, lua_Integer value)
+{
+    lua_pushinteger(L, value);
+    lua_setfield(L, -2, name);
+}
+
+static void set_number(lua_State *L, const char *name, double value)
+{
+    lua_pushnumber(L, value);
+    lua_setfield(L, -2, name);
+}
+
 /* ---- actors ----------------------------------------------------------------------------- */
 
 static void fail_run(sim_lua_t *sl, const char *message)
@@ -848,14 +861,10 @@ static int l_ring_study(lua_State *L)
                           dyn_strerror(rc), (int)c.ring.strategy, (int)c.nodes,
                           (int)c.ring.tokens_per_node, (int)c.ring.partitions);
     lua_createtable(L, 0, 4);
-    lua_pushnumber(L, r.efficiency);
-    lua_setfield(L, -2, "efficiency");
-    lua_pushnumber(L, r.max_share);
-    lua_setfield(L, -2, "max_share");
-    lua_pushinteger(L, (lua_Integer)r.metadata_entries);
-    lua_setfield(L, -2, "metadata_entries");
-    lua_pushinteger(L, (lua_Integer)r.metadata_bytes);
-    lua_setfield(L, -2, "metadata_bytes");
+    set_number(L, "efficiency", r.efficiency);
+    set_number(L, "max_share", r.max_share);
+    set_integer(L, "metadata_entries", (lua_Integer)r.metadata_entries);
+    set_integer(L, "metadata_bytes", (lua_Integer)r.metadata_bytes);
     return 1;
 }
 
@@ -1120,14 +1129,11 @@ static int l_cluster_membership(lua_State *L)
     for (size_t i = 0; i < dyn_membership_count(m); i++) {
         const dyn_member_t *e = dyn_membership_at(m, i);
         lua_createtable(L, 0, 4);
-        lua_pushinteger(L, e->id);
-        lua_setfield(L, -2, "id");
+        set_integer(L, "id", e->id);
         lua_pushstring(L, member_status_names[e->status]);
         lua_setfield(L, -2, "status");
-        lua_pushinteger(L, (lua_Integer)e->version);
-        lua_setfield(L, -2, "version");
-        lua_pushinteger(L, e->zone);
-        lua_setfield(L, -2, "zone");
+        set_integer(L, "version", (lua_Integer)e->version);
+        set_integer(L, "zone", e->zone);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     lua_setfield(L, -2, "members");
@@ -1307,16 +1313,11 @@ static int l_cluster_plan(lua_State *L)
     fflush(stdout);
     dyn_ring_destroy(next);
     lua_createtable(L, 0, 5);
-    lua_pushinteger(L, moved);
-    lua_setfield(L, -2, "moved");
-    lua_pushinteger(L, (lua_Integer)q);
-    lua_setfield(L, -2, "ranges");
-    lua_pushinteger(L, (lua_Integer)ranges_changed);
-    lua_setfield(L, -2, "ranges_changed");
-    lua_pushinteger(L, (lua_Integer)zone_warnings);
-    lua_setfield(L, -2, "zone_warnings");
-    lua_pushinteger(L, (lua_Integer)count);
-    lua_setfield(L, -2, "nodes");
+    set_integer(L, "moved", moved);
+    set_integer(L, "ranges", (lua_Integer)q);
+    set_integer(L, "ranges_changed", (lua_Integer)ranges_changed);
+    set_integer(L, "zone_warnings", (lua_Integer)zone_warnings);
+    set_integer(L, "nodes", (lua_Integer)count);
     return 1;
 }
 
@@ -1825,14 +1826,10 @@ static int l_workload_progress(lua_State *L)
 {
     lua_workload_t *lw = luaL_checkudata(L, 1, WORKLOAD_MT);
     lua_newtable(L);
-    lua_pushinteger(L, (lua_Integer)sim_workload_issued(lw->wl));
-    lua_setfield(L, -2, "issued");
-    lua_pushinteger(L, (lua_Integer)sim_workload_completed(lw->wl));
-    lua_setfield(L, -2, "completed");
-    lua_pushinteger(L, (lua_Integer)sim_workload_rejected(lw->wl));
-    lua_setfield(L, -2, "rejected");
-    lua_pushinteger(L, (lua_Integer)sim_workload_keys_written(lw->wl));
-    lua_setfield(L, -2, "keys_written");
+    set_integer(L, "issued", (lua_Integer)sim_workload_issued(lw->wl));
+    set_integer(L, "completed", (lua_Integer)sim_workload_completed(lw->wl));
+    set_integer(L, "rejected", (lua_Integer)sim_workload_rejected(lw->wl));
+    set_integer(L, "keys_written", (lua_Integer)sim_workload_keys_written(lw->wl));
     lua_pushboolean(L, sim_workload_done(lw->wl));
     lua_setfield(L, -2, "done");
     return 1;
@@ -1897,12 +1894,9 @@ static int l_stale_reads(lua_State *L)
     uint64_t judged, stale;
     sim_metrics_staleness(sim_world_metrics(get_sl(L)->world), &judged, &stale);
     lua_newtable(L);
-    lua_pushinteger(L, (lua_Integer)judged);
-    lua_setfield(L, -2, "judged");
-    lua_pushinteger(L, (lua_Integer)stale);
-    lua_setfield(L, -2, "stale");
-    lua_pushnumber(L, judged ? (double)stale / (double)judged : 0.0);
-    lua_setfield(L, -2, "fraction");
+    set_integer(L, "judged", (lua_Integer)judged);
+    set_integer(L, "stale", (lua_Integer)stale);
+    set_number(L, "fraction", judged ? (double)stale / (double)judged : 0.0);
     return 1;
 }
 
@@ -1916,18 +1910,14 @@ static int l_sibling_counts(lua_State *L)
     sim_sibling_dist_t sd;
     sim_metrics_siblings(sim_world_metrics(get_sl(L)->world), &sd);
     lua_newtable(L);
-    lua_pushinteger(L, (lua_Integer)sd.gets);
-    lua_setfield(L, -2, "gets");
-    lua_pushnumber(L, sd.mean);
-    lua_setfield(L, -2, "mean");
-    lua_pushinteger(L, (lua_Integer)sd.max);
-    lua_setfield(L, -2, "max");
+    set_integer(L, "gets", (lua_Integer)sd.gets);
+    set_number(L, "mean", sd.mean);
+    set_integer(L, "max", (lua_Integer)sd.max);
     for (int i = 0; i < SIM_SIBLING_BINS - 1; i++) {
         lua_pushinteger(L, (lua_Integer)sd.bins[i]);
         lua_rawseti(L, -2, i);
     }
-    lua_pushinteger(L, (lua_Integer)sd.bins[SIM_SIBLING_BINS - 1]);
-    lua_setfield(L, -2, "more");
+    set_integer(L, "more", (lua_Integer)sd.bins[SIM_SIBLING_BINS - 1]);
     return 1;
 }
 
@@ -1946,16 +1936,11 @@ static int l_availability(lua_State *L)
                                  (dyn_time_us)(bin_s * 1e6 + 0.5), &av) != 0)
         return luaL_error(L, "availability: out of memory");
     lua_newtable(L);
-    lua_pushinteger(L, (lua_Integer)av.ops);
-    lua_setfield(L, -2, "ops");
-    lua_pushinteger(L, (lua_Integer)av.ok);
-    lua_setfield(L, -2, "ok");
-    lua_pushnumber(L, av.ops ? (double)av.ok / (double)av.ops : 1.0);
-    lua_setfield(L, -2, "fraction");
-    lua_pushnumber(L, av.ops ? (double)av.bin_ok[av.worst] / (double)av.bin_ops[av.worst] : 1.0);
-    lua_setfield(L, -2, "worst");
-    lua_pushnumber(L, (double)av.worst * (double)av.bin_us / 1e6);
-    lua_setfield(L, -2, "worst_at");
+    set_integer(L, "ops", (lua_Integer)av.ops);
+    set_integer(L, "ok", (lua_Integer)av.ok);
+    set_number(L, "fraction", av.ops ? (double)av.ok / (double)av.ops : 1.0);
+    set_number(L, "worst", av.ops ? (double)av.bin_ok[av.worst] / (double)av.bin_ops[av.worst] : 1.0);
+    set_number(L, "worst_at", (double)av.worst * (double)av.bin_us / 1e6);
     lua_createtable(L, (int)av.bin_count, 0);
     for (size_t b = 0; b < av.bin_count; b++) {
         /* An empty bin had nothing refused: report it as available, like the whole-run figure. */
@@ -2086,16 +2071,11 @@ static int l_net_stats(lua_State *L)
 {
     const sim_net_stats_t *s = sim_net_stats(sim_world_net(get_sl(L)->world));
     lua_newtable(L);
-    lua_pushinteger(L, (lua_Integer)s->routed);
-    lua_setfield(L, -2, "routed");
-    lua_pushinteger(L, (lua_Integer)s->dropped_partition);
-    lua_setfield(L, -2, "dropped_partition");
-    lua_pushinteger(L, (lua_Integer)s->dropped_loss);
-    lua_setfield(L, -2, "dropped_loss");
-    lua_pushinteger(L, (lua_Integer)s->duplicated);
-    lua_setfield(L, -2, "duplicated");
-    lua_pushinteger(L, (lua_Integer)s->clogged);
-    lua_setfield(L, -2, "clogged");
+    set_integer(L, "routed", (lua_Integer)s->routed);
+    set_integer(L, "dropped_partition", (lua_Integer)s->dropped_partition);
+    set_integer(L, "dropped_loss", (lua_Integer)s->dropped_loss);
+    set_integer(L, "duplicated", (lua_Integer)s->duplicated);
+    set_integer(L, "clogged", (lua_Integer)s->clogged);
     return 1;
 }
 
@@ -2140,14 +2120,10 @@ static int l_honest_outcomes(lua_State *L)
     }
     fflush(stdout);
     lua_newtable(L);
-    lua_pushinteger(L, (lua_Integer)r.definite);
-    lua_setfield(L, -2, "definite");
-    lua_pushinteger(L, (lua_Integer)r.definite_appeared);
-    lua_setfield(L, -2, "dishonest");
-    lua_pushinteger(L, (lua_Integer)r.indeterminate);
-    lua_setfield(L, -2, "indeterminate");
-    lua_pushinteger(L, (lua_Integer)r.indeterminate_appeared);
-    lua_setfield(L, -2, "indeterminate_applied");
+    set_integer(L, "definite", (lua_Integer)r.definite);
+    set_integer(L, "dishonest", (lua_Integer)r.definite_appeared);
+    set_integer(L, "indeterminate", (lua_Integer)r.indeterminate);
+    set_integer(L, "indeterminate_applied", (lua_Integer)r.indeterminate_appeared);
     return 1;
 }
 
@@ -2211,18 +2187,12 @@ static int l_lost_writes(lua_State *L)
     }
     fflush(stdout);
     lua_newtable(L);
-    lua_pushinteger(L, (lua_Integer)r.checked);
-    lua_setfield(L, -2, "checked");
-    lua_pushinteger(L, (lua_Integer)r.present);
-    lua_setfield(L, -2, "present");
-    lua_pushinteger(L, (lua_Integer)r.superseded);
-    lua_setfield(L, -2, "superseded");
-    lua_pushinteger(L, (lua_Integer)r.reaped);
-    lua_setfield(L, -2, "reaped");
-    lua_pushinteger(L, (lua_Integer)r.resurrected);
-    lua_setfield(L, -2, "resurrected");
-    lua_pushinteger(L, (lua_Integer)r.lost);
-    lua_setfield(L, -2, "lost");
+    set_integer(L, "checked", (lua_Integer)r.checked);
+    set_integer(L, "present", (lua_Integer)r.present);
+    set_integer(L, "superseded", (lua_Integer)r.superseded);
+    set_integer(L, "reaped", (lua_Integer)r.reaped);
+    set_integer(L, "resurrected", (lua_Integer)r.resurrected);
+    set_integer(L, "lost", (lua_Integer)r.lost);
     return 1;
 }
 
@@ -2258,10 +2228,8 @@ static int l_convergence(lua_State *L)
     }
     fflush(stdout);
     lua_newtable(L);
-    lua_pushinteger(L, (lua_Integer)r.keys);
-    lua_setfield(L, -2, "keys");
-    lua_pushinteger(L, (lua_Integer)r.divergent);
-    lua_setfield(L, -2, "divergent");
+    set_integer(L, "keys", (lua_Integer)r.keys);
+    set_integer(L, "divergent", (lua_Integer)r.divergent);
     return 1;
 }
 
