@@ -186,10 +186,11 @@ static void log_stats(daemon_t *d)
         "stats net: received=%" PRIu64 " delivered=%" PRIu64 " sent=%" PRIu64
         " truncated=%" PRIu64 " unknown_sender=%" PRIu64 " no_route=%" PRIu64
         " send_too_big=%" PRIu64 " send_errors=%" PRIu64 " recv_errors=%" PRIu64
-        " clients_forgotten=%" PRIu64 " timers=%zu",
+        " clients_forgotten=%" PRIu64 " fragmented=%" PRIu64 " reassembled=%" PRIu64
+        " fragments_refused=%" PRIu64 " timers=%zu",
         u.received, u.delivered, u.sent, u.truncated, u.unknown_sender, u.no_route,
-        u.send_too_big, u.send_errors, u.recv_errors, u.clients_forgotten,
-        net_uv_timers_pending(d->env));
+        u.send_too_big, u.send_errors, u.recv_errors, u.clients_forgotten, u.fragmented,
+        u.reassembled, u.fragments_refused, net_uv_timers_pending(d->env));
     say(NET_LOG_INFO,
         "stats seal: sealed=%" PRIu64 " unsealed=%" PRIu64 " too_short=%" PRIu64
         " bad_format=%" PRIu64 " wrong_cluster=%" PRIu64 " unknown_key=%" PRIu64

@@ -39,13 +39,8 @@ enum {
     EXIT_OTHER = 5,
 };
 
-/*
- * Room kept in a datagram beyond the client's request for what replicas add to it (the
- * version's clock and dot in REPLICA_PUT, clocks in replies): a request is refused up front if
- * it leaves less, rather than sent to time out.
- */
-#define CTL_HEADROOM_BYTES 2048u
-#define CTL_VALUE_FILE_MAX ((size_t)NET_UV_PLAIN_MAX)
+/* The largest value: core's (1 MiB); a message over a datagram goes in fragments (frag.h). */
+#define CTL_VALUE_FILE_MAX ((size_t)DYN_VALUE_MAX)
 
 _Noreturn void dyn_assert_fail(const char *file, int line, const char *expression)
 {
@@ -794,9 +789,9 @@ int main(int argc, char **argv)
             const char *path = o.file ? o.file : "-";
             int rc = read_all(path, CTL_VALUE_FILE_MAX, &value, &value_length);
             if (rc == DYN_ETOOBIG) {
-                fprintf(stderr, "dynctl: %s: value too large: over %zu bytes, more than one "
-                        "datagram carries (values larger than a datagram are not supported "
-                        "yet)\n", strcmp(path, "-") ? path : "stdin", CTL_VALUE_FILE_MAX);
+                fprintf(stderr, "dynctl: %s: value too large: over %zu bytes (1 MiB), the "
+                        "largest value\n", strcmp(path, "-") ? path : "stdin",
+                        CTL_VALUE_FILE_MAX);
                 goto out;
             }
             if (rc != DYN_OK) {
@@ -831,12 +826,9 @@ int main(int argc, char **argv)
                     DYN_KEY_MAX);
             goto out;
         }
-        if (size == 0 || size + CTL_HEADROOM_BYTES > NET_UV_PLAIN_MAX) {
-            size_t fixed = size > value_length ? size - value_length : 0;
-            fprintf(stderr, "dynctl: value too large: %zu bytes; a request must fit one "
-                    "datagram, which leaves room for at most %zu bytes of value with this key "
-                    "and context (values larger than a datagram are not supported yet)\n",
-                    value_length, NET_UV_PLAIN_MAX - CTL_HEADROOM_BYTES - fixed - 2);
+        if (size == 0 || value_length > DYN_VALUE_MAX) {
+            fprintf(stderr, "dynctl: value too large: %zu bytes (at most %u, 1 MiB)\n",
+                    value_length, (unsigned)DYN_VALUE_MAX);
             goto out;
         }
     }
@@ -872,7 +864,8 @@ int main(int argc, char **argv)
         .cluster = o.cluster ? o.cluster : config.cluster, .key = seal_key, .key_id = 1,
         .sender_id = NET_UV_CLIENT_BASE | client_id, .sender_epoch = net_uv_wall_now(),
         .senders_max = (uint32_t)peer_count + 1,
-        .socket_buffer_bytes = is_bench ? 4 << 20 : 0,
+        /* room for a large reply's fragments, all in flight at once (capped by rmem_max) */
+        .socket_buffer_bytes = 4 << 20,
     };
     net_uv_handler_t handler = {.on_message = on_message, .on_timer = on_timer, .arg = c};
     int rc = net_uv_create(&uc, &handler, &c->env, err, sizeof(err));

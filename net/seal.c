@@ -38,6 +38,8 @@ enum {
     OFF_CIPHER = NET_SEAL_HEADER_BYTES + NET_SEAL_NONCE_BYTES,
 };
 
+#define NONCE_POOL 64u
+
 typedef struct seal_key {
     uint32_t id;
     bool used;
@@ -65,6 +67,10 @@ struct net_seal {
     size_t senders_used;
     size_t senders_max;
     net_seal_stats_t stats;
+    /* Random nonces drawn from the OS NONCE_POOL at a time: one getrandom call per 64 frames
+     * instead of one per frame. Nonces are public; the pool only needs to be used once each. */
+    size_t nonces_left;
+    uint8_t nonces[NONCE_POOL * NET_SEAL_NONCE_BYTES];
 };
 
 static void put_le(uint8_t *p, uint64_t v, int bytes)
@@ -275,7 +281,13 @@ int net_seal(net_seal_t *ctx, const uint8_t *plain, size_t plain_length, uint8_t
     put_le(frame + OFF_SENDER, ctx->sender_id, 4);
     put_le(frame + OFF_EPOCH, ctx->sender_epoch, 8);
     put_le(frame + OFF_SEQUENCE, ctx->next_sequence, 8);
-    randombytes_buf(frame + OFF_NONCE, NET_SEAL_NONCE_BYTES);
+    if (ctx->nonces_left == 0) {
+        randombytes_buf(ctx->nonces, sizeof(ctx->nonces));
+        ctx->nonces_left = NONCE_POOL;
+    }
+    uint8_t *nonce = ctx->nonces + --ctx->nonces_left * NET_SEAL_NONCE_BYTES;
+    memcpy(frame + OFF_NONCE, nonce, NET_SEAL_NONCE_BYTES);
+    sodium_memzero(nonce, NET_SEAL_NONCE_BYTES);
     static const uint8_t nothing[1];
     unsigned long long cipher_length = 0;
     crypto_aead_xchacha20poly1305_ietf_encrypt(frame + OFF_CIPHER, &cipher_length,

@@ -3,8 +3,9 @@
  *
  * Dynamo (paper section 2) assumes a trusted network; the daemon's UDP port is reachable by
  * whatever shares the network, so every datagram is sealed with an AEAD (libsodium's
- * XChaCha20-Poly1305, a random 24-byte nonce per datagram: nonces that large never repeat by
- * chance, so no nonce state has to survive a restart) under a cluster key that every node holds.
+ * XChaCha20-Poly1305, a random 24-byte nonce per datagram, drawn from the OS 64 at a time:
+ * nonces that large never repeat by chance, so no nonce state has to survive a restart) under a
+ * cluster key that every node holds.
  *
  * Frame (little-endian):
  *

@@ -29,9 +29,14 @@
  * so that a wall clock stepped backwards cannot lower it (net_uv_next_epoch). A client, which
  * has no store, uses its boot time alone.
  *
- * Sizes: a datagram is at most NET_UV_DATAGRAM_MAX bytes (the IPv4 UDP limit), so a core message
- * is at most NET_UV_PLAIN_MAX; a larger send is refused with DYN_ETOOBIG and counted (send_too_big;
- * core treats it as lost). Values that do not fit one datagram are for a later issue.
+ * Sizes: a datagram is at most NET_UV_DATAGRAM_MAX bytes (the IPv4 UDP limit), so one carries a
+ * core message of at most NET_UV_PLAIN_MAX bytes. A larger message, up to NET_FRAG_MESSAGE_MAX
+ * (core's DYN_MSG_MAX), is split into fragments, each sealed as a datagram of its own, and put
+ * back together by the receiver in a bounded table before it reaches the owner, whole or not at
+ * all (frag.h; a lost fragment loses the message, which core retries or times out). A send over
+ * NET_FRAG_MESSAGE_MAX is refused with DYN_ETOOBIG and counted (send_too_big). A 1 MiB value
+ * is 17 datagrams in flight at once: the receiver's socket buffer (socket_buffer_bytes, capped by
+ * the kernel's net.core.rmem_max) must hold them.
  *
  * Ownership: the caller owns the uv loop, which must outlive the env. net_uv_destroy() closes
  * the env's handles and turns the loop (UV_RUN_ONCE, which does not block while handles are
@@ -107,9 +112,12 @@ typedef struct net_uv_stats {
     uint64_t recv_errors;    /* the socket reported an error */
     uint64_t unknown_sender; /* authentic, but from a node id not in the member table */
     uint64_t no_route;       /* a send to an endpoint with no address (forgotten client) */
-    uint64_t send_too_big;   /* a send over NET_UV_PLAIN_MAX, refused */
+    uint64_t send_too_big;   /* a send over NET_FRAG_MESSAGE_MAX, refused */
     uint64_t send_errors;    /* the kernel refused a datagram, or libuv's queue was full */
     uint64_t clients_forgotten; /* client endpoints evicted from a full table */
+    uint64_t fragmented;     /* messages sent in fragments (frag.h) */
+    uint64_t reassembled;    /* messages put back together from fragments and delivered */
+    uint64_t fragments_refused; /* fragments malformed, or refused by the table's bounds */
 } net_uv_stats_t;
 
 typedef struct net_uv net_uv_t;

@@ -3,9 +3,10 @@
 #
 #   sh tests/net_cluster.sh DYNAMOD DYNCTL NET_PROBE
 #
-# put/get/delete with contexts and siblings, exit codes, the datagram size bound; then one node
-# is killed with SIGKILL while writes go on (W=2 still holds), restarted, and every acknowledged
-# write must be readable; finally every node stops on SIGTERM with status 0.
+# put/get/delete with contexts and siblings, exit codes, values up to 1 MiB (in fragments) and the
+# bound past it; then one node is killed with SIGKILL while writes go on (W=2 still holds),
+# restarted, and every acknowledged write must be readable; finally every node stops on SIGTERM
+# with status 0.
 set -u
 DYNAMOD=$1
 DYNCTL=$2
@@ -59,16 +60,27 @@ ctl -r 7 get k >/dev/null 2>&1
 ctl put k v --context zz >/dev/null 2>&1
 [ $? -eq 2 ] || fail "bad context hex: expected exit 2"
 
-# values: 60,000 bytes fit one datagram; 70,000 are refused with a clear message
+# values: 60,000 bytes fit one datagram; 1 MiB goes in fragments (put and get, byte for byte,
+# also as two siblings: a 2 MiB reply); one byte more is refused with a clear message
 head -c 60000 /dev/zero | tr '\0' 'a' > "$WORK/big"
 ctl $T put big --file "$WORK/big" >/dev/null || fail "a 60,000-byte value: exit $?"
 out=$(ctl $T get big) || fail "get of the 60,000-byte value: exit $?"
 [ "$(echo "$out" | sed -n 's/^value: //p' | wc -c)" -eq 60001 ] ||
     fail "the big value came back changed"
-head -c 70000 /dev/zero | tr '\0' 'a' > "$WORK/huge"
+head -c 1048576 /dev/urandom | od -An -tx1 -v | tr -d ' \n' | head -c 1048576 > "$WORK/mib"
+[ "$(wc -c < "$WORK/mib")" -eq 1048576 ] || fail "could not make a 1 MiB value"
+ctl $T put mib --file "$WORK/mib" >/dev/null || fail "a 1 MiB value: exit $?"
+ctl $T -r all get mib > "$WORK/mib.out" || fail "get of the 1 MiB value: exit $?"
+grep -qx "siblings: 1" "$WORK/mib.out" || fail "the 1 MiB value: expected one sibling"
+sed -n 's/^value: //p' "$WORK/mib.out" | tr -d '\n' | cmp -s - "$WORK/mib" ||
+    fail "the 1 MiB value came back changed"
+ctl $T put mib --file "$WORK/mib" >/dev/null || fail "a second blind 1 MiB put: exit $?"
+out=$(ctl $T get mib | grep -c "^value: ") || fail "get of two 1 MiB siblings: exit $?"
+[ "$out" -eq 2 ] || fail "two blind 1 MiB puts: expected two siblings, got $out"
+head -c 1048577 /dev/zero | tr '\0' 'a' > "$WORK/huge"
 err=$(ctl $T put huge - < "$WORK/huge" 2>&1 >/dev/null)
 rc=$?
-[ $rc -eq 2 ] || fail "a 70,000-byte value: expected exit 2, got $rc"
+[ $rc -eq 2 ] || fail "a value of 1 MiB + 1 byte: expected exit 2, got $rc"
 echo "$err" | grep -q "value too large" || fail "no clear message for a value too large: $err"
 
 # locate: the key's three replicas, then the fallbacks (none in a three-node cluster)

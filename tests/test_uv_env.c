@@ -1,18 +1,20 @@
 /*
  * test_uv_env.c: the libuv environment on its own: timer order, ties and cancels, sealed
- * exchanges on loopback, client endpoints and their bounded table, the datagram size bound,
- * and address parsing.
+ * exchanges on loopback, client endpoints and their bounded table, a message over one datagram
+ * sent in fragments and delivered whole, the size bound past that, and address parsing.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "core/status.h"
+#include "net/frag.h"
 #include "net/uv_env.h"
 
 static const uint8_t test_key[NET_SEAL_KEY_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
@@ -27,6 +29,9 @@ typedef struct recorder {
     size_t received;
     net_uv_t *env;          /* to answer from inside on_message */
     int answer;
+    const uint8_t *expect;  /* messages equal to this, byte for byte, are counted in matched */
+    size_t expect_length;
+    size_t matched;
 } recorder_t;
 
 static void rec_timer(void *arg, dyn_time_us now_us, uint64_t id)
@@ -49,6 +54,8 @@ static void rec_message(void *arg, dyn_time_us now_us, dyn_endpoint_t from, cons
                  (const char *)bytes);
     }
     r->received++;
+    if (r->expect && length == r->expect_length && memcmp(bytes, r->expect, length) == 0)
+        r->matched++;
     if (r->answer) {
         dyn_env_t env = net_uv_env(r->env);
         assert_int_equal(dyn_env_send(&env, from, (const uint8_t *)"pong", 4), DYN_OK);
@@ -177,15 +184,32 @@ static void test_exchange_and_clients(void **state)
     assert_int_equal(s.clients_forgotten, 1);
     assert_int_equal(s.delivered, 2);
 
-    /* One datagram at most: a larger message is refused, counted, and nothing is sent. */
-    static uint8_t big[NET_UV_PLAIN_MAX + 1];
-    assert_int_equal(dyn_env_send(&ea, 1, big, sizeof(big)), DYN_ETOOBIG);
-    assert_int_equal(net_uv_stats(a).send_too_big, 1);
-    assert_int_equal(dyn_env_send(&ea, 1, big, NET_UV_PLAIN_MAX), DYN_OK);
+    /* Over one datagram: sent in fragments and delivered whole, once; over NET_FRAG_MESSAGE_MAX:
+     * refused, counted, and nothing is sent. */
+    static uint8_t big[NET_UV_PLAIN_MAX + 1000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (uint8_t)(i * 31 + (i >> 9));
     node_rec.answer = 0;
+    node_rec.expect = big;
+    node_rec.expect_length = sizeof(big);
+    assert_int_equal(dyn_env_send(&ea, 1, big, sizeof(big)), DYN_OK);
+    assert_int_equal(net_uv_stats(a).fragmented, 1);
     run_until(&loop, &node_rec.received, 3);
-    assert_int_equal(node_rec.received, 3);
-    assert_int_equal(net_uv_seal_stats(node).unsealed, 3);
+    assert_int_equal(node_rec.matched, 1);
+    assert_int_equal(net_uv_stats(node).reassembled, 1);
+    assert_int_equal(net_uv_seal_stats(node).unsealed, 4); /* two pings, two fragments */
+    uint8_t *huge = calloc(1, NET_FRAG_MESSAGE_MAX + 1);
+    assert_non_null(huge);
+    assert_int_equal(dyn_env_send(&ea, 1, huge, NET_FRAG_MESSAGE_MAX + 1), DYN_ETOOBIG);
+    free(huge);
+    assert_int_equal(net_uv_stats(a).send_too_big, 1);
+    node_rec.expect = big;
+    node_rec.expect_length = NET_UV_PLAIN_MAX;
+    assert_int_equal(dyn_env_send(&ea, 1, big, NET_UV_PLAIN_MAX), DYN_OK);
+    run_until(&loop, &node_rec.received, 4);
+    assert_int_equal(node_rec.matched, 2);
+    assert_int_equal(net_uv_stats(a).fragmented, 1); /* one datagram: not fragmented */
+    assert_int_equal(net_uv_seal_stats(node).unsealed, 5);
     /* An endpoint nobody has: refused. */
     assert_int_equal(dyn_env_send(&ea, 2, big, 1), DYN_EUNAVAIL);
 
