@@ -1,7 +1,8 @@
 /*
  * fuzz_codec.c: libFuzzer target for the wire codec.
  *
- * Any input is decoded as a message, as a stored sibling set and as a client context. The decoder
+ * Any input is decoded as a message, as a stored sibling set, as a client context and as a
+ * membership view (what GOSSIP carries and a node persists). The decoder
  * must never crash or read out of bounds (ASan and UBSan watch), and whatever it accepts must be
  * canonical: re-encoding gives back exactly the input bytes. For messages with siblings that is
  * checked twice, through the blob passthrough and through the decoded set, so a decoder that
@@ -84,5 +85,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         check(rc == DYN_EBADMSG && vc.count == 0, "failed vclock decode");
     }
+
+    /* A view the checker accepts must decode, re-encode to the same bytes, and merge idempotently. */
+    dyn_membership_t *view = dyn_membership_create();
+    check(view != NULL, "out of memory");
+    int checked = dyn_codec_check_membership(data, size);
+    rc = dyn_codec_decode_membership(data, size, view);
+    check(rc == checked || rc == DYN_ENOMEM, "check_membership and decode disagree");
+    if (rc == DYN_OK) {
+        uint8_t *out = malloc(size ? size : 1);
+        check(out != NULL, "out of memory");
+        check(dyn_codec_membership_size(view) == size, "membership_size differs");
+        check(dyn_codec_encode_membership(view, out, size) == (int)size, "view length differs");
+        check(memcmp(out, data, size) == 0, "view bytes differ");
+        check(dyn_codec_merge_membership(data, size, view) == 0, "merging a view into itself changed it");
+        free(out);
+    } else {
+        check(rc == DYN_EBADMSG || rc == DYN_ENOMEM, "decode_membership undocumented status");
+        check(dyn_membership_count(view) == 0, "failed view decode left members");
+    }
+    dyn_membership_destroy(view);
     return 0;
 }
