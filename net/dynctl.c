@@ -6,6 +6,7 @@
  *   dynctl [options] put KEY VALUE | put KEY --file F | put KEY -
  *   dynctl [options] delete KEY
  *   dynctl [options] locate KEY
+ *   dynctl [options] ring
  *   dynctl [options] status
  *   dynctl [options] bench [--ops N | --duration S] [--concurrency C] ...
  *
@@ -55,13 +56,15 @@ static void usage(FILE *out)
         "       dynctl [options] put KEY VALUE | put KEY --file F | put KEY -\n"
         "       dynctl [options] delete KEY\n"
         "       dynctl [options] locate KEY\n"
+        "       dynctl [options] ring\n"
         "       dynctl [options] status\n"
         "       dynctl [options] bench [bench options]\n"
         "       dynctl --help | --version\n"
         "\n"
         "Talk to a dynamod cluster. get prints every concurrent version (sibling) and the\n"
         "context, as hex; hand the context back to put or delete (--context) to say which\n"
-        "versions the write supersedes. locate prints a key's preference list; status pings\n"
+        "versions the write supersedes. locate prints a key's preference list; ring prints each\n"
+        "node's partitions and share of the keys (as a replica) from the cluster file; status pings\n"
         "every node (exit 3 if any does not answer within --timeout).\n"
         "\n"
         "finding the cluster (one of):\n"
@@ -616,13 +619,13 @@ int main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "dynctl: no command (get, put, delete, locate, status, bench)\n");
+        fprintf(stderr, "dynctl: no command (get, put, delete, locate, ring, status, bench)\n");
         usage(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[optind++];
     dyn_op_kind_t kind = DYN_OP_GET;
-    int is_locate = 0, is_bench = 0, is_status = 0;
+    int is_locate = 0, is_bench = 0, is_status = 0, is_ring = 0;
     if (strcmp(cmd, "get") == 0)
         kind = DYN_OP_GET;
     else if (strcmp(cmd, "put") == 0)
@@ -635,8 +638,11 @@ int main(int argc, char **argv)
         is_bench = 1;
     else if (strcmp(cmd, "status") == 0)
         is_status = is_bench = 1; /* like bench: no key, no request */
+    else if (strcmp(cmd, "ring") == 0)
+        is_ring = is_locate = is_bench = 1; /* no key, no request: the cluster file's ring */
     else
-        return usage_error("unknown command '%s' (get, put, delete, locate, status, bench)", cmd);
+        return usage_error("unknown command '%s' (get, put, delete, locate, ring, status, bench)",
+                           cmd);
     const char *key = NULL;
     const char *value_arg = NULL;
     if (!is_bench) {
@@ -745,6 +751,38 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    if (is_ring) {
+        if (!c->ring) {
+            fprintf(stderr, "dynctl: ring needs the ring: give --config FILE\n");
+            goto out;
+        }
+        /* Partitions (or tokens) each node owns first, and its share of keys as a replica. */
+        size_t ranges = dyn_ring_range_count(c->ring);
+        if (c->json)
+            printf("{\"n\":%u,\"ranges\":%zu,\"nodes\":[", n, ranges);
+        else
+            printf("%zu key ranges, N=%u\n  node  address                 ranges  share_of_keys\n",
+                   ranges, n);
+        for (size_t i = 0; i < config.member_count; i++) {
+            const net_config_member_t *m = &config.members[i];
+            size_t owned = 0;
+            for (size_t r = 0; r < ranges; r++) {
+                uint32_t first;
+                owned += dyn_ring_range_preference_list(c->ring, (uint32_t)r, &first, 1) == 1 &&
+                         first == m->id;
+            }
+            double share = dyn_ring_ownership(c->ring, m->id, n);
+            if (c->json)
+                printf("%s{\"id\":%u,\"addr\":\"%s\",\"ranges\":%zu,\"share\":%.6f}",
+                       i ? "," : "", m->id, m->addr_text, owned, share);
+            else
+                printf("  %4u  %-22s  %6zu  %.4f\n", m->id, m->addr_text, owned, share);
+        }
+        if (c->json)
+            printf("]}\n");
+        status = EXIT_OK;
+        goto out;
+    }
     if (is_locate) {
         if (!c->ring) {
             fprintf(stderr, "dynctl: locate needs the ring: give --config FILE\n");

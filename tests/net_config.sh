@@ -83,4 +83,14 @@ err=$("$DYNAMOD" --config "$WORK/cluster.lua" --id 1 --data-dir "$WORK/other" 2>
 [ $? -eq 1 ] || fail "a second dynamod on one port: expected exit 1"
 echo "$err" | grep -q "address already in use" || fail "no clear message: $err"
 stop_node 1
+
+# dynctl ring: every member once, and the shares of a 3-node N=3 ring are all of the keys.
+printf '%s\nn = 3\n' "$NODES" > "$WORK/ring.lua"
+out=$("$DYNCTL" --config "$WORK/ring.lua" --insecure ring 2>&1) || fail "dynctl ring: $out"
+[ "$(echo "$out" | grep -c '127.0.0.1:1700[123] .* 1.0000$')" -eq 3 ] ||
+    fail "dynctl ring: expected 3 members each replicating every key, got: $out"
+out=$("$DYNCTL" --config "$WORK/ring.lua" --insecure --format json ring 2>&1)
+echo "$out" | grep -q '^{"n":3,"ranges":[0-9]*,"nodes":\[{"id":1,' || fail "dynctl ring json: $out"
+"$DYNCTL" --nodes 127.0.0.1:17001 --insecure ring >/dev/null 2>&1
+[ $? -eq 2 ] || fail "dynctl ring without the cluster file: expected exit 2"
 echo "net_config: ok"
