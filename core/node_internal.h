@@ -20,9 +20,6 @@ typedef struct op op_t;
 typedef struct node_reaper node_reaper_t;
 typedef struct node_detector node_detector_t;
 
-/* Tombstone notes a node's reaper queues before it falls back to scanning (reaper.c). */
-#define REAP_NOTES_MAX 4096u
-
 /* Anti-entropy state: one Merkle tree per key range the node stores keys of (anti_entropy.c). */
 typedef struct node_ae {
     dyn_merkle_t **trees;         /* one per owned range, as ordered in owned; NULL until used */

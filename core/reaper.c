@@ -37,6 +37,8 @@
 #include "core/ring.h"
 #include "core/status.h"
 
+/* Tombstone notes a node queues before it falls back to scanning the data space. */
+#define REAP_NOTES_MAX 4096u
 /* Reap rounds in flight per node, and their ids (the top bit keeps them apart from op ids). */
 #define REAP_ROUNDS_MAX 64u
 #define REAP_ID_TAG (1ULL << 63)
@@ -322,9 +324,9 @@ static void send_reap(dyn_node_t *node, uint32_t to, uint64_t id, uint8_t phase,
 /* Every owner agreed: reap everywhere, if the primary's own set is still the one agreed on. */
 static void round_commit(dyn_node_t *node, reap_round_t *round)
 {
-    /* The primary's own copy must be durable too before any owner forgets the key. */
-    if (tombstone_print(node, round->key, round->key_length) == round->print &&
-        node->storage.ops->sync(node->storage.ctx) == DYN_OK &&
+    /* The primary's own copy must be durable too before any owner forgets the key. Synced
+     * first, so the set reap_local reads was decoded after every storage call before it. */
+    if (node->storage.ops->sync(node->storage.ctx) == DYN_OK &&
         tombstone_print(node, round->key, round->key_length) == round->print) {
         for (uint32_t i = 0; i < round->owners_asked; i++)
             send_reap(node, round->owners[i], 0, DYN_REAP_COMMIT, round->key, round->key_length,

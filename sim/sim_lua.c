@@ -1395,7 +1395,7 @@ static int l_cluster_node_stats(lua_State *L)
     dyn_mem_store_t *store = sim_world_store(lc->sl->world, (uint32_t)id);
     luaL_argcheck(L, store != NULL, 2, "no such node");
     lua_newtable(L);
-#define FIELD(name, value) (lua_pushinteger(L, (lua_Integer)(value)), lua_setfield(L, -2, name))
+#define FIELD(name, value) set_integer(L, name, (lua_Integer)(value))
     lua_pushstring(L, node_state_names[sim_world_node_state(lc->sl->world, (uint32_t)id)]);
     lua_setfield(L, -2, "state");
     FIELD("keys", dyn_mem_store_key_count(store, DYN_SPACE_DATA));
@@ -2128,9 +2128,10 @@ static int l_honest_outcomes(lua_State *L)
 }
 
 /*
- * lost_writes() -> {checked=, present=, superseded=, reaped=, lost=}: check every acknowledged write
- * against the replicas' stores (sim_checker.h). The first lost writes are printed with the
- * faults injected after each was acknowledged.
+ * lost_writes() -> {checked=, present=, superseded=, reaped=, resurrected=, lost=}: check every
+ * acknowledged write against the replicas' stores (sim_checker.h), and count stored live versions
+ * that collected tombstones had covered. The first lost writes are printed with the faults
+ * injected after each was acknowledged.
  */
 static int l_lost_writes(lua_State *L)
 {
