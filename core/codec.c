@@ -1455,6 +1455,14 @@ size_t dyn_codec_membership_size(const dyn_membership_t *m)
     size_t n = varint_size(dyn_membership_count(m));
     for (size_t i = 0; i < dyn_membership_count(m); i++)
         n += member_size(dyn_membership_at(m, i));
+    uint32_t partitions;
+    const uint32_t *table = dyn_membership_ring(m, &partitions);
+    n += varint_size(dyn_membership_ring_version(m));
+    if (table) {
+        n += varint_size(partitions);
+        for (uint32_t i = 0; i < partitions; i++)
+            n += varint_size(table[i]);
+    }
     return n;
 }
 
@@ -1473,6 +1481,14 @@ int dyn_codec_encode_membership(const dyn_membership_t *m, uint8_t *buf, size_t 
         p = put_varint(p, e->addr_length);
         memcpy(p, e->addr, e->addr_length);
         p += e->addr_length;
+    }
+    uint32_t partitions;
+    const uint32_t *table = dyn_membership_ring(m, &partitions);
+    p = put_varint(p, dyn_membership_ring_version(m));
+    if (table) {
+        p = put_varint(p, partitions);
+        for (uint32_t i = 0; i < partitions; i++)
+            p = put_varint(p, table[i]);
     }
     DYN_ASSERT((size_t)(p - buf) == size);
     return (int)size;
@@ -1518,7 +1534,36 @@ static int membership_read(const uint8_t *bytes, size_t length, dyn_membership_t
                 *changed += rc;
         }
     }
-    return r.p == r.end ? DYN_OK : DYN_EBADMSG;
+    /* The ring table: its version, and at a nonzero version the partition count and owners. */
+    uint64_t ring_version, partitions;
+    TRY(get_varint(&r, &ring_version));
+    if (ring_version == 0)
+        return r.p == r.end ? DYN_OK : DYN_EBADMSG;
+    TRY(get_varint(&r, &partitions));
+    if (partitions == 0 || partitions > DYN_RING_TABLE_MAX)
+        return DYN_EBADMSG;
+    uint32_t *table = out ? malloc(partitions * sizeof(*table)) : NULL;
+    if (out && !table)
+        return DYN_ENOMEM;
+    int rc = DYN_OK;
+    for (uint64_t i = 0; i < partitions && rc == DYN_OK; i++) {
+        uint32_t owner = 0;
+        rc = get_u32(&r, &owner);
+        if (rc == DYN_OK && owner == 0)
+            rc = DYN_EBADMSG;
+        if (table)
+            table[i] = owner;
+    }
+    if (rc == DYN_OK && r.p != r.end)
+        rc = DYN_EBADMSG;
+    if (rc == DYN_OK && out) {
+        rc = dyn_membership_set_ring(out, ring_version, table, (uint32_t)partitions);
+        if (rc > 0 && changed)
+            *changed += rc;
+        rc = rc < 0 ? (rc == DYN_ENOMEM ? DYN_ENOMEM : DYN_EBADMSG) : DYN_OK;
+    }
+    free(table);
+    return rc;
 }
 
 int dyn_codec_check_membership(const uint8_t *bytes, size_t length)

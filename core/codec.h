@@ -25,7 +25,7 @@
 #include "core/vclock.h"
 
 #define DYN_WIRE_MAGIC 0xD7u
-#define DYN_WIRE_VERSION 7u /* 7: indirect probes; 6: gossip; 5: tombstone reaping; 4: anti-entropy; 3: hints, pr/pw, handoff, probes; 2: clock fields */
+#define DYN_WIRE_VERSION 8u /* 8: ring tables in views; 7: indirect probes; 6: gossip; 5: tombstone reaping; 4: anti-entropy; 3: hints, pr/pw, handoff, probes; 2: clock fields */
 /* A bound on any encoded message: one value plus generous headroom for siblings and clocks. */
 #define DYN_MSG_MAX ((size_t)DYN_VALUE_MAX * 4u + 65536u)
 
@@ -204,7 +204,9 @@ int dyn_codec_decode_vclock(const uint8_t *bytes, size_t length, dyn_vclock_t *o
  * A membership view's wire form, what GOSSIP carries and a node persists: uvarint count (at most
  * DYN_MEMBERS_MAX), then per member in strictly ascending id order: uvarint id (>= 1), u8 status
  * (1..4), uvarint zone (u16), uvarint version (>= 1), and the address as uvarint length (at most
- * DYN_MEMBER_ADDR_MAX) and bytes. size is exact (0 if the view cannot be encoded); encode returns
+ * DYN_MEMBER_ADDR_MAX) and bytes; then the ring table: uvarint version, and at a nonzero version
+ * uvarint partitions (1..DYN_RING_TABLE_MAX) and each partition's owner id (uvarint, >= 1). A
+ * view of 1,024 members and 4,096 partitions is about 16 KiB. size is exact (0 if the view cannot be encoded); encode returns
  * the length or DYN_ETOOBIG; decode replaces `out` (empty on failure) and is strict: any field out
  * of range, ids out of order or trailing bytes give DYN_EBADMSG. check validates without a view.
  */

@@ -13,6 +13,10 @@ struct dyn_membership {
     dyn_member_t *members;
     size_t count, capacity;
     uint64_t digest;      /* 0: stale */
+    uint64_t ring_version;
+    uint32_t *ring;       /* partition -> owner id; NULL at version 0 */
+    uint32_t partitions;
+    uint64_t ring_hash;   /* of the table: orders tables of one version, feeds the digest */
 };
 
 dyn_membership_t *dyn_membership_create(void) { return calloc(1, sizeof(dyn_membership_t)); }
@@ -22,6 +26,7 @@ void dyn_membership_destroy(dyn_membership_t *m)
     if (!m)
         return;
     free(m->members);
+    free(m->ring);
     free(m);
 }
 
@@ -29,6 +34,11 @@ void dyn_membership_clear(dyn_membership_t *m)
 {
     m->count = 0;
     m->digest = 0;
+    free(m->ring);
+    m->ring = NULL;
+    m->ring_version = 0;
+    m->partitions = 0;
+    m->ring_hash = 0;
 }
 
 size_t dyn_membership_count(const dyn_membership_t *m) { return m->count; }
@@ -114,9 +124,65 @@ int dyn_membership_apply(dyn_membership_t *m, const dyn_member_t *member)
     return 1;
 }
 
+static uint64_t table_hash(const uint32_t *owners, uint32_t partitions)
+{
+    uint64_t h = dyn_seed_derive(0x72696e67ULL /* "ring" */, partitions);
+    for (uint32_t i = 0; i < partitions; i++)
+        h = dyn_seed_derive(h, owners[i]);
+    return h;
+}
+
+int dyn_membership_set_ring(dyn_membership_t *m, uint64_t version, const uint32_t *owners,
+                            uint32_t partitions)
+{
+    if (version == 0 || partitions == 0 || partitions > DYN_RING_TABLE_MAX)
+        return DYN_EINVAL;
+    for (uint32_t i = 0; i < partitions; i++)
+        if (owners[i] == 0)
+            return DYN_EINVAL;
+    uint64_t h = table_hash(owners, partitions);
+    if (version < m->ring_version)
+        return 0;
+    if (version == m->ring_version) {
+        /* One version, two tables: the greater (hash, then size, then content) wins everywhere. */
+        int order = h != m->ring_hash ? (h > m->ring_hash ? 1 : -1)
+                    : partitions != m->partitions ? (partitions > m->partitions ? 1 : -1)
+                    : memcmp(owners, m->ring, partitions * sizeof(*owners));
+        if (order <= 0)
+            return 0;
+    }
+    uint32_t *copy = malloc(partitions * sizeof(*copy));
+    if (!copy)
+        return DYN_ENOMEM;
+    memcpy(copy, owners, partitions * sizeof(*copy));
+    free(m->ring);
+    m->ring = copy;
+    m->partitions = partitions;
+    m->ring_version = version;
+    m->ring_hash = h;
+    m->digest = 0;
+    return 1;
+}
+
+uint64_t dyn_membership_ring_version(const dyn_membership_t *m) { return m->ring_version; }
+uint64_t dyn_membership_ring_hash(const dyn_membership_t *m) { return m->ring_hash; }
+
+const uint32_t *dyn_membership_ring(const dyn_membership_t *m, uint32_t *partitions)
+{
+    if (partitions)
+        *partitions = m->partitions;
+    return m->ring;
+}
+
 int dyn_membership_merge(dyn_membership_t *dst, const dyn_membership_t *src)
 {
     int changed = 0;
+    if (src->ring_version) {
+        int rc = dyn_membership_set_ring(dst, src->ring_version, src->ring, src->partitions);
+        if (rc < 0)
+            return rc;
+        changed += rc;
+    }
     for (size_t i = 0; i < src->count; i++) {
         int rc = dyn_membership_apply(dst, &src->members[i]);
         if (rc < 0)
@@ -145,6 +211,8 @@ uint64_t dyn_membership_digest(const dyn_membership_t *m)
             h = dyn_seed_derive(h, word);
         }
     }
+    h = dyn_seed_derive(h, m->ring_version);
+    h = dyn_seed_derive(h, m->ring_hash);
     mut->digest = h ? h : 1;
     return mut->digest;
 }

@@ -760,9 +760,17 @@ static void test_widest_fields(void **state)
         memset(e.addr, 'a', DYN_MEMBER_ADDR_MAX);
         assert_int_equal(dyn_membership_apply(view, &e), 1);
     }
+    /* And the widest ring table: every partition, the widest owner ids and version. */
+    uint32_t *wide_table = malloc(DYN_RING_TABLE_MAX * sizeof(*wide_table));
+    assert_non_null(wide_table);
+    for (uint32_t i = 0; i < DYN_RING_TABLE_MAX; i++)
+        wide_table[i] = UINT32_MAX - i % 7;
+    assert_int_equal(dyn_membership_set_ring(view, UINT64_MAX, wide_table, DYN_RING_TABLE_MAX), 1);
+    free(wide_table);
     size_t wide_view_length = dyn_codec_membership_size(view);
     assert_int_equal(wide_view_length,
-                     2 + DYN_MEMBERS_MAX * (5 + 1 + 3 + 10 + 1 + DYN_MEMBER_ADDR_MAX));
+                     2 + DYN_MEMBERS_MAX * (5 + 1 + 3 + 10 + 1 + DYN_MEMBER_ADDR_MAX) + 10 + 3 +
+                         DYN_RING_TABLE_MAX * 5);
     uint8_t *wide_view = malloc(wide_view_length);
     assert_non_null(wide_view);
     assert_int_equal(dyn_codec_encode_membership(view, wide_view, wide_view_length - 1),
@@ -1637,25 +1645,25 @@ static void test_varint_strictness(void **state)
     builder_t b;
     /* request_id 0 written as 80 00: non-minimal. */
     b.len = 0;
-    b_raw(&b, "\xD7\x07\x07\x80\x00\x00", 6);
+    b_raw(&b, "\xD7\x08\x07\x80\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* request_id 1 written as 81 00, and as 81 80 00. */
     b.len = 0;
-    b_raw(&b, "\xD7\x07\x07\x81\x00\x00", 6);
+    b_raw(&b, "\xD7\x08\x07\x81\x00\x00", 6);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     b.len = 0;
-    b_raw(&b, "\xD7\x07\x07\x81\x80\x00\x00", 7);
+    b_raw(&b, "\xD7\x08\x07\x81\x80\x00\x00", 7);
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* The minimal forms decode. */
     b.len = 0;
-    b_raw(&b, "\xD7\x07\x07\x01\x00", 5);
+    b_raw(&b, "\xD7\x08\x07\x01\x00", 5);
     assert_int_equal(decode_built(&b), DYN_OK);
     /* UINT64_MAX is 9 x FF then 01; a 10th byte of 02 overflows, 11 bytes are too long. */
     uint8_t max[10];
     memset(max, 0xFF, 9);
     max[9] = 0x01;
     b.len = 0;
-    b_raw(&b, "\xD7\x07\x07", 3);
+    b_raw(&b, "\xD7\x08\x07", 3);
     b_raw(&b, max, 10);
     b_u8(&b, 0);
     assert_int_equal(decode_built(&b), DYN_OK);
@@ -1667,7 +1675,7 @@ static void test_varint_strictness(void **state)
     assert_int_equal(decode_built(&b), DYN_EBADMSG);
     /* 2^63 exactly: nine 80 bytes then 01. */
     b.len = 0;
-    b_raw(&b, "\xD7\x07\x07", 3);
+    b_raw(&b, "\xD7\x08\x07", 3);
     for (int i = 0; i < 9; i++)
         b_u8(&b, 0x80);
     b_u8(&b, 0x01);

@@ -194,16 +194,22 @@ static void test_wire_form_is_strict(void **state)
         uint8_t bytes[16];
         size_t length;
     } bad[] = {
-        {{2, 5, 2, 0, 1, 0, 5, 2, 0, 1, 0}, 11},  /* the same id twice */
-        {{2, 5, 2, 0, 1, 0, 4, 2, 0, 1, 0}, 11},  /* ids out of order */
-        {{1, 0, 2, 0, 1, 0}, 6},                  /* id 0 */
-        {{1, 5, 0, 0, 1, 0}, 6},                  /* status 0 */
-        {{1, 5, 5, 0, 1, 0}, 6},                  /* status 5 */
-        {{1, 5, 2, 0x80, 0x80, 0x04, 1, 0}, 8},   /* zone 65536 */
-        {{1, 5, 2, 0, 0, 0}, 6},                  /* version 0 */
-        {{1, 5, 2, 0, 1, 48}, 6},                 /* address longer than allowed */
-        {{1, 5, 2, 0x80, 0, 1, 0}, 7},            /* a non-minimal varint */
-        {{0x81, 0x20}, 2},                        /* count 4097 */
+        {{2, 5, 2, 0, 1, 0, 5, 2, 0, 1, 0, 0}, 12},  /* the same id twice */
+        {{2, 5, 2, 0, 1, 0, 4, 2, 0, 1, 0, 0}, 12},  /* ids out of order */
+        {{1, 0, 2, 0, 1, 0, 0}, 7},                  /* id 0 */
+        {{1, 5, 0, 0, 1, 0, 0}, 7},                  /* status 0 */
+        {{1, 5, 5, 0, 1, 0, 0}, 7},                  /* status 5 */
+        {{1, 5, 2, 0x80, 0x80, 0x04, 1, 0, 0}, 9},   /* zone 65536 */
+        {{1, 5, 2, 0, 0, 0, 0}, 7},                  /* version 0 */
+        {{1, 5, 2, 0, 1, 48}, 6},                    /* address longer than allowed */
+        {{1, 5, 2, 0x80, 0, 1, 0, 0}, 8},            /* a non-minimal varint */
+        {{0x81, 0x20}, 2},                           /* count 4097 */
+        {{1, 5, 2, 0, 1, 0}, 6},                     /* no ring version */
+        {{1, 5, 2, 0, 1, 0, 1, 0}, 8},               /* a ring of 0 partitions */
+        {{1, 5, 2, 0, 1, 0, 1, 2, 5, 0}, 10},        /* a partition owned by id 0 */
+        {{1, 5, 2, 0, 1, 0, 1, 2, 5}, 9},            /* fewer owners than partitions */
+        {{1, 5, 2, 0, 1, 0, 1, 1, 5, 5}, 10},        /* more */
+        {{1, 5, 2, 0, 1, 0, 1, 0x81, 0x80, 0x04, 5}, 11}, /* 65537 partitions */
     };
     dyn_membership_t *kept = dyn_membership_create();
     assert_non_null(kept);
@@ -216,13 +222,53 @@ static void test_wire_form_is_strict(void **state)
         assert_true(dyn_membership_digest(kept) == before);
     }
     /* A good view merges, counting what changed. */
-    const uint8_t good[] = {2, 5, 3, 0, 1, 0, 201, 1, 2, 0, 1, 0};
-    assert_int_equal(dyn_codec_merge_membership(good, sizeof good, kept), 2);
+    const uint8_t good[] = {2, 5, 3, 0, 1, 0, 201, 1, 2, 0, 1, 0, 3, 2, 5, 201, 1};
+    assert_int_equal(dyn_codec_merge_membership(good, sizeof good, kept), 3);
+    uint32_t partitions;
+    const uint32_t *table = dyn_membership_ring(kept, &partitions);
+    assert_int_equal(dyn_membership_ring_version(kept), 3);
+    assert_int_equal(partitions, 2);
+    assert_int_equal(table[0], 5);
+    assert_int_equal(table[1], 201);
     assert_int_equal(dyn_membership_find(kept, 5)->status, DYN_MEMBER_LEAVING);
     assert_int_equal(dyn_codec_merge_membership(good, sizeof good, kept), 0);
     dyn_membership_destroy(kept);
     dyn_membership_destroy(m);
     dyn_membership_destroy(out);
+}
+
+/* Ring tables: the higher version wins; two tables of one version pick alike in either order. */
+static void test_ring_table_merge(void **state)
+{
+    (void)state;
+    const uint32_t t1[4] = {1, 2, 3, 1}, t2[4] = {1, 2, 4, 4}, t3[4] = {3, 3, 2, 1};
+    const uint32_t zero[2] = {1, 0};
+    dyn_membership_t *a = dyn_membership_create(), *b = dyn_membership_create();
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(dyn_membership_ring(a, NULL));
+    assert_int_equal(dyn_membership_set_ring(a, 0, t1, 4), DYN_EINVAL);
+    assert_int_equal(dyn_membership_set_ring(a, 1, t1, 0), DYN_EINVAL);
+    assert_int_equal(dyn_membership_set_ring(a, 1, zero, 2), DYN_EINVAL);
+    uint64_t empty = dyn_membership_digest(a);
+    assert_int_equal(dyn_membership_set_ring(a, 1, t1, 4), 1);
+    assert_true(dyn_membership_digest(a) != empty);
+    assert_int_equal(dyn_membership_set_ring(a, 1, t1, 4), 0); /* the same table again */
+    assert_int_equal(dyn_membership_set_ring(a, 2, t2, 4), 1);
+    assert_int_equal(dyn_membership_set_ring(a, 1, t3, 4), 0); /* an older version */
+    assert_int_equal(dyn_membership_ring(a, NULL)[3], 4);
+    /* Concurrent commits at version 3: whichever order they arrive in, one table wins. */
+    assert_int_equal(dyn_membership_set_ring(b, 3, t3, 4), 1);
+    assert_int_equal(dyn_membership_set_ring(a, 3, t1, 4), 1);
+    int ab = dyn_membership_merge(a, b), ba = dyn_membership_merge(b, a);
+    assert_true(ab >= 0 && ba >= 0 && ab + ba == 1);
+    assert_true(dyn_membership_digest(a) == dyn_membership_digest(b));
+    assert_memory_equal(dyn_membership_ring(a, NULL), dyn_membership_ring(b, NULL), sizeof t1);
+    dyn_membership_clear(a);
+    assert_int_equal(dyn_membership_ring_version(a), 0);
+    assert_true(dyn_membership_digest(a) == empty);
+    dyn_membership_destroy(a);
+    dyn_membership_destroy(b);
 }
 
 static void test_bound(void **state)
@@ -249,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_merge_order_does_not_matter),
         cmocka_unit_test(test_digest),
         cmocka_unit_test(test_wire_form_is_strict),
+        cmocka_unit_test(test_ring_table_merge),
         cmocka_unit_test(test_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
