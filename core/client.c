@@ -176,6 +176,8 @@ void dyn_client_set_ring(dyn_client_t *c, const dyn_ring_t *ring, uint8_t n)
     c->config.ring_n = n;
 }
 
+const dyn_ring_t *dyn_client_ring(const dyn_client_t *c) { return c->config.ring; }
+
 /* Fill p->owners with the key's top n nodes when the client knows the ring. */
 static void choose_owners(dyn_client_t *c, pending_t *p, const dyn_client_request_t *req)
 {
@@ -304,7 +306,19 @@ int dyn_client_on_message(dyn_client_t *c, dyn_time_us now_us, dyn_endpoint_t fr
          * refusal would be a lie; its outcome is unknown, which is what a timeout says.
          */
         int status = msg->status;
-        if (status != DYN_OK && p->kind != DYN_OP_GET && p->attempts > 1)
+        if (status == DYN_EMOVED && p->attempts <= c->config.retries) {
+            /* Ownership is moving: try the next contact now rather than at the deadline. */
+            p->contact = (p->contact + 1) % (uint32_t)c->config.node_count;
+            attempt(c, p, now_us);
+            dyn_msg_clear(msg);
+            return DYN_OK;
+        }
+        /*
+         * "Moved" says this copy of the request was not applied; a duplicate of the datagram may
+         * have been, by a node whose ring still gave it the key. So it is no answer either way.
+         */
+        if (status == DYN_EMOVED ||
+            (status != DYN_OK && p->kind != DYN_OP_GET && p->attempts > 1))
             status = DYN_ETIMEDOUT;
         complete(c, p, now_us, msg, status);
     }

@@ -98,6 +98,8 @@ typedef struct dyn_client dyn_client_t;
 dyn_client_t *dyn_client_create(const dyn_client_config_t *config, dyn_env_t env);
 /* Point the client at a new ring (after a membership change), or NULL to stop using one. */
 void dyn_client_set_ring(dyn_client_t *client, const dyn_ring_t *ring, uint8_t n);
+/* The ring the client routes by, or NULL. */
+const dyn_ring_t *dyn_client_ring(const dyn_client_t *client);
 /* Pending requests are dropped without callbacks. */
 void dyn_client_destroy(dyn_client_t *client);
 

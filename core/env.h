@@ -31,6 +31,9 @@ typedef enum dyn_trace_kind {
     DYN_TRACE_HINT_STORED,       /* a fallback stored a version for owner `a` */
     DYN_TRACE_HINT_DELIVERED,    /* an owner (peer) acknowledged a hint set; it was deleted */
     DYN_TRACE_REAPED,            /* a tombstone-only set (print in a) is about to be deleted */
+    DYN_TRACE_TRANSFERRED,       /* the key's owners all acknowledged a set this node no longer
+                                    owns (peer: the last); it was deleted here */
+    DYN_TRACE_RING,              /* the ring followed a new partition table (version in a) */
 } dyn_trace_kind_t;
 
 typedef struct dyn_trace_event {

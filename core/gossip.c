@@ -11,8 +11,9 @@
  * Views merge member by member by version (membership.h), so any order of exchanges converges,
  * each round spreading a change to about as many nodes again as know it: O(log n) rounds.
  *
- * The view is written to the META space whenever it changes. A lost write costs nothing that the
- * next exchange does not bring back, so it is not synced.
+ * The view is written to the META space whenever it changes. A view merged from gossip is not
+ * synced: a crash that loses it costs nothing the next exchange does not bring back. A change
+ * made here (a member's status, a committed ring) is, as no other node has it yet.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,16 @@ static int persist(dyn_node_t *node)
         return length;
     return node->storage.ops->put(node->storage.ctx, DYN_SPACE_META, members_key,
                                   sizeof(members_key) - 1, node->members_buf, (size_t)length);
+}
+
+/*
+ * A change made here (an admin's, or a commit) exists nowhere else until gossip carries it: it
+ * is synced, so a crash before the first exchange does not take it back.
+ */
+static int persist_synced(dyn_node_t *node)
+{
+    int rc = persist(node);
+    return rc == DYN_OK ? node->storage.ops->sync(node->storage.ctx) : rc;
 }
 
 int node_gossip_init(dyn_node_t *node)
@@ -80,6 +91,8 @@ int dyn_node_merge_members(dyn_node_t *node, const dyn_membership_t *view)
     if (changed > 0) {
         node->stats.membership_changes += (uint64_t)changed;
         int rc = persist(node);
+        if (rc == DYN_OK)
+            rc = node_ring_follow(node);
         if (rc != DYN_OK)
             return rc;
     }
@@ -104,8 +117,24 @@ int dyn_node_member_change(dyn_node_t *node, uint32_t id, dyn_member_status_t st
     if (rc <= 0)
         return rc;
     node->stats.membership_changes++;
-    rc = persist(node);
+    rc = persist_synced(node);
     return rc == DYN_OK ? 1 : rc;
+}
+
+int64_t dyn_node_ring_commit(dyn_node_t *node, const uint32_t *owners)
+{
+    const dyn_ring_config_t *rc = dyn_ring_config(node->ring);
+    if (rc->strategy != DYN_STRATEGY_S3)
+        return DYN_EINVAL;
+    uint64_t version = dyn_membership_ring_version(node->members) + 1;
+    int status = dyn_membership_set_ring(node->members, version, owners, rc->partitions);
+    if (status < 0)
+        return status;
+    node->stats.membership_changes++;
+    status = persist_synced(node);
+    if (status == DYN_OK)
+        status = node_ring_follow(node);
+    return status == DYN_OK ? (int64_t)version : status;
 }
 
 static void send_gossip(dyn_node_t *node, dyn_endpoint_t to, uint8_t flags)
@@ -162,6 +191,8 @@ void node_gossip_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg
         if (changed > 0) {
             node->stats.membership_changes += (uint64_t)changed;
             (void)persist(node);
+            /* Out of memory keeps the old ring; the next change, or the tick, tries again. */
+            (void)node_ring_follow(node);
         }
     }
     if ((msg->gossip_flags & DYN_GOSSIP_REPLY) &&

@@ -32,7 +32,11 @@
 #define TIMER_KIND_TICK 2ULL
 #define OP_TABLE_INITIAL 64u
 
-/* OP_HANDOFF: a hint set sent to its owner, awaiting the owner's acknowledgement. */
+/*
+ * OP_HANDOFF: a stored set sent to the nodes that should hold it (a hint to its owner; data this
+ * node no longer owns to the key's owners), awaiting every one's acknowledgement before the set is
+ * deleted here.
+ */
 typedef enum op_kind { OP_FREE = 0, OP_GET, OP_PUT, OP_FORWARD, OP_HANDOFF } op_kind_t;
 
 typedef struct op {
@@ -44,6 +48,7 @@ typedef struct op {
     uint8_t primaries, need_primary; /* owners among the targets; owner answers needed (PR/PW) */
     uint8_t primary_ok, primary_failed;
     bool replied;
+    uint8_t space;                /* OP_HANDOFF: the dyn_space_t the set is kept in here */
     uint16_t responded_mask;
     int32_t first_error;
     dyn_endpoint_t origin;        /* who asked: a client or a forwarding node */
@@ -54,9 +59,9 @@ typedef struct op {
     uint32_t targets[DYN_N_MAX];
     uint32_t hint_for[DYN_N_MAX]; /* the owner target i stands in for; 0 if it is an owner */
     uint64_t answer_print[DYN_N_MAX]; /* OP_GET: each replica's answer fingerprint; 0 if none.
-                                         OP_HANDOFF: [0] is the print of the hint set sent */
+                                         OP_HANDOFF: [0] is the print of the set sent */
     /*
-     * OP_GET: a copy of the key, for read repair; OP_HANDOFF: the hint's key. Inline when short,
+     * OP_GET: a copy of the key, for read repair; OP_HANDOFF: the set's storage key. Inline when short,
      * else on the heap. Ops move when the table grows, so the inline bytes are reached through
      * op_key(), never a pointer.
      */
@@ -82,6 +87,7 @@ void dyn_node_config_default(dyn_node_config_t *config)
     config->hinted_handoff = 1;
     config->hints_max = 100000;
     config->handoff_batch = 64;
+    config->transfer_batch = 64;
     config->tick_us = 200000;
     config->anti_entropy = 1;
     config->merkle_depth = 8;
@@ -101,7 +107,7 @@ static bool config_valid(const dyn_node_config_t *c)
            c->request_timeout_us > 0 &&
            (c->resolution == DYN_RESOLVE_VCLOCK || c->resolution == DYN_RESOLVE_LWW) &&
            c->sync_writes <= DYN_SYNC_ALL && c->hinted_handoff <= 1 && c->hints_max >= 1 &&
-           c->handoff_batch >= 1 && c->tick_us > 0 && c->anti_entropy <= 1 &&
+           c->handoff_batch >= 1 && c->transfer_batch >= 1 && c->tick_us > 0 && c->anti_entropy <= 1 &&
            c->merkle_depth >= 1 && c->merkle_depth <= DYN_MERKLE_DEPTH_MAX &&
            c->ae_interval_us > 0 &&
            (c->fd_interval_us == 0 ||
@@ -210,9 +216,10 @@ dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *r
     /* Hints survive restarts in their own space; count them once, then keep the count. */
     if (storage.ops->scan(storage.ctx, DYN_SPACE_HINTS, count_hint, &node->hints) < 0 ||
         node_reap_init(node) != DYN_OK || node_gossip_init(node) != DYN_OK ||
-        node_fd_init(node) != DYN_OK ||
+        node_xfer_init(node) != DYN_OK || node_fd_init(node) != DYN_OK ||
         (node->config.anti_entropy && node_ae_init(node) != DYN_OK)) {
         node_ae_free(node);
+        node_xfer_free(node);
         node_reap_free(node);
         node_gossip_free(node);
         node_fd_free(node);
@@ -237,6 +244,7 @@ void dyn_node_destroy(dyn_node_t *node)
     free(node->suspects);
     node_ae_free(node);
     node_reap_free(node);
+    node_xfer_free(node);
     node_gossip_free(node);
     node_fd_free(node);
     free(node);
@@ -479,8 +487,10 @@ static void op_free(dyn_node_t *node, op_t *op, bool cancel_timer)
     if (cancel_timer)
         dyn_env_timer_cancel(&node->env, op->timer_handle);
     if (op->kind == OP_HANDOFF) {
-        DYN_ASSERT(node->handoffs_in_flight > 0);
-        node->handoffs_in_flight--;
+        uint32_t *in_flight = op->space == DYN_SPACE_HINTS ? &node->handoffs_in_flight
+                                                           : &node->xfers_in_flight;
+        DYN_ASSERT(*in_flight > 0);
+        (*in_flight)--;
     }
     /* Drop owned values but keep the item array for the next request in this slot. */
     dyn_siblings_t *m = &op->merged;
@@ -602,6 +612,8 @@ static int store_scratch(dyn_node_t *node, const place_t *pl, uint64_t key_hash)
             node_ae_note_write(node, key_hash, node->loaded_print,
                                dyn_siblings_dots_print(&node->scratch));
         node_reap_note_write(node, pl->key, pl->key_length, key_hash, &node->scratch);
+        if (node->ring_moved)
+            node_xfer_note_write(node, key_hash);
         /*
          * A version whose past was truncated (another coordinator's clock past its threshold)
          * can supersede this node's versions without naming their counters: the set then
@@ -1151,9 +1163,10 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         /*
          * A forwarded write reached a node that does not replicate the key (the two nodes' rings
          * disagree). It cannot issue a dot it can prove unique without the key's history, so it
-         * refuses rather than risk naming two different writes alike.
+         * refuses rather than risk naming two different writes alike, and says why: the client
+         * tries again, by when gossip has most likely brought the rings together.
          */
-        reply_status(node, from, msg->request_id, DYN_EUNAVAIL);
+        reply_status(node, from, msg->request_id, DYN_EMOVED);
         return;
     }
 
@@ -1254,34 +1267,70 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         op_progress(node, op);
 }
 
+/* The highest counter of this node's actor in an encoded stored set (node->scratch is used). */
+static uint64_t set_own_high(dyn_node_t *node, const uint8_t *blob, size_t length)
+{
+    int rc = dyn_codec_decode_siblings(blob, length, &node->scratch);
+    DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
+    uint64_t high = node_own_high(node, &node->scratch);
+    node->scratch.count = 0; /* its values borrowed the stored bytes, about to be deleted */
+    return high;
+}
+
 /*
- * The owner acknowledged a hint set: delete the hint, unless it changed since it was sent (a later
- * fallback write for the key); that one goes out in a later round.
+ * A target acknowledged a handed-off set. Once every target has, the set is deleted here, unless
+ * it changed since it was sent (a later write of the key); that one goes out in a later round.
  */
 static void on_handoff_reply(dyn_node_t *node, dyn_endpoint_t from, op_t *op, int32_t status)
 {
-    if (from != op->targets[0]) {
+    uint32_t index = op->n;
+    for (uint32_t i = 0; i < op->n; i++)
+        if (op->targets[i] == from)
+            index = i;
+    if (index == op->n || (op->responded_mask & (1u << index))) {
         node->stats.stray_messages++;
         return;
     }
-    if (status == DYN_OK && ++node->handoff_acks >= node->handoff_window) {
-        /* A window's worth acknowledged in time: one more set per round, up to handoff_batch. */
-        node->handoff_acks = 0;
-        if (node->handoff_window < node->config.handoff_batch)
-            node->handoff_window++;
+    op->responded_mask |= (uint16_t)(1u << index);
+    op->responded++;
+    op->ok += status == DYN_OK;
+    bool hint = op->space == DYN_SPACE_HINTS;
+    uint32_t *window = hint ? &node->handoff_window : &node->xfer_window;
+    uint32_t *acks = hint ? &node->handoff_acks : &node->xfer_acks;
+    uint32_t batch = hint ? node->config.handoff_batch : node->config.transfer_batch;
+    if (status == DYN_OK && ++*acks >= *window) {
+        /* A window's worth acknowledged in time: one more set per round, up to the batch. */
+        *acks = 0;
+        if (*window < batch)
+            (*window)++;
     }
-    if (status == DYN_OK) {
-        const dyn_storage_t *st = &node->storage;
-        const uint8_t *blob;
-        size_t length;
-        if (st->ops->get(st->ctx, DYN_SPACE_HINTS, op_key(op), op->key_length, &blob,
-                         &length) == DYN_OK &&
-            node_answer_print(blob, length) == op->answer_print[0] &&
-            st->ops->del(st->ctx, DYN_SPACE_HINTS, op_key(op), op->key_length) == DYN_OK) {
+    if (op->responded < op->n)
+        return;
+    const dyn_storage_t *st = &node->storage;
+    const uint8_t *blob;
+    size_t length;
+    uint64_t own_high = 0;
+    if (op->ok == op->n &&
+        st->ops->get(st->ctx, (dyn_space_t)op->space, op_key(op), op->key_length, &blob,
+                     &length) == DYN_OK &&
+        node_answer_print(blob, length) == op->answer_print[0] &&
+        (hint || (own_high = set_own_high(node, blob, length), true)) &&
+        st->ops->del(st->ctx, (dyn_space_t)op->space, op_key(op), op->key_length) == DYN_OK) {
+        if (hint) {
             DYN_ASSERT(node->hints > 0);
             node->hints--;
             node->stats.hints_delivered++;
             trace(node, DYN_TRACE_HINT_DELIVERED, from, 0, 0, op->key_hash);
+        } else {
+            /*
+             * The set was the record of the counters this node's actor issued on the key; should
+             * the key come back here (the ring moves again) its next write must count on past
+             * them, as after a reap.
+             */
+            if (own_high)
+                node_reap_keep_floor(node, op->key_hash, own_high);
+            node->stats.transfer_dropped++;
+            trace(node, DYN_TRACE_TRANSFERRED, from, 0, 0, op->key_hash);
         }
     }
     op_free(node, op, true);
@@ -1409,13 +1458,56 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
 
 /* ---- periodic work: probes and hinted handoff ------------------------------------------- */
 
+/*
+ * Send a stored set (at space/skey here; its data key is key) to targets[0..n), each to merge it
+ * into its data and acknowledge once it is durable. Returns DYN_OK, or DYN_EFULL when the pending
+ * table is full (try again next tick), or DYN_ENOMEM.
+ */
+int node_handoff_send(dyn_node_t *node, dyn_space_t space, const uint8_t *skey, size_t skey_length,
+                      const uint8_t *key, size_t key_length, const uint32_t *targets, uint32_t n,
+                      const uint8_t *blob, size_t blob_length)
+{
+    DYN_ASSERT(n >= 1 && n <= DYN_N_MAX && skey_length <= DYN_HINT_KEY_MAX);
+    op_t *op = op_alloc(node, OP_HANDOFF, node->now_us);
+    if (!op)
+        return DYN_EFULL;
+    op->n = (uint8_t)n;
+    op->need = (uint8_t)n;
+    op->space = (uint8_t)space;
+    if (space == DYN_SPACE_HINTS)
+        node->handoffs_in_flight++;
+    else
+        node->xfers_in_flight++;
+    memcpy(op->targets, targets, n * sizeof(*targets));
+    op->key_hash = dyn_ring_hash(key, key_length);
+    op->key_length = (uint32_t)skey_length;
+    if (skey_length > sizeof(op->key_inline) && !(op->key_heap = malloc(skey_length))) {
+        op_free(node, op, true);
+        return DYN_ENOMEM;
+    }
+    memcpy(op_key(op), skey, skey_length);
+    op->answer_print[0] = node_answer_print(blob, blob_length);
+    dyn_msg_t msg;
+    dyn_msg_init(&msg, DYN_MSG_HANDOFF);
+    msg.request_id = op_id(node, op);
+    msg.key = key;
+    msg.key_length = (uint32_t)key_length;
+    msg.siblings_blob = blob;
+    msg.siblings_blob_length = (uint32_t)blob_length;
+    for (uint32_t i = 0; i < n; i++)
+        node_send_msg(node, targets[i], &msg);
+    return DYN_OK;
+}
+
 typedef struct handoff_round {
     dyn_node_t *node;
-    dyn_time_us now_us;
     uint32_t budget;
 } handoff_round_t;
 
-/* Send one stored hint set to its owner, unless the owner is suspected. */
+/*
+ * Send one stored hint set to its owner, unless the owner is suspected. An owner the ring no
+ * longer gives the key (it left, or was removed) will not take it: the key's owners now do.
+ */
 static int handoff_one(void *arg, const uint8_t *key, size_t key_length, const uint8_t *blob,
                        size_t blob_length)
 {
@@ -1426,31 +1518,22 @@ static int handoff_one(void *arg, const uint8_t *key, size_t key_length, const u
     DYN_ASSERT(key_length > 4 && key_length <= DYN_HINT_KEY_MAX);
     uint32_t owner = (uint32_t)key[0] << 24 | (uint32_t)key[1] << 16 | (uint32_t)key[2] << 8 |
                      key[3];
-    if (node_suspected(node, owner))
-        return 0;
-    op_t *op = op_alloc(node, OP_HANDOFF, round->now_us);
-    if (!op)
-        return 1; /* the pending table is full: try again next tick */
-    node->handoffs_in_flight++;
-    op->n = 1;
-    op->need = 1;
-    op->targets[0] = owner;
-    op->key_hash = dyn_ring_hash(key + 4, key_length - 4);
-    op->key_length = (uint32_t)key_length;
-    if (key_length > sizeof(op->key_inline) && !(op->key_heap = malloc(key_length))) {
-        op_free(node, op, true);
-        return 1;
+    uint32_t targets[DYN_N_MAX] = {owner};
+    uint32_t n = 1;
+    if (node->ring_moved &&
+        !dyn_ring_is_replica(node->ring, dyn_ring_hash(key + 4, key_length - 4), owner,
+                             node->config.n)) {
+        n = node_owners(node, dyn_ring_hash(key + 4, key_length - 4), targets);
+        if (n == 0)
+            return 0;
     }
-    memcpy(op_key(op), key, key_length);
-    op->answer_print[0] = node_answer_print(blob, blob_length);
-    dyn_msg_t msg;
-    dyn_msg_init(&msg, DYN_MSG_HANDOFF);
-    msg.request_id = op_id(node, op);
-    msg.key = key + 4;
-    msg.key_length = (uint32_t)(key_length - 4);
-    msg.siblings_blob = blob;
-    msg.siblings_blob_length = (uint32_t)blob_length;
-    node_send_msg(node, owner, &msg);
+    for (uint32_t i = 0; i < n; i++)
+        if (node_suspected(node, targets[i]))
+            return 0;
+    int rc = node_handoff_send(node, DYN_SPACE_HINTS, key, key_length, key + 4, key_length - 4,
+                               targets, n, blob, blob_length);
+    if (rc != DYN_OK)
+        return 1;
     node->stats.handoffs_sent++;
     round->budget--;
     return 0;
@@ -1476,12 +1559,13 @@ static void tick(dyn_node_t *node, dyn_time_us now_us)
         node_send_msg(node, node->suspects[i], &ping);
     }
     if (node->hints > 0 && node->handoffs_in_flight == 0) {
-        handoff_round_t round = {node, now_us, node->handoff_window};
+        handoff_round_t round = {node, node->handoff_window};
         (void)node->storage.ops->scan(node->storage.ctx, DYN_SPACE_HINTS, handoff_one, &round);
     }
     if (node->config.anti_entropy)
         node_ae_tick(node, now_us);
     node_reap_tick(node, now_us);
+    node_xfer_tick(node, now_us);
     node_gossip_tick(node, now_us);
     node_fd_tick(node, now_us);
     arm_tick(node, now_us);
@@ -1512,10 +1596,12 @@ void dyn_node_on_timer(dyn_node_t *node, dyn_time_us now_us, uint64_t timer_id)
             if (!(op->responded_mask & (1u << i)))
                 node_suspect(node, op->targets[i]);
     if (op->kind == OP_HANDOFF) {
-        /* The owner is slow or gone: halve the rounds (the owner syncs every set it takes, and a
+        /* A target is slow or gone: halve the rounds (a target syncs every set it takes, and a
          * flood of them is what makes a recovering node miss its deadlines). */
-        node->handoff_window = node->handoff_window > 1 ? node->handoff_window / 2 : 1;
-        node->handoff_acks = 0;
+        bool hint = op->space == DYN_SPACE_HINTS;
+        uint32_t *window = hint ? &node->handoff_window : &node->xfer_window;
+        *window = *window > 1 ? *window / 2 : 1;
+        *(hint ? &node->handoff_acks : &node->xfer_acks) = 0;
         op_free(node, op, false);
         return;
     }

@@ -20,8 +20,10 @@
  * The node is sans-I/O: the host calls dyn_node_on_message() and dyn_node_on_timer() with the
  * current time, and the node acts only through its dyn_env_t and dyn_storage_t.
  *
- * Ownership: the node borrows the ring and the storage engine (both must outlive it, and the ring
- * may be shared by many nodes); it owns everything else and frees it in dyn_node_destroy().
+ * Ownership: the node borrows the ring it is created with and the storage engine (both must
+ * outlive it, and the ring may be shared by many nodes); rings built from later partition tables
+ * come from config.ring_cache or its own. It owns everything else and frees it in
+ * dyn_node_destroy().
  */
 #ifndef DYN_NODE_H
 #define DYN_NODE_H
@@ -99,6 +101,11 @@ typedef struct dyn_node_config {
      * paper's timeouts), indirect probes through fd_indirect members after fd_timeout. */
     dyn_time_us fd_interval_us, fd_timeout_us;
     uint8_t fd_indirect;
+    uint32_t transfer_batch;        /* data sets moved to new owners per tick, at most (the
+                                       transfer throttle; adapts as handoff_batch does) */
+    /* Rings built from the view's partition tables are taken from this cache, shared with the
+     * other nodes that use it (the simulator's); NULL: the node keeps its own. Borrowed. */
+    struct dyn_ring_cache *ring_cache;
 } dyn_node_config_t;
 
 /*
@@ -143,6 +150,10 @@ typedef struct dyn_node_stats {
     uint64_t membership_changes;             /* members a merged view changed here */
     uint64_t fd_probes, fd_indirect;         /* SWIM probes started; PING_REQs sent */
     uint64_t fd_suspicions;                  /* members a probe found silent (newly suspected) */
+    uint64_t ring_changes;                   /* partition tables the ring followed */
+    uint64_t transfer_sent;                  /* data sets sent to a key's new owners */
+    uint64_t transfer_dropped;               /* ... that every owner acknowledged: deleted here */
+    uint64_t transfer_rounds;                /* scans for data this node no longer owns */
 } dyn_node_stats_t;
 
 typedef struct dyn_node dyn_node_t;
@@ -199,7 +210,7 @@ uint32_t dyn_node_suspects(const dyn_node_t *node);
 int dyn_node_suspects_peer(const dyn_node_t *node, uint32_t peer);
 
 /*
- * Membership (issue 4, first part: the view and its gossip; the ring does not follow it yet).
+ * Membership.
  * The node's view of the cluster, kept in its META space and merged with a random member's every
  * gossip_interval. dyn_node_merge_members() merges a view in (the host's initial member list, or
  * an admin's); dyn_node_member_change() makes a change at this node, one version past what it
@@ -210,5 +221,20 @@ const dyn_membership_t *dyn_node_membership(const dyn_node_t *node);
 int dyn_node_merge_members(dyn_node_t *node, const dyn_membership_t *view);
 int dyn_node_member_change(dyn_node_t *node, uint32_t id, dyn_member_status_t status,
                            uint16_t zone);
+
+/*
+ * The ring follows the view's partition table (S3 only). dyn_node_ring_commit() makes `owners`
+ * (the ring's partition count of them, e.g. from dyn_claim) the table, one version past the one
+ * this node knows; gossip spreads it, and every node that takes it moves the data it no longer
+ * owns to the key's owners: in throttled rounds, each set deleted only once every owner has
+ * acknowledged it durable, so a crash of either side resumes with what is left. Returns the new
+ * version, DYN_EINVAL (not S3, an owner id 0), or a storage status.
+ */
+int64_t dyn_node_ring_commit(dyn_node_t *node, const uint32_t *owners);
+const dyn_ring_t *dyn_node_ring(const dyn_node_t *node);
+/* The version of the table the ring follows (0: the ring passed at create). */
+uint64_t dyn_node_ring_version(const dyn_node_t *node);
+/* True when this node holds no data it does not own and has none in flight (transfers done). */
+int dyn_node_transfer_idle(const dyn_node_t *node);
 
 #endif

@@ -13,6 +13,7 @@
 #include "core/membership.h"
 #include "core/merkle.h"
 #include "core/node.h"
+#include "core/ring_cache.h"
 #include "core/prng.h"
 #include "core/siblings.h"
 
@@ -90,6 +91,18 @@ struct dyn_node {
     dyn_time_us gossip_next_at;
     uint8_t *members_buf;         /* the view's encoding, for gossip and persistence; reused */
     size_t members_buf_capacity;
+    /*
+     * The ring following the view's partition table (transfer.c). ring is the one in use: the
+     * ring passed at create (borrowed) until the view brings a table, then one held from rings.
+     */
+    dyn_ring_cache_t *rings;      /* config.ring_cache, or this node's own (rings_own) */
+    bool rings_own;
+    const dyn_ring_t *ring_held;  /* acquired from rings, released on the next change; or NULL */
+    uint64_t ring_version, ring_hash;  /* of the table ring_held was built from; 0: none */
+    bool ring_moved;              /* the ring followed a table: data may sit on non-owners */
+    bool xfer_pending;            /* DATA may hold keys this node does not own: look for them */
+    uint32_t xfers_in_flight;     /* OP_HANDOFF ops of DATA sets: a round starts only at zero */
+    uint32_t xfer_window, xfer_acks;  /* the transfer throttle, as handoff_window */
 };
 
 /* Encode and send; returns the encoded length or a negative status. */
@@ -104,6 +117,23 @@ place_t node_data_place(const uint8_t *key, size_t key_length);
 /* Reconcile versions into the set stored at pl; returns how many were added, or a status. */
 int node_apply_versions(dyn_node_t *node, const place_t *pl, uint64_t key_hash,
                         const dyn_version_t *versions, uint32_t count);
+
+/* Send a stored set to targets, deleted here once all acknowledge it durable (node.c). */
+int node_handoff_send(dyn_node_t *node, dyn_space_t space, const uint8_t *skey, size_t skey_length,
+                      const uint8_t *key, size_t key_length, const uint32_t *targets, uint32_t n,
+                      const uint8_t *blob, size_t blob_length);
+
+/* transfer.c: the ring following the view, and moving data to the key's owners. */
+int node_xfer_init(dyn_node_t *node);
+void node_xfer_free(dyn_node_t *node);
+/* The view changed: if its ring table did, rebuild the ring, the Merkle trees, and look for data
+ * to move. Returns DYN_OK or a status (the old ring stays in use). */
+int node_ring_follow(dyn_node_t *node);
+/* The key's first N owners under the current ring, into out[DYN_N_MAX]; returns how many. */
+uint32_t node_owners(const dyn_node_t *node, uint64_t key_hash, uint32_t *out);
+/* A DATA set was stored: after a ring change, one this node does not own must move on. */
+void node_xfer_note_write(dyn_node_t *node, uint64_t key_hash);
+void node_xfer_tick(dyn_node_t *node, dyn_time_us now_us);
 
 /* anti_entropy.c */
 int node_ae_init(dyn_node_t *node);

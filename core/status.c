@@ -22,6 +22,7 @@ const char *dyn_strerror(int status)
     case DYN_ENOKEY: return "a datagram under an unknown key id";
     case DYN_ECLUSTER: return "a datagram from another cluster";
     case DYN_EREPLAY: return "a replayed or too old datagram";
+    case DYN_EMOVED: return "the key's owners changed under the request; retry";
     default: return "unknown status";
     }
 }

@@ -30,6 +30,8 @@ typedef enum dyn_status {
     DYN_ENOKEY = -15,     /* a datagram sealed under a key id this node does not hold */
     DYN_ECLUSTER = -16,   /* a datagram addressed to another cluster */
     DYN_EREPLAY = -17,    /* a datagram already received, or too old for the replay window */
+    DYN_EMOVED = -18,     /* the key's owners changed under the request (two nodes' rings
+                             disagree while a membership change spreads); retry */
 } dyn_status_t;
 
 /* A static English description of a status code; never NULL, also for unknown codes. */

@@ -266,9 +266,59 @@ void sim_checker_observed(sim_checker_t *c, const uint8_t *key, size_t key_lengt
  */
 #define SETS_MAX (DYN_FALLBACK_WALK_MAX * (DYN_N_MAX + 1))
 
+typedef struct hint_match {
+    const uint8_t *key;
+    uint32_t key_length;
+    dyn_siblings_t *sets;
+    size_t count;
+} hint_match_t;
+
+static void decode_set(dyn_siblings_t *sets, size_t *count, const uint8_t *blob, size_t length)
+{
+    DYN_ASSERT(*count < SETS_MAX);
+    dyn_siblings_init(&sets[*count]);
+    int rc = dyn_codec_decode_siblings(blob, length, &sets[*count]);
+    DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
+    (*count)++;
+}
+
+static int match_hint(void *arg, const uint8_t *hkey, size_t hkey_length, const uint8_t *blob,
+                      size_t length)
+{
+    hint_match_t *m = arg;
+    if (hkey_length == 4u + m->key_length && memcmp(hkey + 4, m->key, m->key_length) == 0)
+        decode_set(m->sets, &m->count, blob, length);
+    return 0;
+}
+
+/*
+ * After a membership change the walk of the current ring is not where everything is: data not
+ * yet moved sits on its old owners, hints on fallbacks for owners that are owners no more. Every
+ * node's data and hints are looked at instead (a linear scan of each hint space, so the checks of
+ * a churn scenario cost more, as they must).
+ */
+static size_t load_sets_everywhere(sim_world_t *w, const uint8_t *key, uint32_t key_length,
+                                   dyn_siblings_t *sets)
+{
+    hint_match_t m = {key, key_length, sets, 0};
+    for (uint32_t id = 1; id <= sim_world_node_count(w); id++) {
+        dyn_mem_store_t *store = sim_world_store(w, id);
+        dyn_storage_t st = dyn_mem_store_storage(store);
+        const uint8_t *blob;
+        size_t length;
+        if (st.ops->get(st.ctx, DYN_SPACE_DATA, key, key_length, &blob, &length) == DYN_OK)
+            decode_set(sets, &m.count, blob, length);
+        if (dyn_mem_store_key_count(store, DYN_SPACE_HINTS) > 0)
+            (void)st.ops->scan(st.ctx, DYN_SPACE_HINTS, match_hint, &m);
+    }
+    return m.count;
+}
+
 static size_t load_sets(sim_world_t *w, const uint8_t *key, uint32_t key_length,
                         dyn_siblings_t *sets)
 {
+    if (sim_world_ring_commits(w) > 0)
+        return load_sets_everywhere(w, key, key_length, sets);
     const dyn_ring_t *ring = sim_world_ring(w);
     size_t n = sim_world_cluster_config(w)->node.n;
     size_t span = 2 * n;
@@ -300,11 +350,7 @@ static size_t load_sets(sim_world_t *w, const uint8_t *key, uint32_t key_length,
             size_t length;
             if (st.ops->get(st.ctx, space, at, at_length, &blob, &length) != DYN_OK)
                 continue;
-            DYN_ASSERT(count < SETS_MAX);
-            dyn_siblings_init(&sets[count]);
-            int rc = dyn_codec_decode_siblings(blob, length, &sets[count]);
-            DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
-            count++;
+            decode_set(sets, &count, blob, length);
         }
     }
     return count;

@@ -11,6 +11,7 @@
  * then sorted: Lua seeds its string hash per state, so table order may differ between runs.
  */
 #include "sim/sim_lua.h"
+
 #include "sim/sim_ring_study.h"
 
 #include <gsl/gsl_rng.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "core/claim.h"
 #include "core/codec.h"
@@ -783,7 +785,7 @@ static const char *const cluster_keys[] = {
     "timeout", "vclock_threshold", "siblings_max", "requests_pending_max", "resolution",
     "sync_writes", "disk", "hinted_handoff", "hints_max", "handoff_batch", "tick", "anti_entropy",
     "merkle_depth", "ae_interval", "tombstone_grace", "gossip_interval", "fd_interval",
-    "fd_timeout", "fd_indirect", NULL};
+    "fd_timeout", "fd_indirect", "spares", "transfer_batch", NULL};
 
 static const struct {
     const char *name;
@@ -942,6 +944,8 @@ static int l_cluster_new(lua_State *L)
         return luaL_error(L, "cluster.new: fd_timeout must be > 0 and below fd_interval");
     cc.node.hints_max = (uint32_t)opt_int(L, 1, "hints_max", 100000, 1, UINT32_MAX);
     cc.node.handoff_batch = (uint32_t)opt_int(L, 1, "handoff_batch", 64, 1, 1 << 20);
+    cc.node.transfer_batch = (uint32_t)opt_int(L, 1, "transfer_batch", 64, 1, 1 << 20);
+    cc.spares = (uint32_t)opt_int(L, 1, "spares", 0, 0, 4096);
     cc.node.tick_us = ms_to_us(L, opt_num(L, 1, "tick", 200), "tick");
     if (cc.node.tick_us == 0)
         return luaL_error(L, "cluster.new: tick must be > 0 ms");
@@ -1190,62 +1194,157 @@ static uint32_t *opt_id_list(lua_State *L, int idx, const char *name, size_t *co
     return ids;
 }
 
+/* Whether id is in ids[0..count). */
+static bool id_listed(const uint32_t *ids, size_t count, uint32_t id)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+/* The zone of member id: from the zones table at index zones (0: none given), else as node
+ * `view`'s membership records it, else 0. */
+static uint16_t member_zone(lua_State *L, int zones, const dyn_membership_t *view, uint32_t id)
+{
+    if (zones) {
+        lua_geti(L, zones, id);
+        lua_Integer z = lua_tointeger(L, -1);
+        int given = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (given) {
+            if (z < 0 || z > UINT16_MAX)
+                luaL_error(L, "plan: zone of node %d must be 0..65535", (int)id);
+            return (uint16_t)z;
+        }
+    }
+    const dyn_member_t *m = view ? dyn_membership_find(view, id) : NULL;
+    return m ? m->zone : 0;
+}
+
 /*
- * c:plan{join = {ids}, leave = {ids}, zones = {[id] = zone}} -> {moved=, ranges=, ranges_changed=,
- * zone_warnings=, nodes=}: what a membership change would do to an S3 ring (Riak's `cluster
- * plan`): the claim (claim.h) of the new member set from the current partition table, the
- * partitions that change owner, the key ranges whose N replicas change, and the ranges whose N
- * replicas would span fewer than N zones. Prints one line per node (partitions and share of the
- * key space before and after). Nothing is applied: committing a plan comes with key-range
- * transfer.
+ * c:plan{join = {ids}, leave = {ids}, remove = {ids}, replace = {[old] = new}, zones = {[id] =
+ * zone}, commit = bool, via = id} -> {moved=, ranges=, ranges_changed=, zone_warnings=, nodes=,
+ * version=}: a membership change of an S3 ring, as Riak's `cluster plan` and `cluster commit`.
+ * join adds nodes (spares), leave takes members out after they hand their data on, remove takes
+ * them out at once (a dead node: its data comes back from the other replicas by anti-entropy),
+ * replace gives a new node exactly the old one's partitions. The new table is the claim (claim.h)
+ * of the new member set from the current table; the plan prints one line per node (partitions and
+ * share of the key space before and after), the partitions that change owner, the key ranges
+ * whose N replicas change, and a warning for ranges whose N replicas would span fewer than N
+ * zones. With commit, node `via` (default: the first up node that stays) records the member
+ * changes and the table, and gossip spreads them; the scenario's ring becomes the new one.
  */
 static int l_cluster_plan(lua_State *L)
 {
     lua_cluster_t *lc = check_cluster(L, 1);
     sim_world_t *w = lc->sl->world;
     luaL_checktype(L, 2, LUA_TTABLE);
-    static const char *const keys[] = {"join", "leave", "zones", NULL};
+    static const char *const keys[] = {"join", "leave", "remove", "replace", "zones", "commit",
+                                       "via", NULL};
     check_options(L, 2, "plan", keys);
     const dyn_ring_t *ring = sim_world_ring(w);
     const dyn_ring_config_t *rc = dyn_ring_config(ring);
     if (rc->strategy != DYN_STRATEGY_S3)
         return luaL_error(L, "plan: only strategy S3 has a partition table to claim");
     size_t n = sim_world_cluster_config(w)->node.n;
-    size_t joins, leaves, q = rc->partitions, old_count = dyn_ring_node_count(ring);
+    uint32_t processes = sim_world_node_count(w);
+    size_t joins, leaves, removes, q = rc->partitions, old_count = dyn_ring_node_count(ring);
     uint32_t *join = opt_id_list(L, 2, "join", &joins);
     uint32_t *leave = opt_id_list(L, 2, "leave", &leaves);
+    uint32_t *remove = opt_id_list(L, 2, "remove", &removes);
+    /* replace = {[old] = new}: two parallel lists, in ascending order of the old id. */
+    uint32_t *r_old = lua_newuserdatauv(L, (old_count + 1) * sizeof(uint32_t), 0);
+    uint32_t *r_new = lua_newuserdatauv(L, (old_count + 1) * sizeof(uint32_t), 0);
+    size_t replaces = 0;
+    lua_getfield(L, 2, "replace");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_istable(L, -1))
+            return luaL_error(L, "plan: replace must be a table {[old] = new}");
+        for (uint32_t id = 1; id <= processes; id++) {
+            lua_geti(L, -1, id);
+            if (!lua_isnil(L, -1)) {
+                lua_Integer to = lua_tointeger(L, -1);
+                if (to < 1 || to > processes)
+                    return luaL_error(L, "plan: replace[%d] is not a node", (int)id);
+                if (replaces == old_count)
+                    return luaL_error(L, "plan: more replacements than members");
+                r_old[replaces] = id;
+                r_new[replaces++] = (uint32_t)to;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    int commit = opt_flag(L, 2, "commit", 0);
     uint32_t *old_table = lua_newuserdatauv(L, q * sizeof(uint32_t), 0);
     uint32_t *new_table = lua_newuserdatauv(L, q * sizeof(uint32_t), 0);
-    uint32_t *members = lua_newuserdatauv(L, (old_count + joins) * sizeof(uint32_t), 0);
+    uint32_t *old_ids = lua_newuserdatauv(L, (old_count ? old_count : 1) * sizeof(uint32_t), 0);
+    uint32_t *members =
+        lua_newuserdatauv(L, (old_count + joins + replaces + 1) * sizeof(uint32_t), 0);
     DYN_ASSERT(dyn_ring_s3_table(ring, old_table) == DYN_OK);
+    /* The current members, ascending: the distinct owners of the table. */
+    size_t olds = 0;
+    for (uint32_t id = 1; id <= processes && olds < old_count; id++)
+        if (dyn_ring_ownership(ring, id, 1) > 0.0)
+            old_ids[olds++] = id;
+    DYN_ASSERT(olds == old_count);
+    for (size_t i = 0; i < leaves + removes; i++) {
+        uint32_t id = i < leaves ? leave[i] : remove[i - leaves];
+        if (!id_listed(old_ids, olds, id))
+            return luaL_error(L, "plan: node %d is not a member, it cannot %s", (int)id,
+                              i < leaves ? "leave" : "be removed");
+    }
+    for (size_t i = 0; i < joins + replaces; i++) {
+        uint32_t id = i < joins ? join[i] : r_new[i - joins];
+        if (id > processes)
+            return luaL_error(L, "plan: no node %d (the cluster has %d, spares included)",
+                              (int)id, (int)processes);
+        if (id_listed(old_ids, olds, id) || id_listed(join, i < joins ? i : joins, id) ||
+            (i >= joins && id_listed(r_new, i - joins, id)))
+            return luaL_error(L, "plan: node %d is a member already", (int)id);
+    }
+    for (size_t i = 0; i < replaces; i++)
+        if (!id_listed(old_ids, olds, r_old[i]))
+            return luaL_error(L, "plan: node %d is not a member, it cannot be replaced",
+                              (int)r_old[i]);
+    /* A replacement takes the old node's partitions as they are; the claim then balances. */
+    uint32_t *claim_from = lua_newuserdatauv(L, q * sizeof(uint32_t), 0);
+    size_t substituted = 0;
+    for (size_t p = 0; p < q; p++) {
+        claim_from[p] = old_table[p];
+        for (size_t i = 0; i < replaces; i++)
+            if (old_table[p] == r_old[i]) {
+                claim_from[p] = r_new[i];
+                substituted++;
+            }
+    }
     size_t count = 0;
-    for (uint32_t id = 1; id <= sim_world_node_count(w); id++) {
-        int gone = 0;
-        for (size_t i = 0; i < leaves; i++)
-            gone |= leave[i] == id;
-        if (!gone)
-            members[count++] = id;
-    }
-    for (size_t i = 0; i < joins; i++) {
-        for (size_t k = 0; k < count; k++)
-            if (members[k] == join[i])
-                return luaL_error(L, "plan: node %d is a member already", (int)join[i]);
+    for (size_t i = 0; i < olds; i++)
+        if (!id_listed(leave, leaves, old_ids[i]) && !id_listed(remove, removes, old_ids[i]) &&
+            !id_listed(r_old, replaces, old_ids[i]))
+            members[count++] = old_ids[i];
+    for (size_t i = 0; i < joins; i++)
         members[count++] = join[i];
-    }
+    for (size_t i = 0; i < replaces; i++)
+        members[count++] = r_new[i];
     if (count < n)
         return luaL_error(L, "plan: %d members cannot hold N=%d replicas", (int)count, (int)n);
-    int moved = dyn_claim(old_table, q, members, count, (unsigned)(n - 1), new_table);
+    int moved = dyn_claim(claim_from, q, members, count, (unsigned)(n - 1), new_table);
     if (moved < 0)
         return luaL_error(L, "plan: %s", dyn_strerror(moved));
+    moved += (int)substituted;
     dyn_ring_t *next;
     int status = dyn_ring_create_s3_table(&next, rc, new_table);
     if (status != DYN_OK)
         return luaL_error(L, "plan: %s", dyn_strerror(status));
-    /* Zones: as the first node's view records them, unless given here. */
-    dyn_node_t *first = sim_world_node(w, 1);
-    const dyn_membership_t *view = first ? dyn_node_membership(first) : NULL;
+    /* Zones: as given here, else as the first up node's view records them. */
+    const dyn_membership_t *view = NULL;
+    for (uint32_t id = 1; id <= processes && !view; id++)
+        if (sim_world_node(w, id))
+            view = dyn_node_membership(sim_world_node(w, id));
     lua_getfield(L, 2, "zones");
-    int zones_given = lua_istable(L, -1);
+    int zones = lua_istable(L, -1) ? lua_gettop(L) : 0;
     size_t ranges_changed = 0, zone_warnings = 0;
     int zone_used = 0;
     for (uint32_t r = 0; r < q; r++) {
@@ -1256,19 +1355,8 @@ static int l_cluster_plan(lua_State *L)
         uint32_t zone[DYN_N_MAX];
         size_t distinct = 0;
         for (size_t k = 0; k < n; k++) {
-            uint32_t z = 0;
-            if (zones_given) {
-                lua_geti(L, -1, b[k]);
-                z = (uint32_t)lua_tointeger(L, -1);
-                lua_pop(L, 1);
-            } else if (view) {
-                const dyn_member_t *m = dyn_membership_find(view, b[k]);
-                z = m ? m->zone : 0;
-            }
-            int seen = 0;
-            for (size_t j = 0; j < distinct; j++)
-                seen |= zone[j] == z;
-            if (!seen)
+            uint32_t z = member_zone(L, zones, view, b[k]);
+            if (!id_listed(zone, distinct, z))
                 zone[distinct++] = z;
         }
         zone_warnings += distinct < n;
@@ -1276,33 +1364,36 @@ static int l_cluster_plan(lua_State *L)
     }
     if (!zone_used)
         zone_warnings = 0; /* no zones configured: every member in zone 0 is no warning */
-    lua_pop(L, 1);
     printf("[%12.3f ms] plan: %zu members -> %zu; %d of %zu partitions change owner; %zu key "
            "ranges change replicas\n", now_ms(lc->sl), old_count, count, moved, q,
            ranges_changed);
     /* One line per node for a cluster one can read; the spread of shares for a larger one. */
-    bool per_node = old_count + joins <= 64;
+    size_t shown = olds + joins + replaces;
+    bool per_node = shown <= 64;
     uint32_t lo[2] = {UINT32_MAX, UINT32_MAX}, hi[2] = {0, 0};
     if (per_node)
         printf("  node  partitions  share_of_keys\n");
-    for (size_t i = 0; i < old_count + joins; i++) {
-        uint32_t id = i < old_count ? (uint32_t)i + 1 : join[i - old_count];
+    for (size_t i = 0; i < shown; i++) {
+        uint32_t id = i < olds ? old_ids[i] : i < olds + joins ? join[i - olds]
+                                                              : r_new[i - olds - joins];
         uint32_t held[2] = {0, 0};
         for (size_t p = 0; p < q; p++) {
             held[0] += old_table[p] == id;
             held[1] += new_table[p] == id;
         }
+        bool stays = id_listed(members, count, id);
         for (int k = 0; k < 2; k++) {
-            /* Before: the old members; after: every node that still owns or newly joined. */
-            bool member = k == 0 ? i < old_count : held[1] > 0 || i >= old_count;
+            bool member = k == 0 ? i < olds : stays;
             if (member && held[k] < lo[k])
                 lo[k] = held[k];
             if (member && held[k] > hi[k])
                 hi[k] = held[k];
         }
         if (per_node)
-            printf("  %4u  %4u -> %-4u  %.4f -> %.4f\n", id, held[0], held[1],
-                   dyn_ring_ownership(ring, id, n), dyn_ring_ownership(next, id, n));
+            printf("  %4u  %4u -> %-4u  %.4f -> %.4f%s\n", id, held[0], held[1],
+                   dyn_ring_ownership(ring, id, n), dyn_ring_ownership(next, id, n),
+                   stays ? (i < olds ? "" : "  (joins)")
+                         : id_listed(remove, removes, id) ? "  (removed)" : "  (leaves)");
     }
     if (!per_node)
         printf("  partitions per node: %u..%u before, %u..%u after\n", lo[0], hi[0], lo[1],
@@ -1310,14 +1401,116 @@ static int l_cluster_plan(lua_State *L)
     if (zone_warnings)
         printf("  warning: %zu key ranges would keep their %zu replicas in fewer than %zu zones\n",
                zone_warnings, n, n);
-    fflush(stdout);
     dyn_ring_destroy(next);
-    lua_createtable(L, 0, 5);
+    int64_t version = 0;
+    if (commit) {
+        lua_getfield(L, 2, "via");
+        lua_Integer via_id = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
+        lua_pop(L, 1);
+        for (size_t i = 0; i < count && via_id == 0; i++)
+            if (sim_world_node(w, members[i]) &&
+                dyn_node_ring(sim_world_node(w, members[i])) == ring)
+                via_id = members[i];
+        dyn_node_t *via = via_id >= 1 && via_id <= processes ? sim_world_node(w, (uint32_t)via_id)
+                                                             : NULL;
+        if (!via)
+            return luaL_error(L, "commit: node %d is not up", (int)via_id);
+        /*
+         * One change at a time, as Riak's claimant: a node that has not yet taken the last
+         * committed table would commit a rival one at the same version, and only one of the two
+         * would survive the merge.
+         */
+        if (dyn_node_ring(via) != ring)
+            return luaL_error(L, "commit: node %d follows ring version %d, not the last committed "
+                              "(%d): commit at a node that has it", (int)via_id,
+                              (int)dyn_node_ring_version(via), (int)sim_world_ring_commits(w));
+        /* Statuses first, then the table, so a node that takes the table knows who left. */
+        int st = DYN_OK;
+        for (size_t i = 0; i < count && st >= 0; i++)
+            st = dyn_node_member_change(via, members[i], DYN_MEMBER_VALID,
+                                        member_zone(L, zones, view, members[i]));
+        for (size_t i = 0; i < olds && st >= 0; i++) {
+            uint32_t id = old_ids[i];
+            if (id_listed(members, count, id))
+                continue;
+            dyn_member_status_t gone =
+                id_listed(remove, removes, id) ? DYN_MEMBER_REMOVED : DYN_MEMBER_LEAVING;
+            st = dyn_node_member_change(via, id, gone, member_zone(L, zones, view, id));
+        }
+        if (st < 0)
+            return luaL_error(L, "commit: %s", dyn_strerror(st));
+        version = dyn_node_ring_commit(via, new_table);
+        if (version < 0)
+            return luaL_error(L, "commit: %s", dyn_strerror((int)version));
+        st = sim_world_commit_ring(w, new_table);
+        if (st != DYN_OK)
+            return luaL_error(L, "commit: %s", dyn_strerror(st));
+        printf("[%12.3f ms] commit: ring version %lld at node %d\n", now_ms(lc->sl),
+               (long long)version, (int)via_id);
+    }
+    fflush(stdout);
+    lua_createtable(L, 0, 6);
     set_integer(L, "moved", moved);
     set_integer(L, "ranges", (lua_Integer)q);
     set_integer(L, "ranges_changed", (lua_Integer)ranges_changed);
     set_integer(L, "zone_warnings", (lua_Integer)zone_warnings);
     set_integer(L, "nodes", (lua_Integer)count);
+    set_integer(L, "version", (lua_Integer)version);
+    return 1;
+}
+
+/* c:ring_version(id) -> the version of the partition table node `id` follows (0: the first). */
+static int l_cluster_ring_version(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    dyn_node_t *node = up_node(L, lc, 2, "ring_version");
+    lua_pushinteger(L, (lua_Integer)dyn_node_ring_version(node));
+    return 1;
+}
+
+typedef struct misplaced_scan {
+    const dyn_ring_t *ring;
+    uint32_t id;
+    size_t n, count;
+} misplaced_scan_t;
+
+static int count_misplaced(void *arg, const uint8_t *key, size_t key_length, const uint8_t *blob,
+                           size_t blob_length)
+{
+    (void)blob;
+    (void)blob_length;
+    misplaced_scan_t *m = arg;
+    m->count += !dyn_ring_is_replica(m->ring, dyn_ring_hash(key, key_length), m->id, m->n);
+    return 0;
+}
+
+/*
+ * c:transfers() -> {moving=, behind=, keys_misplaced=}: up nodes still moving data they do not
+ * own (or holding some), up nodes whose ring is not the cluster's, and keys stored on a node
+ * (up or down) outside their N owners under the cluster's ring.
+ */
+static int l_cluster_transfers(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    sim_world_t *w = lc->sl->world;
+    const dyn_ring_t *ring = sim_world_ring(w);
+    size_t n = sim_world_cluster_config(w)->node.n;
+    lua_Integer moving = 0, behind = 0, misplaced = 0;
+    for (uint32_t id = 1; id <= sim_world_node_count(w); id++) {
+        dyn_node_t *node = sim_world_node(w, id);
+        if (node) {
+            moving += !dyn_node_transfer_idle(node);
+            behind += dyn_node_ring(node) != ring;
+        }
+        misplaced_scan_t m = {ring, id, n, 0};
+        dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, id));
+        (void)st.ops->scan(st.ctx, DYN_SPACE_DATA, count_misplaced, &m);
+        misplaced += (lua_Integer)m.count;
+    }
+    lua_createtable(L, 0, 3);
+    set_integer(L, "moving", moving);
+    set_integer(L, "behind", behind);
+    set_integer(L, "keys_misplaced", misplaced);
     return 1;
 }
 
@@ -1461,6 +1654,13 @@ static int l_cluster_node_stats(lua_State *L)
     FIELD("fd_probes", s->fd_probes);
     FIELD("fd_indirect", s->fd_indirect);
     FIELD("fd_suspicions", s->fd_suspicions);
+    FIELD("ring_version", dyn_node_ring_version(node));
+    FIELD("ring_changes", s->ring_changes);
+    FIELD("transfer_sent", s->transfer_sent);
+    FIELD("transfer_dropped", s->transfer_dropped);
+    FIELD("transfer_rounds", s->transfer_rounds);
+    lua_pushboolean(L, dyn_node_transfer_idle(node));
+    lua_setfield(L, -2, "transfer_idle");
     FIELD("pending", dyn_node_pending(node));
 #undef FIELD
     return 1;
@@ -2255,6 +2455,92 @@ static void push_key(void *arg, const uint8_t *key, size_t key_length)
     lua_rawseti(kp->L, -2, ++kp->n);
 }
 
+/*
+ * c:inspect(key) -> {{node=, space="data"|"hint", owner=, versions=, live=, bytes=, print=}, ...}:
+ * every copy of the key the cluster's stores hold, down nodes' included, for a scenario (or a
+ * person replaying a seed) to see where a key is and how the copies differ.
+ */
+typedef struct inspect_scan {
+    lua_State *L;
+    const char *key;
+    size_t key_length;
+    uint32_t node;
+    lua_Integer n;
+} inspect_scan_t;
+
+static void push_copy(inspect_scan_t *is, const char *space, uint32_t owner, const uint8_t *blob,
+                      size_t length)
+{
+    lua_State *L = is->L;
+    dyn_siblings_t set;
+    dyn_siblings_init(&set);
+    int rc = dyn_codec_decode_siblings(blob, length, &set);
+    DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
+    lua_createtable(L, 0, 7);
+    set_integer(L, "node", is->node);
+    lua_pushstring(L, space);
+    lua_setfield(L, -2, "space");
+    set_integer(L, "owner", owner);
+    set_integer(L, "versions", set.count);
+    set_integer(L, "live", dyn_siblings_live_count(&set));
+    set_integer(L, "bytes", (lua_Integer)length);
+    lua_pushfstring(L, "%I", (lua_Integer)XXH3_64bits(blob, length));
+    lua_setfield(L, -2, "print");
+    /* Each version as "dot <- past", actors as node.epoch:counter: "3.17:4 <- 1.9:2 3.17:3". */
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (uint32_t i = 0; i < set.count; i++) {
+        const dyn_version_t *v = &set.items[i];
+        char part[96];
+        snprintf(part, sizeof(part), "%s%u.%u:%llu%s <-", i ? " | " : "", v->dot.node,
+                 v->dot.epoch, (unsigned long long)v->dot.counter,
+                 v->flags & DYN_VERSION_TOMBSTONE ? " (deleted)" : "");
+        luaL_addstring(&b, part);
+        for (uint32_t e = 0; e < v->clock.count; e++) {
+            const dyn_vclock_entry_t *c = &v->clock.entries[e];
+            snprintf(part, sizeof(part), " %u.%u:%llu", c->node, c->epoch,
+                     (unsigned long long)c->counter);
+            luaL_addstring(&b, part);
+        }
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, -2, "clocks");
+    lua_rawseti(L, -2, ++is->n);
+    dyn_siblings_clear(&set);
+}
+
+static int inspect_hint(void *arg, const uint8_t *hkey, size_t hkey_length, const uint8_t *blob,
+                        size_t length)
+{
+    inspect_scan_t *is = arg;
+    if (hkey_length == 4 + is->key_length && memcmp(hkey + 4, is->key, is->key_length) == 0)
+        push_copy(is, "hint",
+                  (uint32_t)hkey[0] << 24 | (uint32_t)hkey[1] << 16 | (uint32_t)hkey[2] << 8 |
+                      hkey[3],
+                  blob, length);
+    return 0;
+}
+
+static int l_cluster_inspect(lua_State *L)
+{
+    lua_cluster_t *lc = check_cluster(L, 1);
+    sim_world_t *w = lc->sl->world;
+    inspect_scan_t is = {L, NULL, 0, 0, 0};
+    is.key = luaL_checklstring(L, 2, &is.key_length);
+    lua_newtable(L);
+    for (uint32_t id = 1; id <= sim_world_node_count(w); id++) {
+        dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, id));
+        const uint8_t *blob;
+        size_t length;
+        is.node = id;
+        if (st.ops->get(st.ctx, DYN_SPACE_DATA, (const uint8_t *)is.key, is.key_length, &blob,
+                        &length) == DYN_OK)
+            push_copy(&is, "data", id, blob, length);
+        (void)st.ops->scan(st.ctx, DYN_SPACE_HINTS, inspect_hint, &is);
+    }
+    return 1;
+}
+
 static int l_cluster_divergent_keys(lua_State *L)
 {
     lua_cluster_t *lc = check_cluster(L, 1);
@@ -2294,12 +2580,14 @@ static const char quiesce_source[] =
     "  local reader = c:client { timeout = 2000, retries = 3 }\n"
     "  local rounds, reads = 0, 0\n"
     "  while true do\n"
-    "    local hints = c:hints()\n"
-    "    local keys = hints == 0 and c:divergent_keys() or {}\n"
-    "    if (hints == 0 and #keys == 0) or now() - t0 >= max_ms then\n"
-    "      if hints > 0 then keys = c:divergent_keys() end\n"
-    "      return { converged = #keys == 0 and hints == 0, rounds = rounds, reads = reads,\n"
-    "               divergent = #keys, hints = hints, ms = now() - t0 }\n"
+    "    local hints, t = c:hints(), c:transfers()\n"
+    "    local moving = t.moving + t.behind + t.keys_misplaced\n"
+    "    local keys = (hints == 0 and moving == 0) and c:divergent_keys() or {}\n"
+    "    if (hints == 0 and moving == 0 and #keys == 0) or now() - t0 >= max_ms then\n"
+    "      if hints > 0 or moving > 0 then keys = c:divergent_keys() end\n"
+    "      return { converged = #keys == 0 and hints == 0 and moving == 0, rounds = rounds,\n"
+    "               reads = reads, divergent = #keys, hints = hints, moving = moving,\n"
+    "               ms = now() - t0 }\n"
     "    end\n"
     "    rounds = rounds + 1\n"
     "    for _, key in ipairs(keys) do\n"
@@ -2308,6 +2596,36 @@ static const char quiesce_source[] =
     "    end\n"
     "    sleep(100)\n"
     "  end\n"
+    "end\n"
+    /* Riak's staged changes: join, leave, remove and replace are staged; plan prints what the
+     * staged change would do; commit applies it. plan{...} and commit{...} take a change whole. */
+    "local pairs, setmetatable = pairs, setmetatable\n"
+    "local staged = setmetatable({}, { __mode = 'k' })\n"
+    "local function stage(c)\n"
+    "  local s = staged[c]\n"
+    "  if not s then\n"
+    "    s = { join = {}, leave = {}, remove = {}, replace = {}, zones = {} }\n"
+    "    staged[c] = s\n"
+    "  end\n"
+    "  return s\n"
+    "end\n"
+    "local plan = cluster_mt.__index.plan\n"
+    "local m = cluster_mt.__index\n"
+    "m.join = function(c, id, zone)\n"
+    "  local s = stage(c); s.join[#s.join + 1] = id; if zone then s.zones[id] = zone end\n"
+    "end\n"
+    "m.leave = function(c, id) local s = stage(c); s.leave[#s.leave + 1] = id end\n"
+    "m.remove = function(c, id) local s = stage(c); s.remove[#s.remove + 1] = id end\n"
+    "m.replace = function(c, old, new) stage(c).replace[old] = new end\n"
+    "m.plan = function(c, change) return plan(c, change or stage(c)) end\n"
+    "m.commit = function(c, change, via)\n"
+    "  local t = {}\n"
+    "  for k, v in pairs(change or stage(c)) do t[k] = v end\n"
+    "  t.commit = true\n"
+    "  if via then t.via = via end\n"
+    "  local r = plan(c, t)\n"
+    "  if not change then staged[c] = nil end\n"
+    "  return r\n"
     "end\n";
 
 /* ---- the VM ----------------------------------------------------------------------------- */
@@ -2323,7 +2641,8 @@ static const luaL_Reg cluster_methods[] = {
     {"configure", l_cluster_configure},
     {"membership", l_cluster_membership}, {"member_change", l_cluster_member_change},
     {"gossip_converged", l_cluster_gossip_converged}, {"suspects", l_cluster_suspects},
-    {"plan", l_cluster_plan},
+    {"plan", l_cluster_plan}, {"ring_version", l_cluster_ring_version},
+    {"transfers", l_cluster_transfers}, {"inspect", l_cluster_inspect},
     {NULL, NULL}};
 static const luaL_Reg client_methods[] = {
     {"get", l_client_get}, {"put", l_client_put}, {"delete", l_client_delete}, {NULL, NULL}};

@@ -16,6 +16,7 @@
 
 #include "core/codec.h"
 #include "core/prng.h"
+#include "core/ring_cache.h"
 #include "core/status.h"
 #include "sim/sim_queue.h"
 
@@ -67,7 +68,13 @@ struct sim_world {
     XXH3_state_t *digest;
 
     sim_cluster_config_t cluster;
-    dyn_ring_t *ring;
+    dyn_ring_t *ring;        /* the ring the cluster was created with */
+    /* Rings built from partition tables, shared by every node and the world (ring_cache.h);
+     * the world holds each table it committed until the end, the newest being current. */
+    dyn_ring_cache_t *rings;
+    const dyn_ring_t **committed;
+    uint32_t committed_count;
+    const dyn_ring_t *current;
     sim_node_t *nodes;       /* index id - 1 */
     uint32_t node_count;
     sim_client_t **clients;  /* index id - SIM_CLIENT_BASE */
@@ -233,6 +240,10 @@ void sim_world_destroy(sim_world_t *w)
         free(w->clients[i]);
     }
     free(w->clients);
+    for (uint32_t i = 0; i < w->committed_count; i++)
+        dyn_ring_cache_release(w->rings, w->committed[i]);
+    free(w->committed);
+    dyn_ring_cache_destroy(w->rings);
     dyn_ring_destroy(w->ring);
     dyn_membership_destroy(w->members);
     for (int s = 1; s < SIM_STREAM_COUNT_; s++)
@@ -257,7 +268,28 @@ sim_net_t *sim_world_net(sim_world_t *w) { return w->net; }
 sim_metrics_t *sim_world_metrics(sim_world_t *w) { return w->metrics; }
 sim_checker_t *sim_world_checker(sim_world_t *w) { return w->checker; }
 uint32_t sim_world_node_count(const sim_world_t *w) { return w->node_count; }
-const dyn_ring_t *sim_world_ring(const sim_world_t *w) { return w->ring; }
+const dyn_ring_t *sim_world_ring(const sim_world_t *w) { return w->current; }
+
+uint32_t sim_world_ring_commits(const sim_world_t *w) { return w->committed_count; }
+
+int sim_world_commit_ring(sim_world_t *w, const uint32_t *owners)
+{
+    const dyn_ring_t **grown =
+        realloc(w->committed, (w->committed_count + 1) * sizeof(*grown));
+    if (!grown)
+        return DYN_ENOMEM;
+    w->committed = grown;
+    const dyn_ring_t *ring;
+    int rc = dyn_ring_cache_acquire(w->rings, dyn_ring_config(w->current), owners, &ring);
+    if (rc != DYN_OK)
+        return rc;
+    w->committed[w->committed_count++] = ring;
+    w->current = ring;
+    for (uint32_t i = 0; i < w->client_count; i++)
+        if (dyn_client_ring(w->clients[i]->client))
+            dyn_client_set_ring(w->clients[i]->client, ring, (uint8_t)w->cluster.node.n);
+    return DYN_OK;
+}
 const sim_cluster_config_t *sim_world_cluster_config(const sim_world_t *w) { return &w->cluster; }
 
 void sim_world_set_hinted_handoff(sim_world_t *w, int on)
@@ -450,11 +482,12 @@ static dyn_node_t *start_node(sim_world_t *w, sim_node_t *sn)
 {
     dyn_node_config_t nc = w->cluster.node;
     nc.id = sn->ep.id;
+    nc.ring_cache = w->rings;
     nc.seed = dyn_seed_derive(w->seed, SIM_STREAM_NODE_BASE + nc.id +
                                            ((uint64_t)sn->incarnation << 32));
     sn->state = SIM_NODE_UP;
     disk_now(w, sn);
-    dyn_node_t *node = dyn_node_create(&nc, w->ring, storage_of(sn),
+    dyn_node_t *node = dyn_node_create(&nc, w->current, storage_of(sn),
                                        (dyn_env_t){.ops = &sim_env_ops, .ctx = &sn->ep});
     if (!node)
         return NULL;
@@ -496,9 +529,16 @@ int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config,
     w->cluster.disk.fsync_us = sim_dist_constant(0);
     if (w->cluster.ring.seed == 0)
         w->cluster.ring.seed = dyn_seed_derive(w->seed, SIM_STREAM_RING);
+    /* Spares run from the start but are outside the ring and the view until they join. */
+    uint32_t total = config->nodes + config->spares;
+    if (config->spares >= SIM_CLIENT_BASE || total >= SIM_CLIENT_BASE) {
+        snprintf(err, err_size, "nodes and spares together must be below %u", SIM_CLIENT_BASE);
+        return -1;
+    }
     uint32_t *ids = malloc(config->nodes * sizeof(uint32_t));
-    w->nodes = calloc(config->nodes, sizeof(sim_node_t));
-    if (!ids || !w->nodes) {
+    w->nodes = calloc(total, sizeof(sim_node_t));
+    w->rings = dyn_ring_cache_create();
+    if (!ids || !w->nodes || !w->rings) {
         free(ids);
         snprintf(err, err_size, "out of memory");
         return -1;
@@ -518,8 +558,9 @@ int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config,
             return -1;
         }
     }
-    sim_net_set_nodes(w->net, config->nodes);
+    sim_net_set_nodes(w->net, total);
     int rc = dyn_ring_create(&w->ring, &w->cluster.ring, ids, config->nodes);
+    w->current = w->ring;
     free(ids);
     if (rc != DYN_OK) {
         snprintf(err, err_size, "invalid ring (strategy S%d, %u nodes, %u partitions, %u tokens "
@@ -527,7 +568,7 @@ int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config,
                  config->ring.partitions, config->ring.tokens_per_node, dyn_strerror(rc));
         return -1;
     }
-    for (uint32_t i = 0; i < config->nodes; i++) {
+    for (uint32_t i = 0; i < total; i++) {
         sim_node_t *sn = &w->nodes[i];
         sn->ep = (endpoint_t){.world = w, .id = i + 1};
         if (config->disk_model)

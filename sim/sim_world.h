@@ -49,6 +49,7 @@ typedef struct sim_world sim_world_t;
 
 typedef struct sim_cluster_config {
     uint32_t nodes;
+    uint32_t spares;          /* more nodes, ids nodes+1.., running outside the ring (to join) */
     dyn_ring_config_t ring;   /* seed is derived from the run seed if 0 */
     dyn_node_config_t node;   /* template; id is set per node */
     int disk_model;           /* 0: every write durable at once; 1: a sim_disk per node */
@@ -87,13 +88,23 @@ sim_checker_t *sim_world_checker(sim_world_t *w);
  */
 int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config, char *err,
                              size_t err_size);
+/* Every node process, spares included: ids 1..count. */
 uint32_t sim_world_node_count(const sim_world_t *w);
 dyn_node_t *sim_world_node(sim_world_t *w, uint32_t id);
 /* The node's store as it sees it (the page cache when disks are modelled). */
 dyn_mem_store_t *sim_world_store(sim_world_t *w, uint32_t id);
 /* The node's simulated disk, or NULL without the disk model. */
 sim_disk_t *sim_world_disk(sim_world_t *w, uint32_t id);
+/* The cluster's ring: the one it was created with, or the table committed last. */
 const dyn_ring_t *sim_world_ring(const sim_world_t *w);
+/*
+ * A membership change was committed (at some node, which gossip spreads from): the world's ring,
+ * used by the checkers and by ring-aware clients, becomes the S3 ring of `owners`. DYN_OK or a
+ * status (DYN_EINVAL for a table the ring cannot take).
+ */
+int sim_world_commit_ring(sim_world_t *w, const uint32_t *owners);
+/* How many tables were committed so far (0: the ring is the one the cluster was created with). */
+uint32_t sim_world_ring_commits(const sim_world_t *w);
 const sim_cluster_config_t *sim_world_cluster_config(const sim_world_t *w);
 /* Switch hinted handoff for every node, now and after restarts. */
 void sim_world_set_hinted_handoff(sim_world_t *w, int on);

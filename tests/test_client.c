@@ -398,6 +398,39 @@ static void test_refusal_after_timeout_is_indeterminate(void **state)
 }
 
 /*
+ * "Moved" (two nodes' rings disagree during a membership change) is retried at once at the next
+ * contact, not at the deadline; when no retry is left the outcome is unknown: a duplicate of the
+ * datagram may have reached a node whose ring still gave it the key.
+ */
+static void test_moved_is_retried_then_unknown(void **state)
+{
+    fixture_t *f = *state;
+    record_t rec = {0};
+    uint64_t id;
+    dyn_client_request_t r = put_req("key", "value", 1);
+    assert_int_equal(dyn_client_submit(f->client, 100, &r, on_done, &rec, &id), DYN_OK);
+    for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+        assert_int_equal(fake_env_send_count(&f->env), attempt);
+        assert_int_equal(fake_env_send_at(&f->env, attempt - 1)->to, attempt);
+        assert_int_equal(rec.calls, 0);
+        assert_int_equal(reply(f, 100 + attempt, attempt, id, DYN_EMOVED, NULL, NULL), DYN_OK);
+    }
+    assert_int_equal(rec.calls, 1);
+    assert_int_equal(rec.status, DYN_ETIMEDOUT);
+    assert_int_equal(rec.attempts, 3);
+    assert_int_equal(fake_env_send_count(&f->env), 3);
+    assert_int_equal(fake_env_live_timer_count(&f->env), 0);
+    assert_int_equal(dyn_client_pending(f->client), 0);
+    /* A retry that is answered ok is ok. */
+    assert_int_equal(dyn_client_submit(f->client, 200, &r, on_done, &rec, &id), DYN_OK);
+    assert_int_equal(reply(f, 201, 1, id, DYN_EMOVED, NULL, NULL), DYN_OK);
+    assert_int_equal(reply(f, 202, 2, id, DYN_OK, NULL, NULL), DYN_OK);
+    assert_int_equal(rec.calls, 2);
+    assert_int_equal(rec.status, DYN_OK);
+    assert_int_equal(rec.attempts, 2);
+}
+
+/*
  * Datagrams that do not decode are counted by dyn_client_bad_messages() and change nothing: a
  * valid reply cut short, one with a trailing byte, one whose sibling breaks the dot rules, and one
  * from a newer wire format. The pending request still completes from the real reply afterwards.
@@ -973,6 +1006,7 @@ int main(void)
         cmocka_unit_test(test_create_rejects_invalid_config),
         cmocka_unit_test_setup_teardown(test_request_ids_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_once_and_strays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_moved_is_retried_then_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_after_timeout_is_indeterminate, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeout_retries_then_fails, setup, teardown),

@@ -891,7 +891,7 @@ static void test_forward_and_relay(void **state)
 
 /*
  * A forwarded put that reaches a node outside the key's preference list (the rings disagree) is
- * refused with DYN_EUNAVAIL: without the key's history that node cannot prove a dot of its own
+ * refused with DYN_EMOVED (the client retries): without the key's history that node cannot prove a dot of its own
  * unique. Nothing is sent to replicas, stored, armed or left pending, and a forwarded delete is
  * refused alike; a forwarded get is still coordinated (test_forward_and_relay).
  */
@@ -916,7 +916,7 @@ static void test_forwarded_put_at_non_replica_refused(void **state)
         uint64_t failed = stats_of(c, e)->replies_failed;
         put_sync(c, e, 601 + (uint64_t)tombstone, tombstone ? NULL : "x", tombstone ? &ctx : NULL,
                  forwarded, tombstone, &reply);
-        assert_int_equal(reply.status, DYN_EUNAVAIL);
+        assert_int_equal(reply.status, DYN_EMOVED);
         assert_int_equal(reply.coordinator, e);
         assert_int_equal(reply.context.count, 0);
         assert_int_equal(reply.siblings.count, 0);
