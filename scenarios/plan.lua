@@ -5,11 +5,11 @@
 -- For an 8-node S3 cluster (64 partitions, N=3): a join moves only the partitions the new node
 -- takes, a leave only the leaver's, and the shares stay within one partition of each other
 -- (core/claim.c). With zones, the plan warns of key ranges whose replicas would share a zone.
--- Nothing is applied: committing a plan comes with key-range transfer (issue 4).
+-- Nothing is applied here: scenarios/churn.lua commits changes under load.
 
 scenario { name = "plan", description = "membership plans: partitions moved, zone warnings" }
 
-local c = cluster.new { nodes = 8, n = 3, r = 2, w = 2, partitions = 64 }
+local c = cluster.new { nodes = 8, spares = 2, n = 3, r = 2, w = 2, partitions = 64 }
 
 local join = c:plan { join = { 9 } }
 check(join.moved == 7, "a ninth node takes 7 of 64 partitions, and only those move: " .. join.moved)
