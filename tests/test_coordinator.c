@@ -2815,6 +2815,62 @@ static void test_collection_counts_each_yes_once(void **state)
  * first write: a's stored set then names none of a's counters. a kept the counter as the key's
  * floor, so its next write is a:2, not a second a:1.
  */
+/*
+ * Key-range transfer. The key's primary a stops owning it (a commit gives its partitions to node
+ * x): a sends its copy to the key's new owners, and deletes it only once all of them acknowledged
+ * it. When a later commit gives the key back, a's next write must count on past the counter its
+ * actor issued before: the deleted copy was its only record of it (a dot named twice would let
+ * replicas keep two different writes as one).
+ */
+static void test_transfer_moves_then_keeps_the_counter(void **state)
+{
+    cluster_t *c = *state;
+    const uint32_t a = c->pref[0], x = c->pref[3];
+    const dyn_req_opts_t all = {.w = 3, .r = 3};
+    dyn_msg_t reply;
+    put_sync(c, a, 1, "v1", NULL, all, false, &reply);
+    assert_true(reply.written.node == a && reply.written.counter == 1);
+    dyn_msg_clear(&reply);
+
+    const dyn_ring_config_t *rc = dyn_ring_config(c->ring);
+    uint32_t old_table[64], new_table[64];
+    assert_int_equal(rc->partitions, 64);
+    assert_int_equal(dyn_ring_s3_table(c->ring, old_table), DYN_OK);
+    for (uint32_t p = 0; p < 64; p++)
+        new_table[p] = old_table[p] == a ? x : old_table[p];
+    assert_int_equal(dyn_node_ring_commit(node_of(c, a), new_table), 1);
+    assert_int_equal(dyn_node_ring_version(node_of(c, a)), 1);
+    assert_false(dyn_node_transfer_idle(node_of(c, a)));
+    uint32_t owners[3];
+    assert_int_equal(dyn_ring_preference_list(dyn_node_ring(node_of(c, a)),
+                                              dyn_ring_hash(KEY, strlen(KEY)), owners, 3), 3);
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_not_equal(owners[i], a);
+
+    /* One tick: a sends the set to the three owners; once all three acknowledge, it is gone. */
+    dyn_node_start(node_of(c, a), c->net.now_us);
+    fake_net_advance(&c->net, c->net.now_us + TICK_US);
+    run(c);
+    dyn_siblings_t s;
+    assert_int_equal(stored(c, a, &s), 0);
+    dyn_siblings_clear(&s);
+    assert_int_equal(stats_of(c, a)->transfer_dropped, 1);
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_int_equal(stored(c, owners[i], &s), 1);
+        dyn_siblings_clear(&s);
+    }
+    fake_net_advance(&c->net, c->net.now_us + TICK_US);
+    run(c);
+    assert_true(dyn_node_transfer_idle(node_of(c, a)));
+
+    /* The key comes back to a, which has no copy: its next write still counts on from 1. */
+    assert_int_equal(dyn_node_ring_commit(node_of(c, a), old_table), 2);
+    put_sync(c, a, 2, "v2", NULL, all, false, &reply);
+    assert_int_equal(reply.status, DYN_OK);
+    assert_true(reply.written.node == a && reply.written.counter == 2);
+    dyn_msg_clear(&reply);
+}
+
 static void test_truncation_does_not_reissue_a_dot(void **state)
 {
     cluster_t *c = *state;
@@ -2848,6 +2904,8 @@ static void test_truncation_does_not_reissue_a_dot(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_transfer_moves_then_keeps_the_counter, setup_default,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_restart_does_not_reuse_request_ids, setup_default,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_epoch_persisted_and_renewed_after_wipe, setup_default,
