@@ -182,6 +182,14 @@ void node_gossip_tick(dyn_node_t *node, dyn_time_us now_us)
     }
 }
 
+void node_gossip_nudge(dyn_node_t *node, dyn_endpoint_t peer)
+{
+    if (node->gossip_nudged_at && node->now_us - node->gossip_nudged_at < node->config.tick_us)
+        return;
+    node->gossip_nudged_at = node->now_us ? node->now_us : 1;
+    send_gossip(node, peer, DYN_GOSSIP_REPLY);
+}
+
 void node_gossip_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg)
 {
     if (msg->gossip_flags & DYN_GOSSIP_STATE) {
@@ -191,7 +199,7 @@ void node_gossip_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg
         if (changed > 0) {
             node->stats.membership_changes += (uint64_t)changed;
             (void)persist(node);
-            /* Out of memory keeps the old ring; the next change, or the tick, tries again. */
+            /* Out of memory keeps the old ring; the next tick tries again (node_xfer_tick). */
             (void)node_ring_follow(node);
         }
     }

@@ -756,6 +756,21 @@ static void on_handoff(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *m
 {
     node->stats.handoffs_received++;
     uint64_t key_hash = dyn_ring_hash(msg->key, msg->key_length);
+    if (!dyn_ring_is_replica(node->ring, key_hash, node->config.id, node->config.n)) {
+        /*
+         * Not an owner by this node's ring: the sender's ring is newer or older. Taking the set
+         * would let the sender delete it on the word of a node that is about to move it on, two
+         * such nodes could even delete it on each other's word, so it stays where it is until
+         * the rings agree; the refusal makes the sender start a gossip exchange with us.
+         */
+        node->stats.handoffs_refused++;
+        dyn_msg_t refused;
+        dyn_msg_init(&refused, DYN_MSG_REPLICA_PUT_REPLY);
+        refused.request_id = msg->request_id;
+        refused.status = DYN_EMOVED;
+        node_send_msg(node, from, &refused);
+        return;
+    }
     place_t pl = node_data_place(msg->key, msg->key_length);
     int rc = node_apply_versions(node, &pl, key_hash, msg->siblings.items, msg->siblings.count);
     if (rc >= 0)
@@ -1294,6 +1309,8 @@ static void on_handoff_reply(dyn_node_t *node, dyn_endpoint_t from, op_t *op, in
     op->responded_mask |= (uint16_t)(1u << index);
     op->responded++;
     op->ok += status == DYN_OK;
+    if (status == DYN_EMOVED)
+        node_gossip_nudge(node, from); /* our rings disagree: compare views now */
     bool hint = op->space == DYN_SPACE_HINTS;
     uint32_t *window = hint ? &node->handoff_window : &node->xfer_window;
     uint32_t *acks = hint ? &node->handoff_acks : &node->xfer_acks;

@@ -136,6 +136,7 @@ typedef struct dyn_node_stats {
     uint64_t hints_refused;                  /* fallback writes refused: hints_max reached */
     uint64_t handoffs_sent, hints_delivered; /* hint sets sent to owners; acknowledged ones */
     uint64_t handoffs_received;              /* hint sets received as an owner */
+    uint64_t handoffs_refused;               /* sets refused: not an owner by this ring */
     uint64_t hints_peak;                     /* most keys held in the hint space at once */
     uint64_t ae_exchanges, ae_in_sync;       /* exchanges started; ended equal at the root */
     uint64_t ae_messages, ae_bytes;          /* anti-entropy datagrams sent, and their bytes */

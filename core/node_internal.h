@@ -89,6 +89,7 @@ struct dyn_node {
     /* Membership (gossip.c): this node's view, and when it next gossips. */
     dyn_membership_t *members;
     dyn_time_us gossip_next_at;
+    dyn_time_us gossip_nudged_at; /* the last exchange node_gossip_nudge() started */
     uint8_t *members_buf;         /* the view's encoding, for gossip and persistence; reused */
     size_t members_buf_capacity;
     /*
@@ -100,6 +101,7 @@ struct dyn_node {
     const dyn_ring_t *ring_held;  /* acquired from rings, released on the next change; or NULL */
     uint64_t ring_version, ring_hash;  /* of the table ring_held was built from; 0: none */
     bool ring_moved;              /* the ring followed a table: data may sit on non-owners */
+    dyn_time_us ring_changed_at;  /* when it last did */
     bool xfer_pending;            /* DATA may hold keys this node does not own: look for them */
     uint32_t xfers_in_flight;     /* OP_HANDOFF ops of DATA sets: a round starts only at zero */
     uint32_t xfer_window, xfer_acks;  /* the transfer throttle, as handoff_window */
@@ -134,6 +136,12 @@ uint32_t node_owners(const dyn_node_t *node, uint64_t key_hash, uint32_t *out);
 /* A DATA set was stored: after a ring change, one this node does not own must move on. */
 void node_xfer_note_write(dyn_node_t *node, uint64_t key_hash);
 void node_xfer_tick(dyn_node_t *node, dyn_time_us now_us);
+/*
+ * Whether ownership may still be moving as far as this node knows: data to move here, or a ring
+ * change younger than the tombstone grace (others may still be moving theirs). Tombstone
+ * collection waits: a copy on its way from a former owner could bring a deleted value back.
+ */
+bool node_xfer_unsettled(const dyn_node_t *node, dyn_time_us now_us);
 
 /* anti_entropy.c */
 int node_ae_init(dyn_node_t *node);
@@ -158,6 +166,8 @@ int node_gossip_init(dyn_node_t *node);
 void node_gossip_free(dyn_node_t *node);
 void node_gossip_tick(dyn_node_t *node, dyn_time_us now_us);
 void node_gossip_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *msg);
+/* Start a gossip exchange with `peer` now (at most one per tick): our rings disagree. */
+void node_gossip_nudge(dyn_node_t *node, dyn_endpoint_t peer);
 
 /* reaper.c */
 int node_reap_init(dyn_node_t *node);

@@ -365,6 +365,26 @@ static int round_start(dyn_node_t *node, dyn_time_us now_us, const uint8_t *key,
     for (size_t i = 1; i < span; i++)
         if (node_suspected(node, walk[i]))
             return -1;
+    /*
+     * Members outside the ring that are not removed (leavers still handing their data on, nodes
+     * of a newer ring) may hold a copy the walk does not reach: they are asked too, and past the
+     * round's room the collection waits until they are gone.
+     */
+    uint32_t extra[DYN_FALLBACK_WALK_MAX];
+    size_t extras = 0;
+    for (size_t m = 0; m < dyn_membership_count(node->members); m++) {
+        const dyn_member_t *e = dyn_membership_at(node->members, m);
+        if (e->status == DYN_MEMBER_REMOVED || e->id == node->config.id)
+            continue;
+        bool walked = false;
+        for (size_t i = 1; i < span && !walked; i++)
+            walked = walk[i] == e->id;
+        if (walked)
+            continue;
+        if (span + extras >= DYN_FALLBACK_WALK_MAX + 1 || node_suspected(node, e->id))
+            return -1;
+        extra[extras++] = e->id;
+    }
     reap_round_t *round = NULL;
     for (uint32_t i = 0; i < REAP_ROUNDS_MAX && !round; i++)
         if (!r->rounds[i].busy)
@@ -381,6 +401,8 @@ static int round_start(dyn_node_t *node, dyn_time_us now_us, const uint8_t *key,
                             .print = print, .deadline_us = now_us + node->config.request_timeout_us};
     for (size_t i = 1; i < span; i++)
         round->owners[round->asked++] = walk[i];
+    for (size_t i = 0; i < extras; i++)
+        round->owners[round->asked++] = extra[i];
     round->owners_asked = (uint8_t)(n - 1);
     node->stats.reap_rounds++;
     if (round->asked == 0) {
@@ -433,6 +455,9 @@ void node_reap_tick(dyn_node_t *node, dyn_time_us now_us)
         if (node->storage.ops->scan(node->storage.ctx, DYN_SPACE_DATA, scan_one, &arg) > 0)
             r->scan_needed = true;
     }
+    /* While ownership moves, notes wait: a set in transit could bring back what they cover. */
+    if (node_xfer_unsettled(node, now_us))
+        return;
     /* Notes are in the order they were made, so ripe ones are at the head. */
     uint32_t pending = r->count;
     for (uint32_t i = 0; i < pending && r->count; i++) {
@@ -451,9 +476,37 @@ void node_reap_tick(dyn_node_t *node, dyn_time_us now_us)
     }
 }
 
-/* Whether this node keeps a hint of the message's key for any of the key's owners. */
+typedef struct hint_find {
+    const uint8_t *key;
+    size_t key_length;
+} hint_find_t;
+
+static int hint_of_key(void *arg, const uint8_t *hkey, size_t hkey_length, const uint8_t *blob,
+                       size_t blob_length)
+{
+    (void)blob;
+    (void)blob_length;
+    const hint_find_t *f = arg;
+    return hkey_length == 4 + f->key_length && memcmp(hkey + 4, f->key, f->key_length) == 0;
+}
+
+/*
+ * Whether this node keeps a hint of the message's key for any of the key's owners, or, once the
+ * ring has moved, any copy at all: its data, or a hint for an owner the ring no longer names
+ * (found by a scan of the hints, paid only by a node that has seen a change).
+ */
 static bool holds_hint(dyn_node_t *node, const dyn_msg_t *msg, uint64_t key_hash)
 {
+    if (node->ring_moved) {
+        const uint8_t *blob;
+        size_t blob_length;
+        hint_find_t f = {msg->key, msg->key_length};
+        if (node->storage.ops->get(node->storage.ctx, DYN_SPACE_DATA, msg->key, msg->key_length,
+                                   &blob, &blob_length) == DYN_OK ||
+            (node->hints > 0 &&
+             node->storage.ops->scan(node->storage.ctx, DYN_SPACE_HINTS, hint_of_key, &f) != 0))
+            return true;
+    }
     uint32_t owners[DYN_N_MAX];
     size_t n = dyn_ring_preference_list(node->ring, key_hash, owners, node->config.n);
     uint8_t hint_key[DYN_HINT_KEY_MAX];
@@ -504,7 +557,7 @@ void node_reap_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t
     uint64_t print = owner ? tombstone_print(node, msg->key, msg->key_length) : 0;
     bool same = owner ? print != 0 && print == msg->print : !holds_hint(node, msg, key_hash);
     if (msg->reap_phase == DYN_REAP_COMMIT) {
-        if (owner && same)
+        if (owner && same && !node_xfer_unsettled(node, node->now_us))
             reap_local(node, msg->key, msg->key_length, key_hash, print);
         return;
     }
@@ -512,6 +565,8 @@ void node_reap_on_message(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t
      * read repair or anti-entropy, which do not sync), or the value could come back. */
     if (owner && same && node->storage.ops->sync(node->storage.ctx) != DYN_OK)
         same = false;
+    if (node_xfer_unsettled(node, node->now_us))
+        same = false; /* ownership is moving here: ask again once it has settled */
     dyn_msg_t reply;
     dyn_msg_init(&reply, DYN_MSG_REAP_REPLY);
     reply.request_id = msg->request_id;

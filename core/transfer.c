@@ -74,6 +74,7 @@ int node_ring_follow(dyn_node_t *node)
     node->ring_version = version;
     node->ring_hash = hash;
     node->ring_moved = true;
+    node->ring_changed_at = node->now_us;
     node->xfer_pending = true;
     node->stats.ring_changes++;
     dyn_trace_event_t ev = {.kind = DYN_TRACE_RING, .a = (int64_t)version};
@@ -137,6 +138,8 @@ static bool self_leaving(const dyn_node_t *node)
 void node_xfer_tick(dyn_node_t *node, dyn_time_us now_us)
 {
     (void)now_us;
+    /* A table the ring could not follow when it came (out of memory) is tried again. */
+    (void)node_ring_follow(node);
     if (node->xfers_in_flight > 0)
         return;
     if (node->xfer_pending) {
@@ -152,6 +155,13 @@ void node_xfer_tick(dyn_node_t *node, dyn_time_us now_us)
         const dyn_member_t *self = dyn_membership_find(node->members, node->config.id);
         (void)dyn_node_member_change(node, node->config.id, DYN_MEMBER_REMOVED, self->zone);
     }
+}
+
+bool node_xfer_unsettled(const dyn_node_t *node, dyn_time_us now_us)
+{
+    return node->ring_moved &&
+           (node->xfer_pending || node->xfers_in_flight > 0 ||
+            now_us - node->ring_changed_at < node->config.tombstone_grace_us);
 }
 
 const dyn_ring_t *dyn_node_ring(const dyn_node_t *node) { return node->ring; }

@@ -1636,6 +1636,7 @@ static int l_cluster_node_stats(lua_State *L)
     FIELD("handoffs_sent", s->handoffs_sent);
     FIELD("hints_delivered", s->hints_delivered);
     FIELD("handoffs_received", s->handoffs_received);
+    FIELD("handoffs_refused", s->handoffs_refused);
     FIELD("hints", dyn_node_hints(node));
     FIELD("hints_peak", s->hints_peak);
     FIELD("ae_exchanges", s->ae_exchanges);
