@@ -434,6 +434,80 @@ static int same_key(const sort_entry_t *a, const sort_entry_t *b)
  * Whether a set collected from key named or covered the dot. (No time order is asked of it: the
  * client may hear of a write after the coordinator's copy was already collected.)
  */
+/* Order records by dot, for reused_dots(). */
+static int by_dot(const void *a, const void *b)
+{
+    const dyn_vclock_entry_t *x = a, *y = b;
+    if (x->node != y->node)
+        return x->node < y->node ? -1 : 1;
+    if (x->epoch != y->epoch)
+        return x->epoch < y->epoch ? -1 : 1;
+    return (x->counter > y->counter) - (x->counter < y->counter);
+}
+
+/*
+ * Of one key's acknowledged writes (entries of `order`), how many share a dot with another: a
+ * dot names one write, so every one past the first is a write the replicas cannot tell from it.
+ * The check that a write is present goes by dot, so without this a reissued dot would hide one.
+ */
+static uint64_t reused_dots(const sim_checker_t *c, const sort_entry_t *order, size_t count)
+{
+    if (count < 2)
+        return 0;
+    dyn_vclock_entry_t *dots = malloc(count * sizeof(*dots));
+    if (!dots)
+        return 0;
+    for (size_t i = 0; i < count; i++)
+        dots[i] = c->records[order[i].index].dot;
+    qsort(dots, count, sizeof(*dots), by_dot);
+    uint64_t reused = 0;
+    for (size_t i = 1; i < count; i++)
+        reused += by_dot(&dots[i - 1], &dots[i]) == 0;
+    free(dots);
+    return reused;
+}
+
+static int by_version_dot(const void *a, const void *b)
+{
+    const dyn_version_t *const *x = a, *const *y = b;
+    return by_dot(&(*x)->dot, &(*y)->dot);
+}
+
+/* Whether two versions with one dot are different writes (value, deletion or past differ). */
+static bool same_write(const dyn_version_t *a, const dyn_version_t *b)
+{
+    return a->flags == b->flags && a->value_length == b->value_length &&
+           (a->value_length == 0 || memcmp(a->value, b->value, a->value_length) == 0) &&
+           dyn_vclock_compare(&a->clock, &b->clock) == DYN_VC_EQUAL;
+}
+
+/*
+ * Dots the stored copies of one key give to two different writes: the other half of the check
+ * above, for writes that were not both acknowledged (a reissued dot on a write that timed out
+ * still makes replicas keep one of two writes, and never converge).
+ */
+static uint64_t conflicting_dots(const dyn_siblings_t *sets, size_t found)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < found; k++)
+        total += sets[k].count;
+    if (total < 2)
+        return 0;
+    const dyn_version_t **all = malloc(total * sizeof(*all));
+    if (!all)
+        return 0;
+    size_t n = 0;
+    for (size_t k = 0; k < found; k++)
+        for (uint32_t v = 0; v < sets[k].count; v++)
+            all[n++] = &sets[k].items[v];
+    qsort(all, n, sizeof(*all), by_version_dot);
+    uint64_t conflicts = 0;
+    for (size_t i = 1; i < n; i++)
+        conflicts += by_dot(&all[i - 1]->dot, &all[i]->dot) == 0 && !same_write(all[i - 1], all[i]);
+    free(all);
+    return conflicts;
+}
+
 static int covered_by_reaped(const sim_checker_t *c, const uint8_t *key, uint32_t key_length,
                              const dyn_vclock_entry_t *dot)
 {
@@ -476,7 +550,9 @@ int sim_checker_lost_writes(sim_checker_t *c, sim_world_t *w, sim_lost_report_t 
             end++;
         const record_t *first = &c->records[order[start].index];
         const uint8_t *key = c->arena + first->key_offset;
+        out->dots_reused += reused_dots(c, order + start, end - start);
         size_t found = load_sets(w, key, first->key_length, sets);
+        out->dots_reused += conflicting_dots(sets, found);
         for (size_t i = start; i < end; i++) {
             const record_t *r = &c->records[order[i].index];
             int present = 0, superseded = 0;
@@ -518,6 +594,7 @@ int sim_checker_lost_writes(sim_checker_t *c, sim_world_t *w, sim_lost_report_t 
         clear_sets(sets, found);
         start = end;
     }
+    out->lost += out->dots_reused;
     free(order);
     free(sets);
     return 0;

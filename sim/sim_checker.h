@@ -44,6 +44,9 @@ typedef struct sim_lost_report {
     uint64_t reaped;   /* of the superseded: covered by tombstones since collected */
     uint64_t resurrected; /* stored live versions (any replica or hint) that a collected set
                              covered: deleted values come back */
+    uint64_t dots_reused; /* dots naming two different writes of a key: among acknowledged
+                             writes, or among the stored copies' versions. One actor named two
+                             writes alike, so replicas keep one of them only. Counted in lost. */
     size_t listed;
     sim_lost_write_t first[SIM_LOST_LISTED];
 } sim_lost_report_t;

@@ -2343,11 +2343,12 @@ static int l_lost_writes(lua_State *L)
     if (sim_checker_lost_writes(sim_world_checker(sl->world), sl->world, &r) != 0)
         return luaL_error(L, "lost_writes: out of memory");
     printf("[%12.3f ms] lost-write check: %llu acknowledged writes: %llu present, %llu "
-           "superseded (%llu by collected tombstones), %llu lost; %llu collected versions "
-           "back\n", now_ms(sl),
+           "superseded (%llu by collected tombstones), %llu lost (%llu to a reused dot); %llu "
+           "collected versions back\n", now_ms(sl),
            (unsigned long long)r.checked, (unsigned long long)r.present,
            (unsigned long long)r.superseded, (unsigned long long)r.reaped,
-           (unsigned long long)r.lost, (unsigned long long)r.resurrected);
+           (unsigned long long)r.lost, (unsigned long long)r.dots_reused,
+           (unsigned long long)r.resurrected);
     for (size_t i = 0; i < r.listed; i++) {
         const sim_lost_write_t *lw = &r.first[i];
         printf("  lost %s key=", lw->kind == DYN_OP_DELETE ? "delete" : "put");
@@ -2395,6 +2396,7 @@ static int l_lost_writes(lua_State *L)
     set_integer(L, "reaped", (lua_Integer)r.reaped);
     set_integer(L, "resurrected", (lua_Integer)r.resurrected);
     set_integer(L, "lost", (lua_Integer)r.lost);
+    set_integer(L, "dots_reused", (lua_Integer)r.dots_reused);
     return 1;
 }
 

@@ -327,6 +327,57 @@ static void test_honest_outcomes(void **state)
 }
 
 /*
+ * A dot names one write. Two acknowledged writes of a key with one dot, or two stored versions
+ * with one dot and different values, mean an actor reissued a dot: the checker counts them as
+ * lost (a present check by dot alone would call both present).
+ */
+static void test_reused_dots_are_lost(void **state)
+{
+    (void)state;
+    sim_world_t *w = five_node_world();
+    const uint8_t *key = (const uint8_t *)"k1";
+    uint32_t owners[3];
+    assert_int_equal(dyn_ring_preference_list(sim_world_ring(w), dyn_ring_hash(key, 2), owners, 3),
+                     3);
+    dyn_siblings_t set;
+    dyn_version_t v;
+    uint8_t blob[256];
+    /* Owners 0 and 1 store "a" under dot (7, 1, 1); owner 2 stores "b" under the same dot. */
+    for (int i = 0; i < 3; i++) {
+        one_version(&set, &v, i < 2 ? "a" : "b", 1);
+        v.dot.node = 7;
+        int n = dyn_codec_encode_siblings(&set, blob, sizeof(blob));
+        assert_true(n > 0);
+        dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, owners[i]));
+        assert_int_equal(st.ops->put(st.ctx, DYN_SPACE_DATA, key, 2, blob, (size_t)n), DYN_OK);
+    }
+    sim_checker_t *c = sim_world_checker(w);
+    const dyn_vclock_entry_t dot = {.node = 7, .epoch = 1, .counter = 1};
+    assert_int_equal(sim_checker_ack(c, key, 2, &dot, DYN_OP_PUT, 0), 0);
+    sim_lost_report_t r;
+    assert_int_equal(sim_checker_lost_writes(c, w, &r), 0);
+    assert_int_equal(r.present, 1);
+    assert_int_equal(r.dots_reused, 1); /* "a" and "b" stored under one dot */
+    assert_int_equal(r.lost, 1);
+    /* The copies agree again, but both writes were acknowledged under that one dot. */
+    one_version(&set, &v, "a", 1);
+    v.dot.node = 7;
+    int n = dyn_codec_encode_siblings(&set, blob, sizeof(blob));
+    assert_true(n > 0);
+    dyn_storage_t st = dyn_mem_store_storage(sim_world_store(w, owners[2]));
+    assert_int_equal(st.ops->put(st.ctx, DYN_SPACE_DATA, key, 2, blob, (size_t)n), DYN_OK);
+    assert_int_equal(sim_checker_lost_writes(c, w, &r), 0);
+    assert_int_equal(r.dots_reused, 0);
+    assert_int_equal(r.lost, 0);
+    assert_int_equal(sim_checker_ack(c, key, 2, &dot, DYN_OP_PUT, 10), 0);
+    assert_int_equal(sim_checker_lost_writes(c, w, &r), 0);
+    assert_int_equal(r.checked, 2);
+    assert_int_equal(r.dots_reused, 1);
+    assert_int_equal(r.lost, 1);
+    sim_world_destroy(w);
+}
+
+/*
  * The lost-write checker: a write is present, superseded (some stored version's past covers its
  * dot) or lost. Once the tombstones covering a key are collected, the sets the reaping nodes
  * reported keep those writes superseded, and a write they never covered is still lost.
@@ -638,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_availability_bins),
         cmocka_unit_test(test_honest_outcomes),
         cmocka_unit_test(test_lost_writes_and_collected_tombstones),
+        cmocka_unit_test(test_reused_dots_are_lost),
         cmocka_unit_test(test_distribution_means),
         cmocka_unit_test(test_net_blocks),
         cmocka_unit_test(test_net_loss_duplication_clog),
