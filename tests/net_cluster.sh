@@ -83,6 +83,25 @@ rc=$?
 [ $rc -eq 2 ] || fail "a value of 1 MiB + 1 byte: expected exit 2, got $rc"
 echo "$err" | grep -q "value too large" || fail "no clear message for a value too large: $err"
 
+# keys past LMDB's 511-byte limit, up to core's 1,024 bytes: put, read from all three replicas,
+# delete; one byte more is refused by dynctl with a clear message (exit 2)
+for len in 512 1024; do
+    key=$(head -c $len /dev/zero | tr '\0' 'K')
+    ctl $T put "$key" "long$len" >/dev/null || fail "put with a $len-byte key: exit $?"
+    out=$(ctl $T -r all get "$key") || fail "get of a $len-byte key at R=3: exit $?"
+    echo "$out" | grep -qx "value: long$len" || fail "$len-byte key: got: $out"
+    ctx=$(echo "$out" | sed -n 's/^context: //p')
+    ctl $T delete "$key" --context "$ctx" >/dev/null || fail "delete of a $len-byte key: exit $?"
+    ctl $T -r all get "$key" >/dev/null
+    [ $? -eq 1 ] || fail "get of a deleted $len-byte key: expected exit 1"
+done
+key=$(head -c 1025 /dev/zero | tr '\0' 'K')
+err=$(ctl $T put "$key" v 2>&1 >/dev/null)
+rc=$?
+[ $rc -eq 2 ] || fail "a 1,025-byte key: expected exit 2, got $rc"
+echo "$err" | grep -q "key too long: 1025 bytes (at most 1024)" ||
+    fail "no clear message for a key too long: $err"
+
 # locate: the key's three replicas, then the fallbacks (none in a three-node cluster)
 [ "$(ctl locate greeting | grep -c " replica$")" -eq 3 ] || fail "locate: expected 3 replicas"
 # bench: a short closed loop, every operation answered
