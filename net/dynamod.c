@@ -9,6 +9,10 @@
  * (info, warn, error) and the event. SIGTERM or SIGINT: log the counters, flush LMDB, close,
  * exit 0. SIGUSR1: log the counters. Exit status: 0 clean stop, 1 a runtime failure (storage,
  * bind), 2 usage or configuration error.
+ *
+ * `dynctl stats` asks a running node for the same counters and for the latency percentiles of
+ * the requests it coordinated (admin.h): the time from core accepting a client request to its
+ * answer (core's REQUEST_START and REQUEST_DONE trace events), in a histogram per kind (hist.h).
  */
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -31,7 +35,9 @@
 #include "build_info.h"
 #include "core/node.h"
 #include "core/status.h"
+#include "net/admin.h"
 #include "net/config.h"
+#include "net/hist.h"
 #include "net/lmdb_store.h"
 #include "net/seal.h"
 #include "net/uv_env.h"
@@ -119,6 +125,28 @@ static void usage(FILE *out)
         "exit status: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error\n");
 }
 
+/*
+ * Requests being coordinated, by (origin, request id), with their start time: open addressing,
+ * linear probing, backward-shift deletion. Sized for core's default pending_max at 3/4 load; past
+ * that a request is simply not timed (its counters still count it).
+ */
+#define TIMING_SLOTS (1u << 17)
+#define TIMING_LOAD_MAX (TIMING_SLOTS / 4u * 3u)
+
+typedef struct timing_slot {
+    uint64_t request_id;
+    uint32_t origin; /* 0: free (core never names endpoint 0) */
+    uint8_t is_get;
+    dyn_time_us start_us;
+} timing_slot_t;
+
+typedef struct timing {
+    timing_slot_t *slots;
+    uint32_t used;
+    uint64_t untimed; /* starts not recorded: table full */
+    net_hist_t *get, *put;
+} timing_t;
+
 typedef struct daemon {
     uv_loop_t loop;
     net_config_t config;
@@ -131,14 +159,75 @@ typedef struct daemon {
     int stopping;
     int flush_failed;
     uint64_t drops_logged[32]; /* by -status: log rate limiting per kind */
+    timing_t timing;
+    uint64_t admin_requests, admin_refused;
 } daemon_t;
 
+static uint32_t timing_home(uint32_t origin, uint64_t request_id)
+{
+    uint64_t h = (request_id ^ ((uint64_t)origin << 32)) * 0x9E3779B97F4A7C15ULL;
+    return (uint32_t)(h >> 40) & (TIMING_SLOTS - 1u);
+}
+
+static void timing_start(timing_t *t, uint32_t origin, uint64_t request_id, int is_get,
+                         dyn_time_us now)
+{
+    if (t->used >= TIMING_LOAD_MAX || origin == 0) {
+        t->untimed++;
+        return;
+    }
+    uint32_t i = timing_home(origin, request_id);
+    while (t->slots[i].origin) {
+        if (t->slots[i].origin == origin && t->slots[i].request_id == request_id)
+            break; /* a request id reused: time the newer one */
+        i = (i + 1) & (TIMING_SLOTS - 1u);
+    }
+    if (!t->slots[i].origin)
+        t->used++;
+    t->slots[i] = (timing_slot_t){request_id, origin, (uint8_t)(is_get != 0), now};
+}
+
+static void timing_done(timing_t *t, uint32_t origin, uint64_t request_id, dyn_time_us now)
+{
+    uint32_t i = timing_home(origin, request_id);
+    while (t->slots[i].origin &&
+           !(t->slots[i].origin == origin && t->slots[i].request_id == request_id))
+        i = (i + 1) & (TIMING_SLOTS - 1u);
+    if (!t->slots[i].origin)
+        return; /* not timed */
+    timing_slot_t *e = &t->slots[i];
+    net_hist_record(e->is_get ? t->get : t->put, now >= e->start_us ? now - e->start_us : 0);
+    /* Backward-shift deletion: pull later entries of the run into the hole when their home
+     * slot does not lie (cyclically) after it, so every lookup still finds them. */
+    uint32_t hole = i, j = i;
+    for (;;) {
+        j = (j + 1) & (TIMING_SLOTS - 1u);
+        if (!t->slots[j].origin)
+            break;
+        uint32_t home = timing_home(t->slots[j].origin, t->slots[j].request_id);
+        uint32_t dist_home = (j - home) & (TIMING_SLOTS - 1u);
+        uint32_t dist_hole = (j - hole) & (TIMING_SLOTS - 1u);
+        if (dist_home >= dist_hole) {
+            t->slots[hole] = t->slots[j];
+            hole = j;
+        }
+    }
+    t->slots[hole].origin = 0;
+    t->used--;
+}
+
 /* ---- the node's callbacks ---------------------------------------------------------------- */
+
+static void on_admin(daemon_t *d, dyn_endpoint_t from, const uint8_t *bytes, size_t length);
 
 static void on_message(void *arg, dyn_time_us now_us, dyn_endpoint_t from, const uint8_t *bytes,
                        size_t length)
 {
     daemon_t *d = arg;
+    if (net_admin_is(bytes, length)) {
+        on_admin(d, from, bytes, length);
+        return;
+    }
     dyn_node_on_message(d->node, now_us, from, bytes, length);
 }
 
@@ -150,8 +239,13 @@ static void on_timer(void *arg, dyn_time_us now_us, uint64_t timer_id)
 
 static void on_trace(void *arg, const dyn_trace_event_t *ev)
 {
-    (void)arg;
-    if (ev->kind == DYN_TRACE_SUSPECT)
+    daemon_t *d = arg;
+    if (ev->kind == DYN_TRACE_REQUEST_START)
+        timing_start(&d->timing, ev->peer, ev->request_id, ev->a == DYN_MSG_CLIENT_GET,
+                     net_uv_now(d->env));
+    else if (ev->kind == DYN_TRACE_REQUEST_DONE)
+        timing_done(&d->timing, ev->peer, ev->request_id, net_uv_now(d->env));
+    else if (ev->kind == DYN_TRACE_SUSPECT)
         say(NET_LOG_WARN, "peer %u suspected (missed a request deadline)", ev->peer);
     else if (ev->kind == DYN_TRACE_RECOVER)
         say(NET_LOG_INFO, "peer %u heard from again", ev->peer);
@@ -176,42 +270,132 @@ static void on_drop(void *arg, const char *why, int status, const struct sockadd
         more);
 }
 
-static void log_stats(daemon_t *d)
+/* Appends to a fixed buffer, truncating (never overflowing) when it is full. */
+typedef struct outbuf {
+    char *p;
+    size_t cap, len;
+} outbuf_t;
+
+static void out_add(outbuf_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_add(outbuf_t *o, const char *fmt, ...)
 {
+    if (o->len >= o->cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    o->len = n < 0 ? o->len : o->len + (size_t)n < o->cap ? o->len + (size_t)n : o->cap - 1;
+}
+
+static void out_latency(outbuf_t *o, const char *section, const net_hist_t *h)
+{
+    out_add(o, "%s count=%" PRIu64 " p50_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64
+            " max_us=%" PRIu64 "\n", section, net_hist_count(h), net_hist_quantile(h, 0.5),
+            net_hist_quantile(h, 0.99), net_hist_quantile(h, 0.999), net_hist_max(h));
+}
+
+/*
+ * Every counter as lines "SECTION NAME=VALUE ...\n": the log's stats lines and the body of a
+ * stats reply (admin.h). `with_latency` adds the latency sections.
+ */
+static size_t format_stats(daemon_t *d, char *buf, size_t cap, int with_latency)
+{
+    outbuf_t o = {buf, cap, 0};
+    buf[0] = '\0';
     net_uv_stats_t u = net_uv_stats(d->env);
     net_seal_stats_t s = net_uv_seal_stats(d->env);
     const dyn_node_stats_t *n = dyn_node_stats(d->node);
     net_lmdb_stats_t l = net_lmdb_stats(d->store);
-    say(NET_LOG_INFO,
-        "stats net: received=%" PRIu64 " delivered=%" PRIu64 " sent=%" PRIu64
+    if (with_latency) {
+        out_latency(&o, "latency_get", d->timing.get);
+        out_latency(&o, "latency_put", d->timing.put);
+    }
+    out_add(&o,
+        "net received=%" PRIu64 " delivered=%" PRIu64 " sent=%" PRIu64
         " truncated=%" PRIu64 " unknown_sender=%" PRIu64 " no_route=%" PRIu64
         " send_too_big=%" PRIu64 " send_errors=%" PRIu64 " recv_errors=%" PRIu64
         " clients_forgotten=%" PRIu64 " fragmented=%" PRIu64 " reassembled=%" PRIu64
-        " fragments_refused=%" PRIu64 " timers=%zu",
+        " fragments_refused=%" PRIu64 " timers=%zu admin_requests=%" PRIu64
+        " admin_refused=%" PRIu64 " untimed_requests=%" PRIu64 "\n",
         u.received, u.delivered, u.sent, u.truncated, u.unknown_sender, u.no_route,
         u.send_too_big, u.send_errors, u.recv_errors, u.clients_forgotten, u.fragmented,
-        u.reassembled, u.fragments_refused, net_uv_timers_pending(d->env));
-    say(NET_LOG_INFO,
-        "stats seal: sealed=%" PRIu64 " unsealed=%" PRIu64 " too_short=%" PRIu64
+        u.reassembled, u.fragments_refused, net_uv_timers_pending(d->env), d->admin_requests,
+        d->admin_refused, d->timing.untimed);
+    out_add(&o,
+        "seal sealed=%" PRIu64 " unsealed=%" PRIu64 " too_short=%" PRIu64
         " bad_format=%" PRIu64 " wrong_cluster=%" PRIu64 " unknown_key=%" PRIu64
-        " bad_auth=%" PRIu64 " replayed=%" PRIu64 " senders_full=%" PRIu64,
+        " bad_auth=%" PRIu64 " replayed=%" PRIu64 " senders_full=%" PRIu64 "\n",
         s.sealed, s.unsealed, s.too_short, s.bad_format, s.wrong_cluster, s.unknown_key,
         s.bad_auth, s.replayed, s.senders_full);
-    say(NET_LOG_INFO,
-        "stats node: gets=%" PRIu64 " puts=%" PRIu64 " forwarded=%" PRIu64 " replies_ok=%" PRIu64
-        " replies_failed=%" PRIu64 " timeouts=%" PRIu64 " replica_reads=%" PRIu64
-        " replica_writes=%" PRIu64 " bad_messages=%" PRIu64 " stray_messages=%" PRIu64
-        " suspicions=%" PRIu64 " recoveries=%" PRIu64 " hinted_writes=%" PRIu64
-        " hints_delivered=%" PRIu64 " read_repairs=%" PRIu64 " ae_exchanges=%" PRIu64
-        " ae_keys_repaired=%" PRIu64 " tombstones_reaped=%" PRIu64,
+    out_add(&o,
+        "node gets=%" PRIu64 " puts=%" PRIu64 " forwarded=%" PRIu64 " replies_ok=%" PRIu64
+        " replies_failed=%" PRIu64 " timeouts=%" PRIu64 " replicas_late=%" PRIu64
+        " replica_reads=%" PRIu64 " replica_writes=%" PRIu64 " stale_writes=%" PRIu64
+        " bad_messages=%" PRIu64 " stray_messages=%" PRIu64 " rejected_full=%" PRIu64
+        " vclock_truncations=%" PRIu64 " syncs=%" PRIu64 " read_repairs=%" PRIu64
+        " suspicions=%" PRIu64 " recoveries=%" PRIu64 " probes=%" PRIu64
+        " fallback_targets=%" PRIu64 " hinted_writes=%" PRIu64 " hints_refused=%" PRIu64
+        " handoffs_sent=%" PRIu64 " hints_delivered=%" PRIu64 " handoffs_received=%" PRIu64
+        " hints_peak=%" PRIu64 " hints=%" PRIu64 " pending=%u ae_exchanges=%" PRIu64
+        " ae_in_sync=%" PRIu64 " ae_messages=%" PRIu64 " ae_bytes=%" PRIu64
+        " ae_keys_pushed=%" PRIu64 " ae_keys_repaired=%" PRIu64 " reap_rounds=%" PRIu64
+        " reap_refused=%" PRIu64 " tombstones_reaped=%" PRIu64 " epoch_renewals=%" PRIu64
+        " gossip_sent=%" PRIu64 " gossip_bytes=%" PRIu64 " membership_changes=%" PRIu64
+        " fd_probes=%" PRIu64 " fd_indirect=%" PRIu64 " fd_suspicions=%" PRIu64 "\n",
         n->gets_coordinated, n->puts_coordinated, n->forwarded, n->replies_ok, n->replies_failed,
-        n->timeouts, n->replica_reads, n->replica_writes, n->bad_messages, n->stray_messages,
-        n->suspicions, n->recoveries, n->hinted_writes, n->hints_delivered, n->read_repairs,
-        n->ae_exchanges, n->ae_keys_repaired, n->tombstones_reaped);
-    say(NET_LOG_INFO,
-        "stats store: puts=%" PRIu64 " dels=%" PRIu64 " gets=%" PRIu64 " syncs=%" PRIu64
-        " corrupt_records=%" PRIu64,
-        l.puts, l.dels, l.gets, l.syncs, l.corrupt_records);
+        n->timeouts, n->replicas_late, n->replica_reads, n->replica_writes, n->stale_writes,
+        n->bad_messages, n->stray_messages, n->rejected_full, n->vclock_truncations, n->syncs,
+        n->read_repairs, n->suspicions, n->recoveries, n->probes, n->fallback_targets,
+        n->hinted_writes, n->hints_refused, n->handoffs_sent, n->hints_delivered,
+        n->handoffs_received, n->hints_peak, dyn_node_hints(d->node), dyn_node_pending(d->node),
+        n->ae_exchanges, n->ae_in_sync, n->ae_messages, n->ae_bytes, n->ae_keys_pushed,
+        n->ae_keys_repaired, n->reap_rounds, n->reap_refused, n->tombstones_reaped,
+        n->epoch_renewals, n->gossip_sent, n->gossip_bytes, n->membership_changes, n->fd_probes,
+        n->fd_indirect, n->fd_suspicions);
+    out_add(&o,
+        "store puts=%" PRIu64 " dels=%" PRIu64 " gets=%" PRIu64 " scans=%" PRIu64
+        " syncs=%" PRIu64 " corrupt_records=%" PRIu64 " corrupt_unlisted=%" PRIu64
+        " long_collisions=%" PRIu64 "\n",
+        l.puts, l.dels, l.gets, l.scans, l.syncs, l.corrupt_records, l.corrupt_unlisted,
+        l.long_collisions);
+    return o.len;
+}
+
+/* The counters, one log line per section ("stats SECTION: NAME=VALUE ..."). */
+static void log_stats(daemon_t *d)
+{
+    char buf[4096];
+    format_stats(d, buf, sizeof(buf), 1);
+    for (char *line = buf, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        if (!end)
+            break;
+        *end = '\0';
+        char *space = strchr(line, ' ');
+        if (!space)
+            continue;
+        *space = '\0';
+        say(NET_LOG_INFO, "stats %s: %s", line, space + 1);
+    }
+}
+
+/* An admin request (admin.h): answered to whoever sent it, which the seal authenticated. */
+static void on_admin(daemon_t *d, dyn_endpoint_t from, const uint8_t *bytes, size_t length)
+{
+    net_admin_op_t op;
+    uint64_t request_id;
+    if (net_admin_decode_request(bytes, length, &op, &request_id) != DYN_OK) {
+        d->admin_refused++;
+        return;
+    }
+    d->admin_requests++;
+    uint8_t reply[NET_ADMIN_REPLY_HEADER_BYTES + 4096];
+    net_admin_encode_reply_header(op, request_id, dyn_node_id(d->node), reply);
+    size_t body = format_stats(d, (char *)reply + NET_ADMIN_REPLY_HEADER_BYTES,
+                               sizeof(reply) - NET_ADMIN_REPLY_HEADER_BYTES, 1);
+    dyn_env_t env = net_uv_env(d->env);
+    (void)dyn_env_send(&env, from, reply, NET_ADMIN_REPLY_HEADER_BYTES + body);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -466,6 +650,13 @@ static int run(const options_t *o)
         goto out_loop;
     }
 
+    d->timing.slots = calloc(TIMING_SLOTS, sizeof(*d->timing.slots));
+    d->timing.get = net_hist_create();
+    d->timing.put = net_hist_create();
+    if (!d->timing.slots || !d->timing.get || !d->timing.put) {
+        say(NET_LOG_ERROR, "out of memory for the latency histograms");
+        goto out_loop;
+    }
     dyn_node_config_t nc = c->node;
     nc.id = c->node_id;
     nc.epoch = 0; /* a new one, past the stored one */
@@ -552,6 +743,9 @@ out:
     if (status == EXIT_OK)
         say(NET_LOG_INFO, "stopped");
     net_config_free(c);
+    free(d->timing.slots);
+    net_hist_destroy(d->timing.get);
+    net_hist_destroy(d->timing.put);
     free(d);
     return status;
 }

@@ -8,6 +8,7 @@
  *   dynctl [options] locate KEY
  *   dynctl [options] ring
  *   dynctl [options] status
+ *   dynctl [options] stats
  *   dynctl [options] bench [--ops N | --duration S] [--concurrency C] ...
  *
  * Exit status: 0 ok, 1 not found, 2 usage or bad input, 3 no quorum or unavailable, 4 timed
@@ -28,6 +29,7 @@
 #include "core/client.h"
 #include "core/codec.h"
 #include "core/status.h"
+#include "net/admin.h"
 #include "net/config.h"
 #include "net/uv_env.h"
 
@@ -58,6 +60,7 @@ static void usage(FILE *out)
         "       dynctl [options] locate KEY\n"
         "       dynctl [options] ring\n"
         "       dynctl [options] status\n"
+        "       dynctl [options] stats\n"
         "       dynctl [options] bench [bench options]\n"
         "       dynctl --help | --version\n"
         "\n"
@@ -65,7 +68,9 @@ static void usage(FILE *out)
         "context, as hex; hand the context back to put or delete (--context) to say which\n"
         "versions the write supersedes. locate prints a key's preference list; ring prints each\n"
         "node's partitions and share of the keys (as a replica) from the cluster file; status pings\n"
-        "every node (exit 3 if any does not answer within --timeout).\n"
+        "every node (exit 3 if any does not answer within --timeout). stats asks every node for\n"
+        "its counters and the p50/p99/p99.9 latency of the gets and puts it coordinated (exit 3\n"
+        "if any does not answer).\n"
         "\n"
         "finding the cluster (one of):\n"
         "  -c, --config FILE     the cluster file the nodes use (members, ring, n; key_file)\n"
@@ -131,6 +136,12 @@ typedef struct ctl {
     /* status: when each node's PONG came back (0: not yet) */
     dyn_time_us *pong_at;
     size_t pongs, peer_count;
+    /* stats: each node's reply body (NUL-terminated; NULL: not yet), and its own node id */
+    char **stats_body;
+    uint32_t *stats_node;
+    /* status and stats: how long to wait for the answers. In ctl_t, not on a stack frame: libuv
+     * finishes closing a handle on a later loop turn, after the function that closed it returned. */
+    uv_timer_t deadline;
 } ctl_t;
 
 static int exit_for(int status)
@@ -291,6 +302,27 @@ static void on_message(void *arg, dyn_time_us now_us, dyn_endpoint_t from, const
                        size_t length)
 {
     ctl_t *c = arg;
+    if (c->stats_body) {
+        net_admin_op_t op;
+        uint64_t id;
+        uint32_t node;
+        const uint8_t *body;
+        size_t body_length;
+        if (net_admin_decode_reply(bytes, length, &op, &id, &node, &body, &body_length) ==
+                DYN_OK && op == NET_ADMIN_STATS && id >= 1 && id <= c->peer_count &&
+            !c->stats_body[id - 1]) {
+            char *copy = malloc(body_length + 1);
+            if (!copy)
+                return; /* counted as no answer */
+            memcpy(copy, body, body_length);
+            copy[body_length] = '\0';
+            c->stats_body[id - 1] = copy;
+            c->stats_node[id - 1] = node;
+            if (++c->pongs == c->peer_count)
+                uv_stop(&c->loop);
+        }
+        return;
+    }
     if (c->pong_at) {
         /* status: a PONG's request id is the index of the node pinged, plus one */
         dyn_msg_t msg;
@@ -328,11 +360,10 @@ static int run_status(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, i
         DYN_ASSERT(len > 0);
         dyn_env_send(&env, peers[i].id, buf, (size_t)len);
     }
-    uv_timer_t deadline;
-    uv_timer_init(&c->loop, &deadline);
-    uv_timer_start(&deadline, on_status_deadline, c->o->timeout_ms, 0);
+    uv_timer_init(&c->loop, &c->deadline);
+    uv_timer_start(&c->deadline, on_status_deadline, c->o->timeout_ms, 0);
     uv_run(&c->loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_close((uv_handle_t *)&c->deadline, NULL);
     if (c->json)
         printf("{\"nodes\":[");
     for (size_t i = 0; i < c->peer_count; i++) {
@@ -362,6 +393,177 @@ static int run_status(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, i
     free(c->pong_at);
     c->pong_at = NULL;
     return pongs == c->peer_count ? EXIT_OK : EXIT_NOQUORUM;
+}
+
+/* A name or number from a node's stats body, printed only as [A-Za-z0-9_.] characters. */
+static void print_token(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '_' || ch == '.')
+            putchar(ch);
+    }
+}
+
+static int all_digits(const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* The value of NAME in a "SECTION NAME=VALUE ..." line, or 0. */
+static uint64_t field_of(const char *line, size_t length, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i + nl + 1 < length; i++) {
+        if ((i == 0 || line[i - 1] == ' ') && memcmp(line + i, name, nl) == 0 &&
+            line[i + nl] == '=')
+            return strtoull(line + i + nl + 1, NULL, 10);
+    }
+    return 0;
+}
+
+/* One node's stats body as a JSON object: {"SECTION":{"NAME":VALUE,...},...}. */
+static void print_stats_json(const char *body)
+{
+    printf("{");
+    int first_section = 1;
+    for (const char *line = body; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t length = end ? (size_t)(end - line) : strlen(line);
+        const char *sp = memchr(line, ' ', length);
+        if (sp) {
+            printf("%s\"", first_section ? "" : ",");
+            print_token(line, (size_t)(sp - line));
+            printf("\":{");
+            first_section = 0;
+            int first = 1;
+            for (const char *t = sp + 1; t < line + length;) {
+                const char *te = memchr(t, ' ', (size_t)(line + length - t));
+                if (!te)
+                    te = line + length;
+                const char *eq = memchr(t, '=', (size_t)(te - t));
+                if (eq) {
+                    printf("%s\"", first ? "" : ",");
+                    print_token(t, (size_t)(eq - t));
+                    printf("\":");
+                    if (all_digits(eq + 1, (size_t)(te - eq - 1)))
+                        print_token(eq + 1, (size_t)(te - eq - 1));
+                    else
+                        printf("null");
+                    first = 0;
+                }
+                t = te + 1;
+            }
+            printf("}");
+        }
+        if (!end)
+            break;
+        line = end + 1;
+    }
+    printf("}");
+}
+
+/* One node's stats as text: latency lines in milliseconds, then the counters' lines. */
+static void print_stats_text(const char *body)
+{
+    for (const char *line = body; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t length = end ? (size_t)(end - line) : strlen(line);
+        const char *sp = memchr(line, ' ', length);
+        if (sp && strncmp(line, "latency_", 8) == 0) {
+            printf("  %.*s latency: %" PRIu64 " requests", (int)(sp - line - 8), line + 8,
+                   field_of(line, length, "count"));
+            if (field_of(line, length, "count"))
+                printf(", p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms",
+                       (double)field_of(line, length, "p50_us") / 1000.0,
+                       (double)field_of(line, length, "p99_us") / 1000.0,
+                       (double)field_of(line, length, "p999_us") / 1000.0,
+                       (double)field_of(line, length, "max_us") / 1000.0);
+            printf("\n");
+        } else if (sp) {
+            printf("  ");
+            print_token(line, (size_t)(sp - line));
+            printf(":");
+            for (const char *t = sp; t < line + length; t++)
+                if (*t == ' ' || *t == '=' || *t == '_' || (*t >= 'a' && *t <= 'z') ||
+                    (*t >= '0' && *t <= '9'))
+                    putchar(*t);
+            printf("\n");
+        }
+        if (!end)
+            break;
+        line = end + 1;
+    }
+}
+
+/* Ask every node for its counters and latency percentiles (admin.h) and print them. */
+static int run_stats(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, int ids_known)
+{
+    c->peer_count = peer_count;
+    c->stats_body = calloc(peer_count, sizeof(*c->stats_body));
+    c->stats_node = calloc(peer_count, sizeof(*c->stats_node));
+    if (!c->stats_body || !c->stats_node) {
+        free(c->stats_body);
+        free(c->stats_node);
+        c->stats_body = NULL;
+        return EXIT_OTHER;
+    }
+    dyn_env_t env = net_uv_env(c->env);
+    for (size_t i = 0; i < peer_count; i++) {
+        uint8_t req[NET_ADMIN_REQUEST_BYTES];
+        size_t len = net_admin_encode_request(NET_ADMIN_STATS, i + 1, req);
+        dyn_env_send(&env, peers[i].id, req, len);
+    }
+    uv_timer_init(&c->loop, &c->deadline);
+    uv_timer_start(&c->deadline, on_status_deadline, c->o->timeout_ms, 0);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&c->deadline, NULL);
+    if (c->json)
+        printf("{\"nodes\":[");
+    for (size_t i = 0; i < peer_count; i++) {
+        char addr[NET_UV_ADDR_TEXT_MAX];
+        net_uv_format_addr((const struct sockaddr *)&peers[i].addr, addr, sizeof(addr));
+        const char *body = c->stats_body[i];
+        if (c->json) {
+            printf("%s{\"addr\":\"%s\",\"up\":%s", i ? "," : "", addr,
+                   body ? "true" : "false");
+            if (body) {
+                printf(",\"id\":%u,\"stats\":", c->stats_node[i]);
+                print_stats_json(body);
+            }
+            printf("}");
+        } else if (body) {
+            printf("node %u  %s\n", c->stats_node[i], addr);
+            print_stats_text(body);
+        } else {
+            /* With --nodes the ids are positions in the list, not the nodes' own ids. */
+            char id[16] = "?";
+            if (ids_known)
+                snprintf(id, sizeof(id), "%u", peers[i].id);
+            printf("node %s  %s  DOWN  (no answer in %u ms)\n", id, addr, c->o->timeout_ms);
+        }
+    }
+    if (c->json) {
+        printf("],\"answered\":%zu,\"asked\":%zu}\n", c->pongs, peer_count);
+    } else {
+        printf("\nlatency: from the node accepting a request it coordinates to its answer, since "
+               "it started\n(within 6.25 %%); counters: since it started. %zu of %zu nodes "
+               "answered.\n", c->pongs, peer_count);
+    }
+    size_t answered = c->pongs;
+    for (size_t i = 0; i < peer_count; i++)
+        free(c->stats_body[i]);
+    free(c->stats_body);
+    free(c->stats_node);
+    c->stats_body = NULL;
+    c->stats_node = NULL;
+    return answered == peer_count ? EXIT_OK : EXIT_NOQUORUM;
 }
 
 static void on_timer(void *arg, dyn_time_us now_us, uint64_t timer_id)
@@ -619,13 +821,14 @@ int main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "dynctl: no command (get, put, delete, locate, ring, status, bench)\n");
+        fprintf(stderr, "dynctl: no command (get, put, delete, locate, ring, status, stats, "
+                "bench)\n");
         usage(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[optind++];
     dyn_op_kind_t kind = DYN_OP_GET;
-    int is_locate = 0, is_bench = 0, is_status = 0, is_ring = 0;
+    int is_locate = 0, is_bench = 0, is_status = 0, is_ring = 0, is_stats = 0;
     if (strcmp(cmd, "get") == 0)
         kind = DYN_OP_GET;
     else if (strcmp(cmd, "put") == 0)
@@ -638,11 +841,13 @@ int main(int argc, char **argv)
         is_bench = 1;
     else if (strcmp(cmd, "status") == 0)
         is_status = is_bench = 1; /* like bench: no key, no request */
+    else if (strcmp(cmd, "stats") == 0)
+        is_stats = is_bench = 1; /* like status: no key, one admin request per node */
     else if (strcmp(cmd, "ring") == 0)
         is_ring = is_locate = is_bench = 1; /* no key, no request: the cluster file's ring */
     else
-        return usage_error("unknown command '%s' (get, put, delete, locate, ring, status, bench)",
-                           cmd);
+        return usage_error("unknown command '%s' (get, put, delete, locate, ring, status, stats, "
+                           "bench)", cmd);
     const char *key = NULL;
     const char *value_arg = NULL;
     if (!is_bench) {
@@ -928,7 +1133,9 @@ int main(int argc, char **argv)
     c->client = dyn_client_create(&cc, net_uv_env(c->env));
     if (!c->client)
         goto out_env;
-    if (is_status) {
+    if (is_stats) {
+        status = run_stats(c, peers, peer_count, o.nodes == NULL);
+    } else if (is_status) {
         status = run_status(c, peers, peer_count, o.nodes == NULL);
     } else if (is_bench) {
         status = run_bench(c);
