@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "build_info.h"
+#include "core/codec.h"
 #include "core/node.h"
 #include "core/status.h"
 #include "net/admin.h"
@@ -107,6 +108,8 @@ static void usage(FILE *out)
         "  nodes = { {id = 1, addr = \"127.0.0.1:7001\"}, ... }   static members (required)\n"
         "  listen = (node's addr)        data_dir = \"dynamod-data-<id>\"\n"
         "  key_file = (none)             without one: a public key, loopback only\n"
+        "  client_key_file = (none)      clients' key (needs key_file); clients then need not\n"
+        "                                hold the cluster key, and nodes refuse it from them\n"
         "  n = 3, r = 2, w = 2           request_timeout_ms = 1000\n"
         "  strategy = \"S3\"               \"S1\" | \"S2\" | \"S3\"; partitions = 64,\n"
         "  tokens_per_node = 8, ring_seed = 1   (the same on every node and client)\n"
@@ -161,6 +164,7 @@ typedef struct daemon {
     uint64_t drops_logged[32]; /* by -status: log rate limiting per kind */
     timing_t timing;
     uint64_t admin_requests, admin_refused;
+    uint64_t client_refused; /* datagrams from clients of a type only nodes may send */
 } daemon_t;
 
 static uint32_t timing_home(uint32_t origin, uint64_t request_id)
@@ -227,6 +231,18 @@ static void on_message(void *arg, dyn_time_us now_us, dyn_endpoint_t from, const
     if (net_admin_is(bytes, length)) {
         on_admin(d, from, bytes, length);
         return;
+    }
+    if (from >= NET_UV_CLIENT_BASE) {
+        /* A client may ask (get, put, ping), never speak as a replica: with a client key it
+         * holds no cluster key, and this keeps it from writing versions, hints or views. Bytes
+         * that are no message at all (type 0) go on to core, which counts them in
+         * bad_messages like any undecodable datagram. */
+        dyn_msg_type_t type = dyn_codec_peek_type(bytes, length);
+        if (type != 0 && type != DYN_MSG_CLIENT_GET && type != DYN_MSG_CLIENT_PUT &&
+            type != DYN_MSG_PING) {
+            d->client_refused++;
+            return;
+        }
     }
     dyn_node_on_message(d->node, now_us, from, bytes, length);
 }
@@ -316,12 +332,13 @@ static size_t format_stats(daemon_t *d, char *buf, size_t cap, int with_latency)
         " truncated=%" PRIu64 " unknown_sender=%" PRIu64 " no_route=%" PRIu64
         " send_too_big=%" PRIu64 " send_errors=%" PRIu64 " recv_errors=%" PRIu64
         " clients_forgotten=%" PRIu64 " fragmented=%" PRIu64 " reassembled=%" PRIu64
-        " fragments_refused=%" PRIu64 " timers=%zu admin_requests=%" PRIu64
-        " admin_refused=%" PRIu64 " untimed_requests=%" PRIu64 "\n",
+        " fragments_refused=%" PRIu64 " wrong_key=%" PRIu64 " client_refused=%" PRIu64
+        " timers=%zu admin_requests=%" PRIu64 " admin_refused=%" PRIu64
+        " untimed_requests=%" PRIu64 "\n",
         u.received, u.delivered, u.sent, u.truncated, u.unknown_sender, u.no_route,
         u.send_too_big, u.send_errors, u.recv_errors, u.clients_forgotten, u.fragmented,
-        u.reassembled, u.fragments_refused, net_uv_timers_pending(d->env), d->admin_requests,
-        d->admin_refused, d->timing.untimed);
+        u.reassembled, u.fragments_refused, u.wrong_key, d->client_refused,
+        net_uv_timers_pending(d->env), d->admin_requests, d->admin_refused, d->timing.untimed);
     out_add(&o,
         "seal sealed=%" PRIu64 " unsealed=%" PRIu64 " too_short=%" PRIu64
         " bad_format=%" PRIu64 " wrong_cluster=%" PRIu64 " unknown_key=%" PRIu64
@@ -459,8 +476,10 @@ static int copy_text(char *dst, const char *src, const char *what)
  * binding or opening the store. Fills *listen and *key; returns EXIT_OK or EXIT_USAGE.
  */
 static int configure(const options_t *o, net_config_t *c, struct sockaddr_storage *listen,
-                     uint8_t key[NET_SEAL_KEY_BYTES], int *insecure_key)
+                     uint8_t key[NET_SEAL_KEY_BYTES], int *insecure_key,
+                     uint8_t client_key[NET_SEAL_KEY_BYTES], int *has_client_key)
 {
+    *has_client_key = 0;
     char err[512];
     if (net_config_load(o->config_path, c, err, sizeof(err)) != DYN_OK) {
         say(NET_LOG_ERROR, "%s", err);
@@ -497,6 +516,24 @@ static int configure(const options_t *o, net_config_t *c, struct sockaddr_storag
     if (net_config_key(c->key_file, key, insecure_key, err, sizeof(err)) != DYN_OK) {
         say(NET_LOG_ERROR, "%s", err);
         return EXIT_USAGE;
+    }
+    if (c->client_key_file[0]) {
+        if (*insecure_key) {
+            say(NET_LOG_ERROR, "client_key_file needs key_file: beside the public key a cluster "
+                "without a key file uses, a client key would keep nobody out");
+            return EXIT_USAGE;
+        }
+        if (net_seal_load_key_file(c->client_key_file, client_key, err, sizeof(err)) != DYN_OK) {
+            say(NET_LOG_ERROR, "%s", err);
+            return EXIT_USAGE;
+        }
+        if (sodium_memcmp(client_key, key, NET_SEAL_KEY_BYTES) == 0) {
+            sodium_memzero(client_key, NET_SEAL_KEY_BYTES);
+            say(NET_LOG_ERROR, "client_key_file holds the cluster key: the client key must "
+                "differ, or clients could speak as nodes");
+            return EXIT_USAGE;
+        }
+        *has_client_key = 1;
     }
     if (*insecure_key && !net_uv_addr_is_loopback((const struct sockaddr *)listen) &&
         !o->insecure) {
@@ -563,9 +600,10 @@ static int run(const options_t *o)
         return EXIT_RUNTIME;
     }
     struct sockaddr_storage listen;
-    uint8_t key[NET_SEAL_KEY_BYTES];
-    int insecure_key = 0;
-    int status = configure(o, &d->config, &listen, key, &insecure_key);
+    uint8_t key[NET_SEAL_KEY_BYTES], client_key[NET_SEAL_KEY_BYTES];
+    int insecure_key = 0, has_client_key = 0;
+    int status = configure(o, &d->config, &listen, key, &insecure_key, client_key,
+                           &has_client_key);
     net_config_t *c = &d->config;
     if (status != EXIT_OK) {
         net_config_free(c);
@@ -575,12 +613,14 @@ static int run(const options_t *o)
     log_threshold = c->log_level;
     if (o->check_only) {
         sodium_memzero(key, sizeof(key));
+        sodium_memzero(client_key, sizeof(client_key));
         printf("config OK: node %u of %zu, listen %s, data dir %s, n=%u r=%u w=%u, ring S%d "
-               "with %u partitions, %s\n", c->node_id, c->member_count, c->listen, c->data_dir,
+               "with %u partitions, %s%s\n", c->node_id, c->member_count, c->listen, c->data_dir,
                c->node.n, c->node.r, c->node.w, (int)c->ring.strategy, c->ring.partitions,
                !insecure_key ? "key file loaded"
                : o->insecure ? "no key file (--insecure)"
-                             : "no key file (loopback only)");
+                             : "no key file (loopback only)",
+               has_client_key ? ", client key loaded" : "");
         net_config_free(c);
         free(d);
         return EXIT_OK;
@@ -636,7 +676,9 @@ static int run(const options_t *o)
     loop_inited = 1;
     net_uv_config_t uc = {
         .loop = &d->loop, .bind_addr = (const struct sockaddr *)&listen, .peers = peers,
-        .peer_count = c->member_count, .cluster = c->cluster, .key = key, .key_id = 1,
+        .peer_count = c->member_count, .cluster = c->cluster, .key = key,
+        .key_id = NET_UV_KEY_ID_CLUSTER, .client_key = has_client_key ? client_key : NULL,
+        .client_key_id = NET_UV_KEY_ID_CLIENT,
         .sender_id = c->node_id, .sender_epoch = seal_epoch, .senders_max = c->senders_max,
         .clients_max = c->clients_max, .socket_buffer_bytes = (int)c->socket_buffer_kb * 1024,
     };
@@ -645,6 +687,7 @@ static int run(const options_t *o)
     rc = net_uv_create(&uc, &handler, &d->env, err, sizeof(err));
     free(peers);
     sodium_memzero(key, sizeof(key));
+    sodium_memzero(client_key, sizeof(client_key));
     if (rc != DYN_OK) {
         say(NET_LOG_ERROR, "%s", err);
         goto out_loop;

@@ -78,6 +78,8 @@ static void usage(FILE *out)
         "                        request goes to a random node, which forwards it\n"
         "      --cluster NAME    the cluster's name (default: the file's, or \"dynamo\")\n"
         "  -k, --key-file FILE   the cluster key (default: the file's key_file, else none)\n"
+        "      --client-key-file FILE  the client key, for a cluster with client_key_file\n"
+        "                        (default: the file's client_key_file, used when set)\n"
         "      --insecure        allow non-loopback nodes without a key file\n"
         "\n"
         "request options:\n"
@@ -103,7 +105,8 @@ static void usage(FILE *out)
 }
 
 typedef struct ctl_options {
-    const char *config_path, *nodes, *cluster, *key_file, *context_hex, *file, *format;
+    const char *config_path, *nodes, *cluster, *key_file, *client_key_file, *context_hex, *file;
+    const char *format;
     const char *r_text, *w_text;
     int insecure;
     uint8_t n;
@@ -734,12 +737,13 @@ int main(int argc, char **argv)
 {
     ctl_options_t o = {.timeout_ms = 2000, .retries = 2, .ops = 10000, .concurrency = 16,
                        .keys = 1000, .value_size = 100, .read_fraction = 0.5};
-    enum { O_NODES = 256, O_CLUSTER, O_INSECURE, O_N, O_CONTEXT, O_FILE, O_TIMEOUT, O_RETRIES,
+    enum { O_NODES = 256, O_CLUSTER, O_INSECURE, O_CLIENT_KEY, O_N, O_CONTEXT, O_FILE, O_TIMEOUT, O_RETRIES,
            O_FORMAT, O_OPS, O_DURATION, O_CONC, O_KEYS, O_VSIZE, O_RFRAC };
     static const struct option longs[] = {
         {"config", required_argument, NULL, 'c'},     {"nodes", required_argument, NULL, O_NODES},
         {"cluster", required_argument, NULL, O_CLUSTER},
         {"key-file", required_argument, NULL, 'k'},   {"insecure", no_argument, NULL, O_INSECURE},
+        {"client-key-file", required_argument, NULL, O_CLIENT_KEY},
         {"n", required_argument, NULL, O_N},
         {"context", required_argument, NULL, O_CONTEXT},
         {"file", required_argument, NULL, O_FILE},
@@ -761,6 +765,7 @@ int main(int argc, char **argv)
         case O_NODES: o.nodes = optarg; break;
         case O_CLUSTER: o.cluster = optarg; break;
         case 'k': o.key_file = optarg; break;
+        case O_CLIENT_KEY: o.client_key_file = optarg; break;
         case O_INSECURE: o.insecure = 1; break;
         case 'r': o.r_text = optarg; break;
         case 'w': o.w_text = optarg; break;
@@ -872,6 +877,9 @@ int main(int argc, char **argv)
         return usage_error("--context is for put and delete only%s", "");
     if (!o.config_path == !o.nodes)
         return usage_error("give exactly one of --config FILE and --nodes ADDR,...%s", "");
+    if (o.key_file && o.client_key_file)
+        return usage_error("give --key-file (the cluster key) or --client-key-file, not both%s",
+                           "");
 
     /* The cluster: members (and ring) from the file, or addresses from --nodes. */
     char err[512];
@@ -1079,7 +1087,15 @@ int main(int argc, char **argv)
     /* The network. */
     uint8_t seal_key[NET_SEAL_KEY_BYTES];
     int insecure_key = 0;
-    const char *key_file = o.key_file ? o.key_file : config.key_file;
+    /* The client key where there is one: with it, the nodes refuse the cluster key from us. */
+    const char *key_file = config.key_file;
+    uint32_t key_id = NET_UV_KEY_ID_CLUSTER;
+    if (o.client_key_file || (!o.key_file && config.client_key_file[0])) {
+        key_file = o.client_key_file ? o.client_key_file : config.client_key_file;
+        key_id = NET_UV_KEY_ID_CLIENT;
+    } else if (o.key_file) {
+        key_file = o.key_file;
+    }
     if (net_config_key(key_file, seal_key, &insecure_key, err, sizeof(err)) != DYN_OK) {
         fprintf(stderr, "dynctl: %s\n", err);
         goto out;
@@ -1104,7 +1120,7 @@ int main(int argc, char **argv)
     net_uv_config_t uc = {
         .loop = &c->loop, .peers = peers, .peer_count = peer_count,
         .peers_by_address = o.nodes != NULL,
-        .cluster = o.cluster ? o.cluster : config.cluster, .key = seal_key, .key_id = 1,
+        .cluster = o.cluster ? o.cluster : config.cluster, .key = seal_key, .key_id = key_id,
         .sender_id = NET_UV_CLIENT_BASE | client_id, .sender_epoch = net_uv_wall_now(),
         .senders_max = (uint32_t)peer_count + 1,
         /* room for a large reply's fragments, all in flight at once (capped by rmem_max) */

@@ -69,6 +69,10 @@ struct net_uv {
     uint32_t sends_queued;
     net_uv_handler_t handler;
     net_seal_t *seal;
+    /* With a client key: a second seal context holding only it, so that frames under it (replay
+     * windows included) never touch the node-to-node context; NULL without one. */
+    net_seal_t *client_seal;
+    uint32_t client_key_id;
     net_uv_peer_t *peers;
     size_t peer_count;
     int peers_by_address;
@@ -463,11 +467,11 @@ static void on_queued_sent(uv_udp_send_t *req, int status)
 }
 
 /* Seal one plaintext of at most NET_UV_PLAIN_MAX bytes into one datagram and send it. */
-static int send_datagram(net_uv_t *env, const struct sockaddr *addr, const uint8_t *bytes,
-                         size_t length)
+static int send_datagram(net_uv_t *env, net_seal_t *seal, const struct sockaddr *addr,
+                         const uint8_t *bytes, size_t length)
 {
     size_t frame_length;
-    int rc = net_seal(env->seal, bytes, length, env->tx_frame, sizeof(env->tx_frame),
+    int rc = net_seal(seal, bytes, length, env->tx_frame, sizeof(env->tx_frame),
                       &frame_length);
     if (rc != DYN_OK) {
         env->stats.send_errors++;
@@ -521,19 +525,23 @@ static int env_send(void *ctx, dyn_endpoint_t to, const uint8_t *bytes, size_t l
         env->stats.no_route++;
         return DYN_EUNAVAIL;
     }
+    /* A client holds only the client key: seal what goes to it under that one. */
+    net_seal_t *seal = env->client_seal && to >= NET_UV_CLIENT_BASE ? env->client_seal : env->seal;
+    int rc = DYN_OK;
     uint32_t count = net_frag_count(env->frag, length);
-    if (count == 1)
-        return send_datagram(env, addr, bytes, length);
-    /* Each fragment is a datagram of its own; losing any loses the message (core retries). */
-    uint32_t id = env->frag_next_id++;
-    env->stats.fragmented++;
-    for (uint32_t i = 0; i < count; i++) {
-        size_t n = net_frag_build(env->frag, id, i, bytes, length, env->tx_plain);
-        int rc = send_datagram(env, addr, env->tx_plain, n);
-        if (rc != DYN_OK)
-            return rc;
+    if (count == 1) {
+        rc = send_datagram(env, seal, addr, bytes, length);
+    } else {
+        /* Each fragment is a datagram of its own; losing any loses the message (core
+         * retries). */
+        uint32_t id = env->frag_next_id++;
+        env->stats.fragmented++;
+        for (uint32_t i = 0; i < count && rc == DYN_OK; i++) {
+            size_t n = net_frag_build(env->frag, id, i, bytes, length, env->tx_plain);
+            rc = send_datagram(env, seal, addr, env->tx_plain, n);
+        }
     }
-    return DYN_OK;
+    return rc;
 }
 
 /* ---- receiving --------------------------------------------------------------------------- */
@@ -584,10 +592,23 @@ static void on_recv(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
     }
     size_t plain_length;
     net_seal_origin_t origin;
-    int rc = net_unseal(env->seal, (const uint8_t *)buf->base, (size_t)nread, env->rx_plain,
+    /* The clear key id picks the context; the frame must then authenticate under it. */
+    int client_ctx = env->client_seal &&
+                     net_seal_peek_key_id((const uint8_t *)buf->base, (size_t)nread) ==
+                         env->client_key_id;
+    int rc = net_unseal(client_ctx ? env->client_seal : env->seal, (const uint8_t *)buf->base,
+                        (size_t)nread, env->rx_plain,
                         sizeof(env->rx_plain), &plain_length, &origin);
     if (rc != DYN_OK) {
         drop(env, seal_refusal(rc), rc, addr);
+        return;
+    }
+    if (env->client_seal && client_ctx != (origin.sender_id >= NET_UV_CLIENT_BASE)) {
+        env->stats.wrong_key++;
+        drop(env, origin.sender_id >= NET_UV_CLIENT_BASE
+                      ? "authentic, but a client under the cluster key (clients use the client key)"
+                      : "authentic, but a node id under the client key",
+             DYN_ENOKEY, addr);
         return;
     }
     dyn_endpoint_t from = 0;
@@ -676,6 +697,7 @@ void net_uv_destroy(net_uv_t *env)
             uv_run(env->loop, UV_RUN_ONCE);
     }
     net_seal_destroy(env->seal);
+    net_seal_destroy(env->client_seal);
     net_frag_destroy(env->frag);
     free(env->peers);
     free(env->slots);
@@ -730,9 +752,20 @@ int net_uv_create(const net_uv_config_t *config, const net_uv_handler_t *handler
         snprintf(err, errlen, "out of memory");
         return DYN_ENOMEM;
     }
+    if (config->client_key && (config->client_key_id == 0 || config->client_key_id == config->key_id)) {
+        snprintf(err, errlen, "the client key needs a key id of its own");
+        net_uv_destroy(env);
+        return DYN_EINVAL;
+    }
     int rc = net_seal_create(&sc, &env->seal);
-    if (rc == DYN_OK)
+    if (rc == DYN_OK) /* the first key added seals */
         rc = net_seal_add_key(env->seal, config->key_id, config->key);
+    if (rc == DYN_OK && config->client_key) {
+        rc = net_seal_create(&sc, &env->client_seal);
+        if (rc == DYN_OK)
+            rc = net_seal_add_key(env->client_seal, config->client_key_id, config->client_key);
+        env->client_key_id = config->client_key_id;
+    }
     if (rc != DYN_OK) {
         snprintf(err, errlen, "cannot set up datagram sealing: %s", dyn_strerror(rc));
         net_uv_destroy(env);
@@ -782,4 +815,22 @@ void net_uv_local_addr(const net_uv_t *env, struct sockaddr_storage *out)
 }
 
 net_uv_stats_t net_uv_stats(const net_uv_t *env) { return env->stats; }
-net_seal_stats_t net_uv_seal_stats(const net_uv_t *env) { return net_seal_stats(env->seal); }
+/* Both contexts' counts, summed: a refusal is a refusal whichever key it claimed. */
+DYN_STATIC_ASSERT(sizeof(net_seal_stats_t) == 9 * sizeof(uint64_t), "sum every seal counter");
+net_seal_stats_t net_uv_seal_stats(const net_uv_t *env)
+{
+    net_seal_stats_t a = net_seal_stats(env->seal);
+    if (!env->client_seal)
+        return a;
+    net_seal_stats_t b = net_seal_stats(env->client_seal);
+    a.sealed += b.sealed;
+    a.unsealed += b.unsealed;
+    a.too_short += b.too_short;
+    a.bad_format += b.bad_format;
+    a.wrong_cluster += b.wrong_cluster;
+    a.unknown_key += b.unknown_key;
+    a.bad_auth += b.bad_auth;
+    a.replayed += b.replayed;
+    a.senders_full += b.senders_full;
+    return a;
+}
