@@ -12,11 +12,19 @@
  * Receiving: libuv reads up to RX_BATCH datagrams per recvmmsg call into one buffer of 64 KiB
  * chunks (UV_UDP_RECVMMSG), and hands them to on_recv one at a time; under load that saves most
  * of the receive system calls (about 8 % more operations per second in the three-node bench).
+ *
+ * Sending: a datagram is sealed straight into a batch (up to TX_BATCH frames in TX_ARENA bytes)
+ * and the batch goes out in one sendmmsg call when the loop is about to wait for I/O (a prepare
+ * handle) or has just run the I/O callbacks (a check handle), so the replies and replica
+ * requests one recvmmsg batch produces leave together: sendmsg and the wake-ups it causes were
+ * 39 % of a node's profile. A frame too large for the arena (a fragment) is sent at once, after
+ * the batch. What the kernel cannot take now (EAGAIN) goes to libuv's queue as before.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* sendmmsg */
 #include "net/uv_env.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +38,9 @@
 
 /* Datagrams read per system call (libuv's recvmmsg, one 64 KiB chunk each). */
 #define RX_BATCH 8u
+/* Datagrams sent per system call, and the bytes their frames may take. */
+#define TX_BATCH 32u
+#define TX_ARENA (64u * 1024u)
 
 typedef struct timer_slot {
     uint64_t deadline_us;
@@ -65,6 +76,13 @@ struct net_uv {
     uv_loop_t *loop;
     uv_udp_t udp;
     uv_timer_t timer;
+    uv_prepare_t tx_prepare;
+    uv_check_t tx_check;
+    /* the batch of sealed frames waiting for tx_flush */
+    uint32_t tx_count, tx_used;
+    uint32_t tx_offset[TX_BATCH], tx_length[TX_BATCH];
+    struct sockaddr_storage tx_addr[TX_BATCH];
+    uint8_t tx_arena[TX_ARENA];
     int handles_open;
     uint32_t sends_queued;
     net_uv_handler_t handler;
@@ -466,11 +484,106 @@ static void on_queued_sent(uv_udp_send_t *req, int status)
     free(q);
 }
 
-/* Seal one plaintext of at most NET_UV_PLAIN_MAX bytes into one datagram and send it. */
+/* Hand libuv a copy of a frame the kernel would not take now; it sends it when it can. */
+static int queue_copy(net_uv_t *env, const struct sockaddr *addr, const uint8_t *frame,
+                      size_t frame_length)
+{
+    if (env->sends_queued >= NET_UV_SENDS_QUEUED_MAX) {
+        env->stats.send_errors++;
+        return DYN_EFULL;
+    }
+    queued_send_t *q = malloc(sizeof(*q) + frame_length);
+    if (!q) {
+        env->stats.send_errors++;
+        return DYN_ENOMEM;
+    }
+    q->env = env;
+    memcpy(q->bytes, frame, frame_length);
+    uv_buf_t buf = uv_buf_init((char *)q->bytes, (unsigned)frame_length);
+    if (uv_udp_send(&q->req, &env->udp, &buf, 1, addr, on_queued_sent) != 0) {
+        free(q);
+        env->stats.send_errors++;
+        return DYN_EIO;
+    }
+    env->sends_queued++;
+    env->stats.sent++;
+    return DYN_OK;
+}
+
+static socklen_t addr_length(const struct sockaddr_storage *a)
+{
+    return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+/* Send the batch: sendmmsg until done; the rest to libuv's queue if the kernel is full. */
+static void tx_flush(net_uv_t *env)
+{
+    uint32_t n = env->tx_count;
+    if (n == 0)
+        return;
+    env->tx_count = 0;
+    env->tx_used = 0;
+    struct mmsghdr msgs[TX_BATCH];
+    struct iovec iov[TX_BATCH];
+    for (uint32_t i = 0; i < n; i++) {
+        iov[i] = (struct iovec){env->tx_arena + env->tx_offset[i], env->tx_length[i]};
+        msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &env->tx_addr[i],
+                                               .msg_namelen = addr_length(&env->tx_addr[i]),
+                                               .msg_iov = &iov[i], .msg_iovlen = 1}};
+    }
+    uv_os_fd_t fd;
+    uint32_t i = 0;
+    /* With libuv's queue non-empty, keep to it so that frames leave in order. */
+    if (env->sends_queued == 0 && uv_fileno((const uv_handle_t *)&env->udp, &fd) == 0) {
+        while (i < n) {
+            int sent = sendmmsg(fd, msgs + i, n - i, MSG_DONTWAIT);
+            if (sent > 0) {
+                i += (uint32_t)sent;
+                env->stats.sent += (uint64_t)sent;
+            } else if (sent < 0 && errno == EINTR) {
+                continue;
+            } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+                break;
+            } else {
+                /* This datagram was refused (say, an unreachable address): drop it alone. */
+                env->stats.send_errors++;
+                i++;
+            }
+        }
+    }
+    for (; i < n; i++)
+        (void)queue_copy(env, (const struct sockaddr *)&env->tx_addr[i],
+                         env->tx_arena + env->tx_offset[i], env->tx_length[i]);
+}
+
+static void on_tx_prepare(uv_prepare_t *h) { tx_flush(h->data); }
+static void on_tx_check(uv_check_t *h) { tx_flush(h->data); }
+
+/* Seal one plaintext of at most NET_UV_PLAIN_MAX bytes into one datagram, into the batch when it
+ * fits, else (a large fragment) straight out after the batch. */
 static int send_datagram(net_uv_t *env, net_seal_t *seal, const struct sockaddr *addr,
                          const uint8_t *bytes, size_t length)
 {
     size_t frame_length;
+    if (length + NET_SEAL_OVERHEAD_BYTES <= TX_ARENA) {
+        if (env->tx_count == TX_BATCH || env->tx_used + length + NET_SEAL_OVERHEAD_BYTES > TX_ARENA)
+            tx_flush(env);
+        int rc = net_seal(seal, bytes, length, env->tx_arena + env->tx_used,
+                          TX_ARENA - env->tx_used, &frame_length);
+        if (rc != DYN_OK) {
+            env->stats.send_errors++;
+            return rc;
+        }
+        uint32_t k = env->tx_count++;
+        env->tx_offset[k] = env->tx_used;
+        env->tx_length[k] = (uint32_t)frame_length;
+        memcpy(&env->tx_addr[k], addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                   : sizeof(struct sockaddr_in));
+        env->tx_addr[k].ss_family = addr->sa_family;
+        env->tx_used += (uint32_t)frame_length;
+        return DYN_OK;
+    }
+    tx_flush(env);
     int rc = net_seal(seal, bytes, length, env->tx_frame, sizeof(env->tx_frame),
                       &frame_length);
     if (rc != DYN_OK) {
@@ -488,26 +601,7 @@ static int send_datagram(net_uv_t *env, net_seal_t *seal, const struct sockaddr 
         return DYN_EIO;
     }
     /* The socket buffer is full (or libuv has sends queued already): queue a copy, bounded. */
-    if (env->sends_queued >= NET_UV_SENDS_QUEUED_MAX) {
-        env->stats.send_errors++;
-        return DYN_EFULL;
-    }
-    queued_send_t *q = malloc(sizeof(*q) + frame_length);
-    if (!q) {
-        env->stats.send_errors++;
-        return DYN_ENOMEM;
-    }
-    q->env = env;
-    memcpy(q->bytes, env->tx_frame, frame_length);
-    buf = uv_buf_init((char *)q->bytes, (unsigned)frame_length);
-    if (uv_udp_send(&q->req, &env->udp, &buf, 1, addr, on_queued_sent) != 0) {
-        free(q);
-        env->stats.send_errors++;
-        return DYN_EIO;
-    }
-    env->sends_queued++;
-    env->stats.sent++;
-    return DYN_OK;
+    return queue_copy(env, addr, env->tx_frame, frame_length);
 }
 
 static int env_send(void *ctx, dyn_endpoint_t to, const uint8_t *bytes, size_t length)
@@ -689,9 +783,12 @@ void net_uv_destroy(net_uv_t *env)
     if (!env)
         return;
     if (env->handles_open > 0) {
+        tx_flush(env); /* what was sent before destroy leaves, as it would have at once */
         uv_udp_recv_stop(&env->udp);
         uv_close((uv_handle_t *)&env->udp, on_closed);
         uv_close((uv_handle_t *)&env->timer, on_closed);
+        uv_close((uv_handle_t *)&env->tx_prepare, on_closed);
+        uv_close((uv_handle_t *)&env->tx_check, on_closed);
         /* Closing the socket cancels queued sends; their callbacks free them. */
         while (env->handles_open > 0 || env->sends_queued > 0)
             uv_run(env->loop, UV_RUN_ONCE);
@@ -786,9 +883,18 @@ int net_uv_create(const net_uv_config_t *config, const net_uv_handler_t *handler
     net_uv_format_addr(bind_addr, text, sizeof(text));
     uv_udp_init_ex(env->loop, &env->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
     uv_timer_init(env->loop, &env->timer);
+    uv_prepare_init(env->loop, &env->tx_prepare);
+    uv_check_init(env->loop, &env->tx_check);
     env->udp.data = env;
     env->timer.data = env;
-    env->handles_open = 2;
+    env->tx_prepare.data = env;
+    env->tx_check.data = env;
+    env->handles_open = 4;
+    /* Unreferenced: flushing must not keep a loop alive that would otherwise end. */
+    uv_prepare_start(&env->tx_prepare, on_tx_prepare);
+    uv_check_start(&env->tx_check, on_tx_check);
+    uv_unref((uv_handle_t *)&env->tx_prepare);
+    uv_unref((uv_handle_t *)&env->tx_check);
     int uvrc = uv_udp_bind(&env->udp, bind_addr, 0);
     if (uvrc == 0 && config->socket_buffer_bytes > 0) {
         int size = config->socket_buffer_bytes;
