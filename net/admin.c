@@ -23,31 +23,45 @@ int net_admin_is(const uint8_t *bytes, size_t length)
 }
 
 size_t net_admin_encode_request(net_admin_op_t op, uint64_t request_id,
-                                uint8_t out[NET_ADMIN_REQUEST_BYTES])
+                                const net_admin_args_t *args,
+                                uint8_t out[NET_ADMIN_MEMBER_SET_BYTES])
 {
     out[0] = NET_ADMIN_MAGIC;
     out[1] = NET_ADMIN_VERSION;
     out[2] = (uint8_t)op;
     put_u64le(out + 3, request_id);
-    return NET_ADMIN_REQUEST_BYTES;
+    if (op != NET_ADMIN_MEMBER_SET)
+        return NET_ADMIN_REQUEST_BYTES;
+    for (int i = 0; i < 4; i++)
+        out[11 + i] = (uint8_t)(args->member >> (8 * i));
+    out[15] = args->status;
+    return NET_ADMIN_MEMBER_SET_BYTES;
 }
 
 static int known_op(uint8_t op)
 {
-    return op == NET_ADMIN_STATS;
+    return op == NET_ADMIN_STATS || op == NET_ADMIN_MEMBERS || op == NET_ADMIN_MEMBER_SET;
 }
 
 int net_admin_decode_request(const uint8_t *bytes, size_t length, net_admin_op_t *op,
-                             uint64_t *request_id)
+                             uint64_t *request_id, net_admin_args_t *args)
 {
+    *args = (net_admin_args_t){0};
     if (length < 2 || bytes[0] != NET_ADMIN_MAGIC)
         return DYN_EBADMSG;
     if (bytes[1] != NET_ADMIN_VERSION)
         return DYN_EVERSION;
-    if (length != NET_ADMIN_REQUEST_BYTES || !known_op(bytes[2]))
+    if (length < 3 || !known_op(bytes[2]) ||
+        length != (bytes[2] == NET_ADMIN_MEMBER_SET ? NET_ADMIN_MEMBER_SET_BYTES
+                                                    : NET_ADMIN_REQUEST_BYTES))
         return DYN_EBADMSG;
     *op = (net_admin_op_t)bytes[2];
     *request_id = get_u64le(bytes + 3);
+    if (*op == NET_ADMIN_MEMBER_SET) {
+        args->member = (uint32_t)bytes[11] | (uint32_t)bytes[12] << 8 |
+                       (uint32_t)bytes[13] << 16 | (uint32_t)bytes[14] << 24;
+        args->status = bytes[15];
+    }
     return DYN_OK;
 }
 

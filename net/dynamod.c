@@ -167,6 +167,7 @@ typedef struct daemon {
     timing_t timing;
     uint64_t admin_requests, admin_refused;
     uint64_t client_refused; /* datagrams from clients of a type only nodes may send */
+    int has_client_key;      /* clients hold the client key only: no membership changes */
 } daemon_t;
 
 static uint32_t timing_home(uint32_t origin, uint64_t request_id)
@@ -399,22 +400,103 @@ static void log_stats(daemon_t *d)
     }
 }
 
+static const char *member_status_word(uint8_t status)
+{
+    switch (status) {
+    case DYN_MEMBER_JOINING: return "joining";
+    case DYN_MEMBER_VALID: return "valid";
+    case DYN_MEMBER_LEAVING: return "leaving";
+    case DYN_MEMBER_REMOVED: return "removed";
+    }
+    return "unknown";
+}
+
+/* The node's membership view, one "member ..." line per member. */
+static size_t format_members(daemon_t *d, char *buf, size_t cap)
+{
+    outbuf_t o = {buf, cap, 0};
+    buf[0] = '\0';
+    const dyn_membership_t *view = dyn_node_membership(d->node);
+    for (size_t i = 0; i < dyn_membership_count(view); i++) {
+        const dyn_member_t *m = dyn_membership_at(view, i);
+        out_add(&o, "member id=%u status=%s zone=%u version=%" PRIu64 " addr=%.*s\n", m->id,
+                member_status_word(m->status), (unsigned)m->zone, m->version,
+                m->addr_length ? (int)m->addr_length : 1, m->addr_length ? m->addr : "-");
+    }
+    return o.len;
+}
+
+/*
+ * A member's status changed here, from where gossip spreads it. Only members of the cluster file
+ * (the ring and the address table are static: a member added here could not be reached), and
+ * not from a client of a cluster with a client key, which is meant to read and write data only.
+ */
+static size_t member_set(daemon_t *d, dyn_endpoint_t from, const net_admin_args_t *a, char *buf,
+                         size_t cap)
+{
+    outbuf_t o = {buf, cap, 0};
+    buf[0] = '\0';
+    if (d->has_client_key && from >= NET_UV_CLIENT_BASE) {
+        out_add(&o, "error reason=needs_cluster_key\n");
+        return o.len;
+    }
+    if (!net_config_member(&d->config, a->member)) {
+        out_add(&o, "error reason=not_in_cluster_file\n");
+        return o.len;
+    }
+    if (a->status < DYN_MEMBER_JOINING || a->status > DYN_MEMBER_REMOVED) {
+        out_add(&o, "error reason=bad_status\n");
+        return o.len;
+    }
+    const dyn_member_t *known = dyn_membership_find(dyn_node_membership(d->node), a->member);
+    if (known && known->status == a->status) {
+        /* Already so: a new version would only make gossip carry the same news again. */
+        out_add(&o, "result changed=0 version=%" PRIu64 "\n", known->version);
+        return o.len;
+    }
+    int rc = dyn_node_member_change(d->node, a->member, (dyn_member_status_t)a->status,
+                                    known ? known->zone : 0);
+    if (rc < 0) {
+        say(NET_LOG_ERROR, "member %u to %s: %s", a->member, member_status_word(a->status),
+            dyn_strerror(rc));
+        out_add(&o, "error reason=failed code=%d\n", -rc);
+        return o.len;
+    }
+    known = dyn_membership_find(dyn_node_membership(d->node), a->member);
+    say(NET_LOG_INFO, "member %u set to %s (version %" PRIu64 ") by an admin request",
+        a->member, member_status_word(a->status), known ? known->version : 0);
+    out_add(&o, "result changed=%d version=%" PRIu64 "\n", rc, known ? known->version : 0);
+    return o.len;
+}
+
 /* An admin request (admin.h): answered to whoever sent it, which the seal authenticated. */
 static void on_admin(daemon_t *d, dyn_endpoint_t from, const uint8_t *bytes, size_t length)
 {
     net_admin_op_t op;
     uint64_t request_id;
-    if (net_admin_decode_request(bytes, length, &op, &request_id) != DYN_OK) {
+    net_admin_args_t args;
+    if (net_admin_decode_request(bytes, length, &op, &request_id, &args) != DYN_OK) {
         d->admin_refused++;
         return;
     }
     d->admin_requests++;
-    uint8_t reply[NET_ADMIN_REPLY_HEADER_BYTES + 4096];
+    /* Room for the largest view (about 100 bytes a member); a reply over a datagram is sent in
+     * fragments like any message. */
+    size_t cap = NET_ADMIN_REPLY_HEADER_BYTES + 4096 + (size_t)DYN_MEMBERS_MAX * 100u;
+    uint8_t *reply = malloc(cap);
+    if (!reply)
+        return;
     net_admin_encode_reply_header(op, request_id, dyn_node_id(d->node), reply);
-    size_t body = format_stats(d, (char *)reply + NET_ADMIN_REPLY_HEADER_BYTES,
-                               sizeof(reply) - NET_ADMIN_REPLY_HEADER_BYTES, 1);
+    char *body = (char *)reply + NET_ADMIN_REPLY_HEADER_BYTES;
+    size_t room = cap - NET_ADMIN_REPLY_HEADER_BYTES, n = 0;
+    switch (op) {
+    case NET_ADMIN_STATS: n = format_stats(d, body, room, 1); break;
+    case NET_ADMIN_MEMBERS: n = format_members(d, body, room); break;
+    case NET_ADMIN_MEMBER_SET: n = member_set(d, from, &args, body, room); break;
+    }
     dyn_env_t env = net_uv_env(d->env);
-    (void)dyn_env_send(&env, from, reply, NET_ADMIN_REPLY_HEADER_BYTES + body);
+    (void)dyn_env_send(&env, from, reply, NET_ADMIN_REPLY_HEADER_BYTES + n);
+    free(reply);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -676,6 +758,7 @@ static int run(const options_t *o)
 
     uv_loop_init(&d->loop);
     loop_inited = 1;
+    d->has_client_key = has_client_key;
     net_uv_config_t uc = {
         .loop = &d->loop, .bind_addr = (const struct sockaddr *)&listen, .peers = peers,
         .peer_count = c->member_count, .cluster = c->cluster, .key = key,

@@ -9,6 +9,8 @@
  *   dynctl [options] ring
  *   dynctl [options] status
  *   dynctl [options] stats
+ *   dynctl [options] members
+ *   dynctl [options] member ID joining|valid|leaving|removed
  *   dynctl [options] bench [--ops N | --duration S] [--concurrency C] ...
  *
  * Exit status: 0 ok, 1 not found, 2 usage or bad input, 3 no quorum or unavailable, 4 timed
@@ -61,6 +63,8 @@ static void usage(FILE *out)
         "       dynctl [options] ring\n"
         "       dynctl [options] status\n"
         "       dynctl [options] stats\n"
+        "       dynctl [options] members\n"
+        "       dynctl [options] member ID joining|valid|leaving|removed\n"
         "       dynctl [options] bench [bench options]\n"
         "       dynctl --help | --version\n"
         "\n"
@@ -70,7 +74,10 @@ static void usage(FILE *out)
         "node's partitions and share of the keys (as a replica) from the cluster file; status pings\n"
         "every node (exit 3 if any does not answer within --timeout). stats asks every node for\n"
         "its counters and the p50/p99/p99.9 latency of the gets and puts it coordinated (exit 3\n"
-        "if any does not answer).\n"
+        "if any does not answer). members prints every node's membership view and whether they\n"
+        "agree; member sets a member's status at the first node listed, and gossip spreads it\n"
+        "(the view only: the ring and the address table come from the cluster file, so members\n"
+        "must be in it, and a leave moves no data yet).\n"
         "\n"
         "finding the cluster (one of):\n"
         "  -c, --config FILE     the cluster file the nodes use (members, ring, n; key_file)\n"
@@ -142,6 +149,7 @@ typedef struct ctl {
     /* stats: each node's reply body (NUL-terminated; NULL: not yet), and its own node id */
     char **stats_body;
     uint32_t *stats_node;
+    net_admin_op_t admin_op; /* the op whose replies stats_body collects */
     /* status and stats: how long to wait for the answers. In ctl_t, not on a stack frame: libuv
      * finishes closing a handle on a later loop turn, after the function that closed it returned. */
     uv_timer_t deadline;
@@ -312,7 +320,7 @@ static void on_message(void *arg, dyn_time_us now_us, dyn_endpoint_t from, const
         const uint8_t *body;
         size_t body_length;
         if (net_admin_decode_reply(bytes, length, &op, &id, &node, &body, &body_length) ==
-                DYN_OK && op == NET_ADMIN_STATS && id >= 1 && id <= c->peer_count &&
+                DYN_OK && op == c->admin_op && id >= 1 && id <= c->peer_count &&
             !c->stats_body[id - 1]) {
             char *copy = malloc(body_length + 1);
             if (!copy)
@@ -505,28 +513,63 @@ static void print_stats_text(const char *body)
     }
 }
 
-/* Ask every node for its counters and latency percentiles (admin.h) and print them. */
-static int run_stats(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, int ids_known)
+/*
+ * Send an admin request (admin.h) to the first `targets` peers and collect their answers' bodies
+ * in c->stats_body (NULL: no answer within --timeout). DYN_OK or DYN_ENOMEM. The caller frees
+ * them with admin_free.
+ */
+static int admin_collect(ctl_t *c, const net_uv_peer_t *peers, size_t targets,
+                         net_admin_op_t op, const net_admin_args_t *args)
 {
-    c->peer_count = peer_count;
-    c->stats_body = calloc(peer_count, sizeof(*c->stats_body));
-    c->stats_node = calloc(peer_count, sizeof(*c->stats_node));
+    c->peer_count = targets;
+    c->pongs = 0;
+    c->admin_op = op;
+    c->stats_body = calloc(targets, sizeof(*c->stats_body));
+    c->stats_node = calloc(targets, sizeof(*c->stats_node));
     if (!c->stats_body || !c->stats_node) {
         free(c->stats_body);
         free(c->stats_node);
         c->stats_body = NULL;
-        return EXIT_OTHER;
+        c->stats_node = NULL;
+        return DYN_ENOMEM;
     }
     dyn_env_t env = net_uv_env(c->env);
-    for (size_t i = 0; i < peer_count; i++) {
-        uint8_t req[NET_ADMIN_REQUEST_BYTES];
-        size_t len = net_admin_encode_request(NET_ADMIN_STATS, i + 1, req);
+    for (size_t i = 0; i < targets; i++) {
+        uint8_t req[NET_ADMIN_MEMBER_SET_BYTES];
+        size_t len = net_admin_encode_request(op, i + 1, args, req);
         dyn_env_send(&env, peers[i].id, req, len);
     }
     uv_timer_init(&c->loop, &c->deadline);
     uv_timer_start(&c->deadline, on_status_deadline, c->o->timeout_ms, 0);
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&c->deadline, NULL);
+    return DYN_OK;
+}
+
+static void admin_free(ctl_t *c)
+{
+    for (size_t i = 0; c->stats_body && i < c->peer_count; i++)
+        free(c->stats_body[i]);
+    free(c->stats_body);
+    free(c->stats_node);
+    c->stats_body = NULL;
+    c->stats_node = NULL;
+}
+
+/* "node 3" or, with --nodes (ids unknown), "node ?", for a node that did not answer. */
+static void print_down(ctl_t *c, const net_uv_peer_t *peer, const char *addr, int ids_known)
+{
+    char id[16] = "?";
+    if (ids_known)
+        snprintf(id, sizeof(id), "%u", peer->id);
+    printf("node %s  %s  DOWN  (no answer in %u ms)\n", id, addr, c->o->timeout_ms);
+}
+
+/* Ask every node for its counters and latency percentiles (admin.h) and print them. */
+static int run_stats(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, int ids_known)
+{
+    if (admin_collect(c, peers, peer_count, NET_ADMIN_STATS, NULL) != DYN_OK)
+        return EXIT_OTHER;
     if (c->json)
         printf("{\"nodes\":[");
     for (size_t i = 0; i < peer_count; i++) {
@@ -545,11 +588,7 @@ static int run_stats(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, in
             printf("node %u  %s\n", c->stats_node[i], addr);
             print_stats_text(body);
         } else {
-            /* With --nodes the ids are positions in the list, not the nodes' own ids. */
-            char id[16] = "?";
-            if (ids_known)
-                snprintf(id, sizeof(id), "%u", peers[i].id);
-            printf("node %s  %s  DOWN  (no answer in %u ms)\n", id, addr, c->o->timeout_ms);
+            print_down(c, &peers[i], addr, ids_known);
         }
     }
     if (c->json) {
@@ -560,13 +599,151 @@ static int run_stats(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, in
                "answered.\n", c->pongs, peer_count);
     }
     size_t answered = c->pongs;
-    for (size_t i = 0; i < peer_count; i++)
-        free(c->stats_body[i]);
-    free(c->stats_body);
-    free(c->stats_node);
-    c->stats_body = NULL;
-    c->stats_node = NULL;
+    admin_free(c);
     return answered == peer_count ? EXIT_OK : EXIT_NOQUORUM;
+}
+
+/* Print NAME's value from a "member ..." line: digits as a number, else as address text. */
+static void print_member_field(const char *line, size_t length, const char *name, int json)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i + nl + 1 < length; i++) {
+        if ((i == 0 || line[i - 1] == ' ') && memcmp(line + i, name, nl) == 0 &&
+            line[i + nl] == '=') {
+            const char *v = line + i + nl + 1;
+            size_t vl = 0;
+            while (v + vl < line + length && v[vl] != ' ')
+                vl++;
+            int number = all_digits(v, vl);
+            if (json && !number)
+                putchar('"');
+            for (size_t k = 0; k < vl; k++) /* what an address, a word or a number holds */
+                if ((v[k] >= '0' && v[k] <= '9') || (v[k] >= 'a' && v[k] <= 'z') ||
+                    (v[k] >= 'A' && v[k] <= 'F') || v[k] == '.' || v[k] == ':' ||
+                    v[k] == '[' || v[k] == ']' || v[k] == '-')
+                    putchar(v[k]);
+            if (json && !number)
+                putchar('"');
+            return;
+        }
+    }
+    printf(json ? "null" : "?");
+}
+
+/*
+ * Every node's membership view. Views gossip, so they agree once a change has spread: the footer
+ * says whether the answering nodes' views are the same.
+ */
+static int run_members(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, int ids_known)
+{
+    if (admin_collect(c, peers, peer_count, NET_ADMIN_MEMBERS, NULL) != DYN_OK)
+        return EXIT_OTHER;
+    const char *first = NULL;
+    int agree = 1;
+    if (c->json)
+        printf("{\"nodes\":[");
+    for (size_t i = 0; i < peer_count; i++) {
+        char addr[NET_UV_ADDR_TEXT_MAX];
+        net_uv_format_addr((const struct sockaddr *)&peers[i].addr, addr, sizeof(addr));
+        const char *body = c->stats_body[i];
+        if (body) {
+            if (!first)
+                first = body;
+            else if (strcmp(first, body) != 0)
+                agree = 0;
+        }
+        if (c->json) {
+            printf("%s{\"addr\":\"%s\",\"up\":%s", i ? "," : "", addr,
+                   body ? "true" : "false");
+            if (body)
+                printf(",\"id\":%u,\"members\":[", c->stats_node[i]);
+        } else if (body) {
+            printf("node %u  %s  view:\n", c->stats_node[i], addr);
+        } else {
+            print_down(c, &peers[i], addr, ids_known);
+        }
+        int n = 0;
+        for (const char *line = body; line && *line;) {
+            const char *end = strchr(line, '\n');
+            size_t length = end ? (size_t)(end - line) : strlen(line);
+            if (length > 7 && strncmp(line, "member ", 7) == 0) {
+                static const char *const fields[] = {"id", "status", "zone", "version", "addr"};
+                if (c->json)
+                    printf("%s{", n ? "," : "");
+                else
+                    printf("  member");
+                for (size_t f = 0; f < 5; f++) {
+                    if (c->json)
+                        printf("%s\"%s\":", f ? "," : "", fields[f]);
+                    else
+                        printf("  %s ", fields[f]);
+                    print_member_field(line, length, fields[f], c->json);
+                }
+                printf(c->json ? "}" : "\n");
+                n++;
+            }
+            if (!end)
+                break;
+            line = end + 1;
+        }
+        if (c->json && body)
+            printf("]");
+        if (c->json)
+            printf("}");
+    }
+    if (c->json)
+        printf("],\"answered\":%zu,\"asked\":%zu,\"agree\":%s}\n", c->pongs, peer_count,
+               agree ? "true" : "false");
+    else
+        printf("\n%zu of %zu nodes answered; their views %s.\n", c->pongs, peer_count,
+               agree ? "agree" : "differ (a change is still spreading by gossip)");
+    size_t answered = c->pongs;
+    admin_free(c);
+    return answered == peer_count ? EXIT_OK : EXIT_NOQUORUM;
+}
+
+/* Change one member's status at the first node listed; gossip takes it to the others. */
+static int run_member_set(ctl_t *c, const net_uv_peer_t *peers, uint32_t member, uint8_t status)
+{
+    net_admin_args_t args = {.member = member, .status = status};
+    if (admin_collect(c, peers, 1, NET_ADMIN_MEMBER_SET, &args) != DYN_OK)
+        return EXIT_OTHER;
+    const char *body = c->stats_body[0];
+    int rc = EXIT_OK;
+    if (!body) {
+        fprintf(stderr, "dynctl: member %u: no answer in %u ms\n", member, c->o->timeout_ms);
+        rc = EXIT_TIMEOUT;
+    } else if (strncmp(body, "result ", 7) == 0) {
+        size_t length = strcspn(body, "\n");
+        if (c->json) {
+            printf("{\"node\":%u,\"member\":%u,\"changed\":", c->stats_node[0], member);
+            print_member_field(body, length, "changed", 1);
+            printf(",\"version\":");
+            print_member_field(body, length, "version", 1);
+            printf("}\n");
+        } else {
+            printf("node %u: member %u ", c->stats_node[0], member);
+            printf(field_of(body, length, "changed") ? "changed" : "unchanged (already so)");
+            printf(", version %" PRIu64 "; gossip takes it to the other nodes (`dynctl members`)"
+                   "\n", field_of(body, length, "version"));
+        }
+    } else {
+        size_t length = strcspn(body, "\n");
+        const char *why = strstr(body, "reason=needs_cluster_key")
+                              ? "this cluster has a client key, and membership changes need the "
+                                "cluster key (a client key is for data only)"
+                          : strstr(body, "reason=not_in_cluster_file")
+                              ? "not a member of the cluster file (members come from it: the "
+                                "ring and the address table do not follow the view yet)"
+                          : strstr(body, "reason=bad_status") ? "unknown status"
+                                                              : "the node failed to record it";
+        (void)length;
+        fprintf(stderr, "dynctl: member %u: refused by node %u: %s\n", member,
+                c->stats_node[0], why);
+        rc = strstr(body, "reason=failed") ? EXIT_OTHER : EXIT_USAGE;
+    }
+    admin_free(c);
+    return rc;
 }
 
 static void on_timer(void *arg, dyn_time_us now_us, uint64_t timer_id)
@@ -827,13 +1004,16 @@ int main(int argc, char **argv)
     }
     if (optind >= argc) {
         fprintf(stderr, "dynctl: no command (get, put, delete, locate, ring, status, stats, "
-                "bench)\n");
+                "members, member, bench)\n");
         usage(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[optind++];
     dyn_op_kind_t kind = DYN_OP_GET;
     int is_locate = 0, is_bench = 0, is_status = 0, is_ring = 0, is_stats = 0;
+    int is_members = 0, is_member_set = 0;
+    uint32_t member_id = 0;
+    uint8_t member_status = 0;
     if (strcmp(cmd, "get") == 0)
         kind = DYN_OP_GET;
     else if (strcmp(cmd, "put") == 0)
@@ -848,11 +1028,15 @@ int main(int argc, char **argv)
         is_status = is_bench = 1; /* like bench: no key, no request */
     else if (strcmp(cmd, "stats") == 0)
         is_stats = is_bench = 1; /* like status: no key, one admin request per node */
+    else if (strcmp(cmd, "members") == 0)
+        is_members = is_bench = 1;
+    else if (strcmp(cmd, "member") == 0)
+        is_member_set = is_bench = 1;
     else if (strcmp(cmd, "ring") == 0)
         is_ring = is_locate = is_bench = 1; /* no key, no request: the cluster file's ring */
     else
         return usage_error("unknown command '%s' (get, put, delete, locate, ring, status, stats, "
-                           "bench)", cmd);
+                           "members, member, bench)", cmd);
     const char *key = NULL;
     const char *value_arg = NULL;
     if (!is_bench) {
@@ -868,6 +1052,21 @@ int main(int argc, char **argv)
                 return usage_error("put needs a VALUE, --file F or - (stdin)%s", "");
             value_arg = argv[optind++];
         }
+    }
+    if (is_member_set) {
+        static const char *const words[] = {"joining", "valid", "leaving", "removed"};
+        if (argc - optind < 2)
+            return usage_error("member needs an ID and a STATUS (joining, valid, leaving, "
+                               "removed)%s", "");
+        if (parse_u32(argv[optind], 1, NET_UV_CLIENT_BASE - 1, &member_id))
+            return usage_error("member: bad node id '%s'", argv[optind]);
+        for (uint8_t w = 0; w < 4; w++)
+            if (strcmp(argv[optind + 1], words[w]) == 0)
+                member_status = (uint8_t)(DYN_MEMBER_JOINING + w);
+        if (!member_status)
+            return usage_error("member: STATUS must be joining, valid, leaving or removed, "
+                               "got '%s'", argv[optind + 1]);
+        optind += 2;
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
@@ -1151,6 +1350,10 @@ int main(int argc, char **argv)
         goto out_env;
     if (is_stats) {
         status = run_stats(c, peers, peer_count, o.nodes == NULL);
+    } else if (is_members) {
+        status = run_members(c, peers, peer_count, o.nodes == NULL);
+    } else if (is_member_set) {
+        status = run_member_set(c, peers, member_id, member_status);
     } else if (is_status) {
         status = run_status(c, peers, peer_count, o.nodes == NULL);
     } else if (is_bench) {

@@ -54,6 +54,13 @@ while IFS='=' read -r name count; do
         fail "node 1: expected $name >= $count, got '$got': $node1"
 done < "$WORK/expected"
 
+# membership changes need the cluster key: a client of a cluster with a client key cannot
+ctl member 3 leaving >/dev/null 2>"$WORK/member.err"
+[ $? -eq 2 ] || fail "member set under the client key: expected exit 2"
+grep -q "membership changes need the cluster key" "$WORK/member.err" ||
+    fail "member set under the client key: $(cat "$WORK/member.err")"
+ctl members >/dev/null || fail "members under the client key: exit $?"
+
 # configuration errors
 "$DYNAMOD" --config "$WORK/cluster.lua" --id 1 --key-file "$WORK/client.key" --check-config \
     >/dev/null 2>"$WORK/same.err"

@@ -70,24 +70,45 @@ static void test_hist_bounded_error(void **state)
 static void test_admin_framing(void **state)
 {
     uint8_t req[NET_ADMIN_REQUEST_BYTES];
-    assert_int_equal(net_admin_encode_request(NET_ADMIN_STATS, 0x0102030405060708ULL, req),
-                     NET_ADMIN_REQUEST_BYTES);
+    uint8_t room[NET_ADMIN_MEMBER_SET_BYTES];
+    assert_int_equal(net_admin_encode_request(NET_ADMIN_STATS, 0x0102030405060708ULL, NULL,
+                                              room), NET_ADMIN_REQUEST_BYTES);
+    memcpy(req, room, sizeof(req));
     assert_true(net_admin_is(req, sizeof(req)));
     net_admin_op_t op;
     uint64_t id;
-    assert_int_equal(net_admin_decode_request(req, sizeof(req), &op, &id), DYN_OK);
+    net_admin_args_t args;
+    assert_int_equal(net_admin_decode_request(req, sizeof(req), &op, &id, &args), DYN_OK);
     assert_int_equal(op, NET_ADMIN_STATS);
     assert_int_equal(id, 0x0102030405060708ULL);
     /* truncated, extended, another version, an unknown op: refused */
-    assert_int_equal(net_admin_decode_request(req, sizeof(req) - 1, &op, &id), DYN_EBADMSG);
+    assert_int_equal(net_admin_decode_request(req, sizeof(req) - 1, &op, &id, &args),
+                     DYN_EBADMSG);
     uint8_t longer[NET_ADMIN_REQUEST_BYTES + 1] = {0};
     memcpy(longer, req, sizeof(req));
-    assert_int_equal(net_admin_decode_request(longer, sizeof(longer), &op, &id), DYN_EBADMSG);
+    assert_int_equal(net_admin_decode_request(longer, sizeof(longer), &op, &id, &args),
+                     DYN_EBADMSG);
     req[1] = 9;
-    assert_int_equal(net_admin_decode_request(req, sizeof(req), &op, &id), DYN_EVERSION);
+    assert_int_equal(net_admin_decode_request(req, sizeof(req), &op, &id, &args), DYN_EVERSION);
     req[1] = NET_ADMIN_VERSION;
     req[2] = 77;
-    assert_int_equal(net_admin_decode_request(req, sizeof(req), &op, &id), DYN_EBADMSG);
+    assert_int_equal(net_admin_decode_request(req, sizeof(req), &op, &id, &args), DYN_EBADMSG);
+    /* a member change carries its operands, and must have exactly them */
+    net_admin_args_t set = {.member = 0x01020304u, .status = 3};
+    assert_int_equal(net_admin_encode_request(NET_ADMIN_MEMBER_SET, 5, &set, room),
+                     NET_ADMIN_MEMBER_SET_BYTES);
+    assert_int_equal(net_admin_decode_request(room, sizeof(room), &op, &id, &args), DYN_OK);
+    assert_int_equal(op, NET_ADMIN_MEMBER_SET);
+    assert_int_equal(id, 5);
+    assert_int_equal(args.member, 0x01020304u);
+    assert_int_equal(args.status, 3);
+    assert_int_equal(net_admin_decode_request(room, NET_ADMIN_REQUEST_BYTES, &op, &id, &args),
+                     DYN_EBADMSG);
+    assert_int_equal(net_admin_encode_request(NET_ADMIN_MEMBERS, 6, NULL, room),
+                     NET_ADMIN_REQUEST_BYTES);
+    assert_int_equal(net_admin_decode_request(room, NET_ADMIN_REQUEST_BYTES, &op, &id, &args),
+                     DYN_OK);
+    assert_int_equal(op, NET_ADMIN_MEMBERS);
     /* a core message is not an admin message, and the two never share a first byte */
     const uint8_t core_msg[] = {0xD7, 7, 1};
     assert_false(net_admin_is(core_msg, sizeof(core_msg)));
@@ -107,10 +128,10 @@ static void test_admin_framing(void **state)
     assert_int_equal(body_length, 8);
     assert_memory_equal(body, "net a=1\n", 8);
     /* a request is not a reply, nor a reply a request */
-    net_admin_encode_request(NET_ADMIN_STATS, 1, req);
-    assert_int_equal(net_admin_decode_reply(req, sizeof(req), &op, &id, &node, &body,
-                                            &body_length), DYN_EBADMSG);
-    assert_int_equal(net_admin_decode_request(reply, NET_ADMIN_REQUEST_BYTES, &op, &id),
+    net_admin_encode_request(NET_ADMIN_STATS, 1, NULL, room);
+    assert_int_equal(net_admin_decode_reply(room, NET_ADMIN_REQUEST_BYTES, &op, &id, &node,
+                                            &body, &body_length), DYN_EBADMSG);
+    assert_int_equal(net_admin_decode_request(reply, NET_ADMIN_REQUEST_BYTES, &op, &id, &args),
                      DYN_EBADMSG);
 }
 
