@@ -251,6 +251,8 @@ static int apply(loader_t *ld, net_config_t *c, const char *key)
         return get_string(ld, key, c->data_dir, sizeof(c->data_dir));
     if (strcmp(key, "key_file") == 0)
         return get_string(ld, key, c->key_file, sizeof(c->key_file));
+    if (strcmp(key, "client_key_file") == 0)
+        return get_string(ld, key, c->client_key_file, sizeof(c->client_key_file));
     if (strcmp(key, "nodes") == 0)
         return get_members(ld, c);
     INT_KEY("node_id", 1, NET_UV_CLIENT_BASE - 1, c->node_id = (uint32_t)v)

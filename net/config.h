@@ -16,6 +16,9 @@
  *   key_file           (none)       64 hex digits: the cluster key. Without one, datagrams are
  *                                   sealed under a fixed public key that authenticates nothing, and
  *                                   dynamod refuses a non-loopback address unless --insecure
+ *   client_key_file    (none)       64 hex digits: the client key (needs key_file). When set,
+ *                                   clients seal under it and nodes accept clients only under
+ *                                   it, so clients need not hold the cluster key (uv_env.h)
  *   n, r, w            3, 2, 2      replication factor and quorums
  *   request_timeout_ms 1000         a coordinator gives up on replicas after this
  *   strategy           "S3"         ring partitioning: "S1", "S2" or "S3"
@@ -82,6 +85,7 @@ typedef struct net_config {
     char listen[NET_CONFIG_TEXT_MAX];  /* "": the member's addr */
     char data_dir[NET_CONFIG_TEXT_MAX];/* "": the default */
     char key_file[NET_CONFIG_TEXT_MAX];/* "": none */
+    char client_key_file[NET_CONFIG_TEXT_MAX]; /* "": none */
     net_config_member_t *members;
     size_t member_count;
     dyn_ring_config_t ring;

@@ -9,6 +9,10 @@
  * (info, warn, error) and the event. SIGTERM or SIGINT: log the counters, flush LMDB, close,
  * exit 0. SIGUSR1: log the counters. Exit status: 0 clean stop, 1 a runtime failure (storage,
  * bind), 2 usage or configuration error.
+ *
+ * `dynctl stats` asks a running node for the same counters and for the latency percentiles of
+ * the requests it coordinated (admin.h): the time from core accepting a client request to its
+ * answer (core's REQUEST_START and REQUEST_DONE trace events), in a histogram per kind (hist.h).
  */
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -29,9 +33,12 @@
 #include <uv.h>
 
 #include "build_info.h"
+#include "core/codec.h"
 #include "core/node.h"
 #include "core/status.h"
+#include "net/admin.h"
 #include "net/config.h"
+#include "net/hist.h"
 #include "net/lmdb_store.h"
 #include "net/seal.h"
 #include "net/uv_env.h"
@@ -101,6 +108,8 @@ static void usage(FILE *out)
         "  nodes = { {id = 1, addr = \"127.0.0.1:7001\"}, ... }   static members (required)\n"
         "  listen = (node's addr)        data_dir = \"dynamod-data-<id>\"\n"
         "  key_file = (none)             without one: a public key, loopback only\n"
+        "  client_key_file = (none)      clients' key (needs key_file); clients then need not\n"
+        "                                hold the cluster key, and nodes refuse it from them\n"
         "  n = 3, r = 2, w = 2           request_timeout_ms = 1000\n"
         "  strategy = \"S3\"               \"S1\" | \"S2\" | \"S3\"; partitions = 64,\n"
         "  tokens_per_node = 8, ring_seed = 1   (the same on every node and client)\n"
@@ -119,6 +128,30 @@ static void usage(FILE *out)
         "exit status: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error\n");
 }
 
+/*
+ * Requests being coordinated, by (origin, request id), with their start time: open addressing,
+ * linear probing, backward-shift deletion. 8,192 slots (192 KiB, which stays in cache: a table
+ * sized for core's 65,536 pending requests cost 1.2 % of a node's time in cache misses under
+ * the benchmark); past 3/4 load a request is simply not timed (counted in untimed_requests), so
+ * the percentiles sample the first 6,144 requests in flight at any moment.
+ */
+#define TIMING_SLOTS (1u << 13)
+#define TIMING_LOAD_MAX (TIMING_SLOTS / 4u * 3u)
+
+typedef struct timing_slot {
+    uint64_t request_id;
+    uint32_t origin; /* 0: free (core never names endpoint 0) */
+    uint8_t is_get;
+    dyn_time_us start_us;
+} timing_slot_t;
+
+typedef struct timing {
+    timing_slot_t *slots;
+    uint32_t used;
+    uint64_t untimed; /* starts not recorded: table full */
+    net_hist_t *get, *put;
+} timing_t;
+
 typedef struct daemon {
     uv_loop_t loop;
     net_config_t config;
@@ -131,14 +164,89 @@ typedef struct daemon {
     int stopping;
     int flush_failed;
     uint64_t drops_logged[32]; /* by -status: log rate limiting per kind */
+    timing_t timing;
+    uint64_t admin_requests, admin_refused;
+    uint64_t client_refused; /* datagrams from clients of a type only nodes may send */
+    int has_client_key;      /* clients hold the client key only: no membership changes */
 } daemon_t;
 
+static uint32_t timing_home(uint32_t origin, uint64_t request_id)
+{
+    uint64_t h = (request_id ^ ((uint64_t)origin << 32)) * 0x9E3779B97F4A7C15ULL;
+    return (uint32_t)(h >> 40) & (TIMING_SLOTS - 1u);
+}
+
+static void timing_start(timing_t *t, uint32_t origin, uint64_t request_id, int is_get,
+                         dyn_time_us now)
+{
+    if (t->used >= TIMING_LOAD_MAX || origin == 0) {
+        t->untimed++;
+        return;
+    }
+    uint32_t i = timing_home(origin, request_id);
+    while (t->slots[i].origin) {
+        if (t->slots[i].origin == origin && t->slots[i].request_id == request_id)
+            break; /* a request id reused: time the newer one */
+        i = (i + 1) & (TIMING_SLOTS - 1u);
+    }
+    if (!t->slots[i].origin)
+        t->used++;
+    t->slots[i] = (timing_slot_t){request_id, origin, (uint8_t)(is_get != 0), now};
+}
+
+static void timing_done(timing_t *t, uint32_t origin, uint64_t request_id, dyn_time_us now)
+{
+    uint32_t i = timing_home(origin, request_id);
+    while (t->slots[i].origin &&
+           !(t->slots[i].origin == origin && t->slots[i].request_id == request_id))
+        i = (i + 1) & (TIMING_SLOTS - 1u);
+    if (!t->slots[i].origin)
+        return; /* not timed */
+    timing_slot_t *e = &t->slots[i];
+    net_hist_record(e->is_get ? t->get : t->put, now >= e->start_us ? now - e->start_us : 0);
+    /* Backward-shift deletion: pull later entries of the run into the hole when their home
+     * slot does not lie (cyclically) after it, so every lookup still finds them. */
+    uint32_t hole = i, j = i;
+    for (;;) {
+        j = (j + 1) & (TIMING_SLOTS - 1u);
+        if (!t->slots[j].origin)
+            break;
+        uint32_t home = timing_home(t->slots[j].origin, t->slots[j].request_id);
+        uint32_t dist_home = (j - home) & (TIMING_SLOTS - 1u);
+        uint32_t dist_hole = (j - hole) & (TIMING_SLOTS - 1u);
+        if (dist_home >= dist_hole) {
+            t->slots[hole] = t->slots[j];
+            hole = j;
+        }
+    }
+    t->slots[hole].origin = 0;
+    t->used--;
+}
+
 /* ---- the node's callbacks ---------------------------------------------------------------- */
+
+static void on_admin(daemon_t *d, dyn_endpoint_t from, const uint8_t *bytes, size_t length);
 
 static void on_message(void *arg, dyn_time_us now_us, dyn_endpoint_t from, const uint8_t *bytes,
                        size_t length)
 {
     daemon_t *d = arg;
+    if (net_admin_is(bytes, length)) {
+        on_admin(d, from, bytes, length);
+        return;
+    }
+    if (from >= NET_UV_CLIENT_BASE) {
+        /* A client may ask (get, put, ping), never speak as a replica: with a client key it
+         * holds no cluster key, and this keeps it from writing versions, hints or views. Bytes
+         * that are no message at all (type 0) go on to core, which counts them in
+         * bad_messages like any undecodable datagram. */
+        dyn_msg_type_t type = dyn_codec_peek_type(bytes, length);
+        if (type != 0 && type != DYN_MSG_CLIENT_GET && type != DYN_MSG_CLIENT_PUT &&
+            type != DYN_MSG_PING) {
+            d->client_refused++;
+            return;
+        }
+    }
     dyn_node_on_message(d->node, now_us, from, bytes, length);
 }
 
@@ -150,8 +258,13 @@ static void on_timer(void *arg, dyn_time_us now_us, uint64_t timer_id)
 
 static void on_trace(void *arg, const dyn_trace_event_t *ev)
 {
-    (void)arg;
-    if (ev->kind == DYN_TRACE_SUSPECT)
+    daemon_t *d = arg;
+    if (ev->kind == DYN_TRACE_REQUEST_START)
+        timing_start(&d->timing, ev->peer, ev->request_id, ev->a == DYN_MSG_CLIENT_GET,
+                     net_uv_now(d->env));
+    else if (ev->kind == DYN_TRACE_REQUEST_DONE)
+        timing_done(&d->timing, ev->peer, ev->request_id, net_uv_now(d->env));
+    else if (ev->kind == DYN_TRACE_SUSPECT)
         say(NET_LOG_WARN, "peer %u suspected (missed a request deadline)", ev->peer);
     else if (ev->kind == DYN_TRACE_RECOVER)
         say(NET_LOG_INFO, "peer %u heard from again", ev->peer);
@@ -176,42 +289,214 @@ static void on_drop(void *arg, const char *why, int status, const struct sockadd
         more);
 }
 
-static void log_stats(daemon_t *d)
+/* Appends to a fixed buffer, truncating (never overflowing) when it is full. */
+typedef struct outbuf {
+    char *p;
+    size_t cap, len;
+} outbuf_t;
+
+static void out_add(outbuf_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_add(outbuf_t *o, const char *fmt, ...)
 {
+    if (o->len >= o->cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    o->len = n < 0 ? o->len : o->len + (size_t)n < o->cap ? o->len + (size_t)n : o->cap - 1;
+}
+
+static void out_latency(outbuf_t *o, const char *section, const net_hist_t *h)
+{
+    out_add(o, "%s count=%" PRIu64 " p50_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64
+            " max_us=%" PRIu64 "\n", section, net_hist_count(h), net_hist_quantile(h, 0.5),
+            net_hist_quantile(h, 0.99), net_hist_quantile(h, 0.999), net_hist_max(h));
+}
+
+/*
+ * Every counter as lines "SECTION NAME=VALUE ...\n": the log's stats lines and the body of a
+ * stats reply (admin.h). `with_latency` adds the latency sections.
+ */
+static size_t format_stats(daemon_t *d, char *buf, size_t cap, int with_latency)
+{
+    outbuf_t o = {buf, cap, 0};
+    buf[0] = '\0';
     net_uv_stats_t u = net_uv_stats(d->env);
     net_seal_stats_t s = net_uv_seal_stats(d->env);
     const dyn_node_stats_t *n = dyn_node_stats(d->node);
     net_lmdb_stats_t l = net_lmdb_stats(d->store);
-    say(NET_LOG_INFO,
-        "stats net: received=%" PRIu64 " delivered=%" PRIu64 " sent=%" PRIu64
+    if (with_latency) {
+        out_latency(&o, "latency_get", d->timing.get);
+        out_latency(&o, "latency_put", d->timing.put);
+    }
+    out_add(&o,
+        "net received=%" PRIu64 " delivered=%" PRIu64 " sent=%" PRIu64
         " truncated=%" PRIu64 " unknown_sender=%" PRIu64 " no_route=%" PRIu64
         " send_too_big=%" PRIu64 " send_errors=%" PRIu64 " recv_errors=%" PRIu64
         " clients_forgotten=%" PRIu64 " fragmented=%" PRIu64 " reassembled=%" PRIu64
-        " fragments_refused=%" PRIu64 " timers=%zu",
+        " fragments_refused=%" PRIu64 " wrong_key=%" PRIu64 " client_refused=%" PRIu64
+        " timers=%zu admin_requests=%" PRIu64 " admin_refused=%" PRIu64
+        " untimed_requests=%" PRIu64 "\n",
         u.received, u.delivered, u.sent, u.truncated, u.unknown_sender, u.no_route,
         u.send_too_big, u.send_errors, u.recv_errors, u.clients_forgotten, u.fragmented,
-        u.reassembled, u.fragments_refused, net_uv_timers_pending(d->env));
-    say(NET_LOG_INFO,
-        "stats seal: sealed=%" PRIu64 " unsealed=%" PRIu64 " too_short=%" PRIu64
+        u.reassembled, u.fragments_refused, u.wrong_key, d->client_refused,
+        net_uv_timers_pending(d->env), d->admin_requests, d->admin_refused, d->timing.untimed);
+    out_add(&o,
+        "seal sealed=%" PRIu64 " unsealed=%" PRIu64 " too_short=%" PRIu64
         " bad_format=%" PRIu64 " wrong_cluster=%" PRIu64 " unknown_key=%" PRIu64
-        " bad_auth=%" PRIu64 " replayed=%" PRIu64 " senders_full=%" PRIu64,
+        " bad_auth=%" PRIu64 " replayed=%" PRIu64 " senders_full=%" PRIu64 "\n",
         s.sealed, s.unsealed, s.too_short, s.bad_format, s.wrong_cluster, s.unknown_key,
         s.bad_auth, s.replayed, s.senders_full);
-    say(NET_LOG_INFO,
-        "stats node: gets=%" PRIu64 " puts=%" PRIu64 " forwarded=%" PRIu64 " replies_ok=%" PRIu64
-        " replies_failed=%" PRIu64 " timeouts=%" PRIu64 " replica_reads=%" PRIu64
-        " replica_writes=%" PRIu64 " bad_messages=%" PRIu64 " stray_messages=%" PRIu64
-        " suspicions=%" PRIu64 " recoveries=%" PRIu64 " hinted_writes=%" PRIu64
-        " hints_delivered=%" PRIu64 " read_repairs=%" PRIu64 " ae_exchanges=%" PRIu64
-        " ae_keys_repaired=%" PRIu64 " tombstones_reaped=%" PRIu64,
+    out_add(&o,
+        "node gets=%" PRIu64 " puts=%" PRIu64 " forwarded=%" PRIu64 " replies_ok=%" PRIu64
+        " replies_failed=%" PRIu64 " timeouts=%" PRIu64 " replicas_late=%" PRIu64
+        " replica_reads=%" PRIu64 " replica_writes=%" PRIu64 " stale_writes=%" PRIu64
+        " bad_messages=%" PRIu64 " stray_messages=%" PRIu64 " rejected_full=%" PRIu64
+        " vclock_truncations=%" PRIu64 " syncs=%" PRIu64 " read_repairs=%" PRIu64
+        " suspicions=%" PRIu64 " recoveries=%" PRIu64 " probes=%" PRIu64
+        " fallback_targets=%" PRIu64 " hinted_writes=%" PRIu64 " hints_refused=%" PRIu64
+        " handoffs_sent=%" PRIu64 " hints_delivered=%" PRIu64 " handoffs_received=%" PRIu64
+        " hints_peak=%" PRIu64 " hints=%" PRIu64 " pending=%u ae_exchanges=%" PRIu64
+        " ae_in_sync=%" PRIu64 " ae_messages=%" PRIu64 " ae_bytes=%" PRIu64
+        " ae_keys_pushed=%" PRIu64 " ae_keys_repaired=%" PRIu64 " reap_rounds=%" PRIu64
+        " reap_refused=%" PRIu64 " tombstones_reaped=%" PRIu64 " epoch_renewals=%" PRIu64
+        " gossip_sent=%" PRIu64 " gossip_bytes=%" PRIu64 " membership_changes=%" PRIu64
+        " fd_probes=%" PRIu64 " fd_indirect=%" PRIu64 " fd_suspicions=%" PRIu64 "\n",
         n->gets_coordinated, n->puts_coordinated, n->forwarded, n->replies_ok, n->replies_failed,
-        n->timeouts, n->replica_reads, n->replica_writes, n->bad_messages, n->stray_messages,
-        n->suspicions, n->recoveries, n->hinted_writes, n->hints_delivered, n->read_repairs,
-        n->ae_exchanges, n->ae_keys_repaired, n->tombstones_reaped);
-    say(NET_LOG_INFO,
-        "stats store: puts=%" PRIu64 " dels=%" PRIu64 " gets=%" PRIu64 " syncs=%" PRIu64
-        " corrupt_records=%" PRIu64,
-        l.puts, l.dels, l.gets, l.syncs, l.corrupt_records);
+        n->timeouts, n->replicas_late, n->replica_reads, n->replica_writes, n->stale_writes,
+        n->bad_messages, n->stray_messages, n->rejected_full, n->vclock_truncations, n->syncs,
+        n->read_repairs, n->suspicions, n->recoveries, n->probes, n->fallback_targets,
+        n->hinted_writes, n->hints_refused, n->handoffs_sent, n->hints_delivered,
+        n->handoffs_received, n->hints_peak, dyn_node_hints(d->node), dyn_node_pending(d->node),
+        n->ae_exchanges, n->ae_in_sync, n->ae_messages, n->ae_bytes, n->ae_keys_pushed,
+        n->ae_keys_repaired, n->reap_rounds, n->reap_refused, n->tombstones_reaped,
+        n->epoch_renewals, n->gossip_sent, n->gossip_bytes, n->membership_changes, n->fd_probes,
+        n->fd_indirect, n->fd_suspicions);
+    out_add(&o,
+        "store puts=%" PRIu64 " dels=%" PRIu64 " gets=%" PRIu64 " scans=%" PRIu64
+        " syncs=%" PRIu64 " corrupt_records=%" PRIu64 " corrupt_unlisted=%" PRIu64
+        " long_collisions=%" PRIu64 "\n",
+        l.puts, l.dels, l.gets, l.scans, l.syncs, l.corrupt_records, l.corrupt_unlisted,
+        l.long_collisions);
+    return o.len;
+}
+
+/* The counters, one log line per section ("stats SECTION: NAME=VALUE ..."). */
+static void log_stats(daemon_t *d)
+{
+    char buf[4096];
+    format_stats(d, buf, sizeof(buf), 1);
+    for (char *line = buf, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        if (!end)
+            break;
+        *end = '\0';
+        char *space = strchr(line, ' ');
+        if (!space)
+            continue;
+        *space = '\0';
+        say(NET_LOG_INFO, "stats %s: %s", line, space + 1);
+    }
+}
+
+static const char *member_status_word(uint8_t status)
+{
+    switch (status) {
+    case DYN_MEMBER_JOINING: return "joining";
+    case DYN_MEMBER_VALID: return "valid";
+    case DYN_MEMBER_LEAVING: return "leaving";
+    case DYN_MEMBER_REMOVED: return "removed";
+    }
+    return "unknown";
+}
+
+/* The node's membership view, one "member ..." line per member. */
+static size_t format_members(daemon_t *d, char *buf, size_t cap)
+{
+    outbuf_t o = {buf, cap, 0};
+    buf[0] = '\0';
+    const dyn_membership_t *view = dyn_node_membership(d->node);
+    for (size_t i = 0; i < dyn_membership_count(view); i++) {
+        const dyn_member_t *m = dyn_membership_at(view, i);
+        out_add(&o, "member id=%u status=%s zone=%u version=%" PRIu64 " addr=%.*s\n", m->id,
+                member_status_word(m->status), (unsigned)m->zone, m->version,
+                m->addr_length ? (int)m->addr_length : 1, m->addr_length ? m->addr : "-");
+    }
+    return o.len;
+}
+
+/*
+ * A member's status changed here, from where gossip spreads it. Only members of the cluster file
+ * (the ring and the address table are static: a member added here could not be reached), and
+ * not from a client of a cluster with a client key, which is meant to read and write data only.
+ */
+static size_t member_set(daemon_t *d, dyn_endpoint_t from, const net_admin_args_t *a, char *buf,
+                         size_t cap)
+{
+    outbuf_t o = {buf, cap, 0};
+    buf[0] = '\0';
+    if (d->has_client_key && from >= NET_UV_CLIENT_BASE) {
+        out_add(&o, "error reason=needs_cluster_key\n");
+        return o.len;
+    }
+    if (!net_config_member(&d->config, a->member)) {
+        out_add(&o, "error reason=not_in_cluster_file\n");
+        return o.len;
+    }
+    if (a->status < DYN_MEMBER_JOINING || a->status > DYN_MEMBER_REMOVED) {
+        out_add(&o, "error reason=bad_status\n");
+        return o.len;
+    }
+    const dyn_member_t *known = dyn_membership_find(dyn_node_membership(d->node), a->member);
+    if (known && known->status == a->status) {
+        /* Already so: a new version would only make gossip carry the same news again. */
+        out_add(&o, "result changed=0 version=%" PRIu64 "\n", known->version);
+        return o.len;
+    }
+    int rc = dyn_node_member_change(d->node, a->member, (dyn_member_status_t)a->status,
+                                    known ? known->zone : 0);
+    if (rc < 0) {
+        say(NET_LOG_ERROR, "member %u to %s: %s", a->member, member_status_word(a->status),
+            dyn_strerror(rc));
+        out_add(&o, "error reason=failed code=%d\n", -rc);
+        return o.len;
+    }
+    known = dyn_membership_find(dyn_node_membership(d->node), a->member);
+    say(NET_LOG_INFO, "member %u set to %s (version %" PRIu64 ") by an admin request",
+        a->member, member_status_word(a->status), known ? known->version : 0);
+    out_add(&o, "result changed=%d version=%" PRIu64 "\n", rc, known ? known->version : 0);
+    return o.len;
+}
+
+/* An admin request (admin.h): answered to whoever sent it, which the seal authenticated. */
+static void on_admin(daemon_t *d, dyn_endpoint_t from, const uint8_t *bytes, size_t length)
+{
+    net_admin_op_t op;
+    uint64_t request_id;
+    net_admin_args_t args;
+    if (net_admin_decode_request(bytes, length, &op, &request_id, &args) != DYN_OK) {
+        d->admin_refused++;
+        return;
+    }
+    d->admin_requests++;
+    /* Room for the largest view (about 100 bytes a member); a reply over a datagram is sent in
+     * fragments like any message. */
+    size_t cap = NET_ADMIN_REPLY_HEADER_BYTES + 4096 + (size_t)DYN_MEMBERS_MAX * 100u;
+    uint8_t *reply = malloc(cap);
+    if (!reply)
+        return;
+    net_admin_encode_reply_header(op, request_id, dyn_node_id(d->node), reply);
+    char *body = (char *)reply + NET_ADMIN_REPLY_HEADER_BYTES;
+    size_t room = cap - NET_ADMIN_REPLY_HEADER_BYTES, n = 0;
+    switch (op) {
+    case NET_ADMIN_STATS: n = format_stats(d, body, room, 1); break;
+    case NET_ADMIN_MEMBERS: n = format_members(d, body, room); break;
+    case NET_ADMIN_MEMBER_SET: n = member_set(d, from, &args, body, room); break;
+    }
+    dyn_env_t env = net_uv_env(d->env);
+    (void)dyn_env_send(&env, from, reply, NET_ADMIN_REPLY_HEADER_BYTES + n);
+    free(reply);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -275,8 +560,10 @@ static int copy_text(char *dst, const char *src, const char *what)
  * binding or opening the store. Fills *listen and *key; returns EXIT_OK or EXIT_USAGE.
  */
 static int configure(const options_t *o, net_config_t *c, struct sockaddr_storage *listen,
-                     uint8_t key[NET_SEAL_KEY_BYTES], int *insecure_key)
+                     uint8_t key[NET_SEAL_KEY_BYTES], int *insecure_key,
+                     uint8_t client_key[NET_SEAL_KEY_BYTES], int *has_client_key)
 {
+    *has_client_key = 0;
     char err[512];
     if (net_config_load(o->config_path, c, err, sizeof(err)) != DYN_OK) {
         say(NET_LOG_ERROR, "%s", err);
@@ -313,6 +600,24 @@ static int configure(const options_t *o, net_config_t *c, struct sockaddr_storag
     if (net_config_key(c->key_file, key, insecure_key, err, sizeof(err)) != DYN_OK) {
         say(NET_LOG_ERROR, "%s", err);
         return EXIT_USAGE;
+    }
+    if (c->client_key_file[0]) {
+        if (*insecure_key) {
+            say(NET_LOG_ERROR, "client_key_file needs key_file: beside the public key a cluster "
+                "without a key file uses, a client key would keep nobody out");
+            return EXIT_USAGE;
+        }
+        if (net_seal_load_key_file(c->client_key_file, client_key, err, sizeof(err)) != DYN_OK) {
+            say(NET_LOG_ERROR, "%s", err);
+            return EXIT_USAGE;
+        }
+        if (sodium_memcmp(client_key, key, NET_SEAL_KEY_BYTES) == 0) {
+            sodium_memzero(client_key, NET_SEAL_KEY_BYTES);
+            say(NET_LOG_ERROR, "client_key_file holds the cluster key: the client key must "
+                "differ, or clients could speak as nodes");
+            return EXIT_USAGE;
+        }
+        *has_client_key = 1;
     }
     if (*insecure_key && !net_uv_addr_is_loopback((const struct sockaddr *)listen) &&
         !o->insecure) {
@@ -379,9 +684,10 @@ static int run(const options_t *o)
         return EXIT_RUNTIME;
     }
     struct sockaddr_storage listen;
-    uint8_t key[NET_SEAL_KEY_BYTES];
-    int insecure_key = 0;
-    int status = configure(o, &d->config, &listen, key, &insecure_key);
+    uint8_t key[NET_SEAL_KEY_BYTES], client_key[NET_SEAL_KEY_BYTES];
+    int insecure_key = 0, has_client_key = 0;
+    int status = configure(o, &d->config, &listen, key, &insecure_key, client_key,
+                           &has_client_key);
     net_config_t *c = &d->config;
     if (status != EXIT_OK) {
         net_config_free(c);
@@ -391,12 +697,14 @@ static int run(const options_t *o)
     log_threshold = c->log_level;
     if (o->check_only) {
         sodium_memzero(key, sizeof(key));
+        sodium_memzero(client_key, sizeof(client_key));
         printf("config OK: node %u of %zu, listen %s, data dir %s, n=%u r=%u w=%u, ring S%d "
-               "with %u partitions, %s\n", c->node_id, c->member_count, c->listen, c->data_dir,
+               "with %u partitions, %s%s\n", c->node_id, c->member_count, c->listen, c->data_dir,
                c->node.n, c->node.r, c->node.w, (int)c->ring.strategy, c->ring.partitions,
                !insecure_key ? "key file loaded"
                : o->insecure ? "no key file (--insecure)"
-                             : "no key file (loopback only)");
+                             : "no key file (loopback only)",
+               has_client_key ? ", client key loaded" : "");
         net_config_free(c);
         free(d);
         return EXIT_OK;
@@ -450,9 +758,12 @@ static int run(const options_t *o)
 
     uv_loop_init(&d->loop);
     loop_inited = 1;
+    d->has_client_key = has_client_key;
     net_uv_config_t uc = {
         .loop = &d->loop, .bind_addr = (const struct sockaddr *)&listen, .peers = peers,
-        .peer_count = c->member_count, .cluster = c->cluster, .key = key, .key_id = 1,
+        .peer_count = c->member_count, .cluster = c->cluster, .key = key,
+        .key_id = NET_UV_KEY_ID_CLUSTER, .client_key = has_client_key ? client_key : NULL,
+        .client_key_id = NET_UV_KEY_ID_CLIENT,
         .sender_id = c->node_id, .sender_epoch = seal_epoch, .senders_max = c->senders_max,
         .clients_max = c->clients_max, .socket_buffer_bytes = (int)c->socket_buffer_kb * 1024,
     };
@@ -461,11 +772,19 @@ static int run(const options_t *o)
     rc = net_uv_create(&uc, &handler, &d->env, err, sizeof(err));
     free(peers);
     sodium_memzero(key, sizeof(key));
+    sodium_memzero(client_key, sizeof(client_key));
     if (rc != DYN_OK) {
         say(NET_LOG_ERROR, "%s", err);
         goto out_loop;
     }
 
+    d->timing.slots = calloc(TIMING_SLOTS, sizeof(*d->timing.slots));
+    d->timing.get = net_hist_create();
+    d->timing.put = net_hist_create();
+    if (!d->timing.slots || !d->timing.get || !d->timing.put) {
+        say(NET_LOG_ERROR, "out of memory for the latency histograms");
+        goto out_loop;
+    }
     dyn_node_config_t nc = c->node;
     nc.id = c->node_id;
     nc.epoch = 0; /* a new one, past the stored one */
@@ -552,6 +871,9 @@ out:
     if (status == EXIT_OK)
         say(NET_LOG_INFO, "stopped");
     net_config_free(c);
+    free(d->timing.slots);
+    net_hist_destroy(d->timing.get);
+    net_hist_destroy(d->timing.put);
     free(d);
     return status;
 }

@@ -8,6 +8,9 @@
  *   dynctl [options] locate KEY
  *   dynctl [options] ring
  *   dynctl [options] status
+ *   dynctl [options] stats
+ *   dynctl [options] members
+ *   dynctl [options] member ID joining|valid|leaving|removed
  *   dynctl [options] bench [--ops N | --duration S] [--concurrency C] ...
  *
  * Exit status: 0 ok, 1 not found, 2 usage or bad input, 3 no quorum or unavailable, 4 timed
@@ -28,6 +31,7 @@
 #include "core/client.h"
 #include "core/codec.h"
 #include "core/status.h"
+#include "net/admin.h"
 #include "net/config.h"
 #include "net/uv_env.h"
 
@@ -58,6 +62,9 @@ static void usage(FILE *out)
         "       dynctl [options] locate KEY\n"
         "       dynctl [options] ring\n"
         "       dynctl [options] status\n"
+        "       dynctl [options] stats\n"
+        "       dynctl [options] members\n"
+        "       dynctl [options] member ID joining|valid|leaving|removed\n"
         "       dynctl [options] bench [bench options]\n"
         "       dynctl --help | --version\n"
         "\n"
@@ -65,7 +72,12 @@ static void usage(FILE *out)
         "context, as hex; hand the context back to put or delete (--context) to say which\n"
         "versions the write supersedes. locate prints a key's preference list; ring prints each\n"
         "node's partitions and share of the keys (as a replica) from the cluster file; status pings\n"
-        "every node (exit 3 if any does not answer within --timeout).\n"
+        "every node (exit 3 if any does not answer within --timeout). stats asks every node for\n"
+        "its counters and the p50/p99/p99.9 latency of the gets and puts it coordinated (exit 3\n"
+        "if any does not answer). members prints every node's membership view and whether they\n"
+        "agree; member sets a member's status at the first node listed, and gossip spreads it\n"
+        "(the view only: the ring and the address table come from the cluster file, so members\n"
+        "must be in it, and a leave moves no data yet).\n"
         "\n"
         "finding the cluster (one of):\n"
         "  -c, --config FILE     the cluster file the nodes use (members, ring, n; key_file)\n"
@@ -73,6 +85,8 @@ static void usage(FILE *out)
         "                        request goes to a random node, which forwards it\n"
         "      --cluster NAME    the cluster's name (default: the file's, or \"dynamo\")\n"
         "  -k, --key-file FILE   the cluster key (default: the file's key_file, else none)\n"
+        "      --client-key-file FILE  the client key, for a cluster with client_key_file\n"
+        "                        (default: the file's client_key_file, used when set)\n"
         "      --insecure        allow non-loopback nodes without a key file\n"
         "\n"
         "request options:\n"
@@ -98,7 +112,8 @@ static void usage(FILE *out)
 }
 
 typedef struct ctl_options {
-    const char *config_path, *nodes, *cluster, *key_file, *context_hex, *file, *format;
+    const char *config_path, *nodes, *cluster, *key_file, *client_key_file, *context_hex, *file;
+    const char *format;
     const char *r_text, *w_text;
     int insecure;
     uint8_t n;
@@ -131,6 +146,13 @@ typedef struct ctl {
     /* status: when each node's PONG came back (0: not yet) */
     dyn_time_us *pong_at;
     size_t pongs, peer_count;
+    /* stats: each node's reply body (NUL-terminated; NULL: not yet), and its own node id */
+    char **stats_body;
+    uint32_t *stats_node;
+    net_admin_op_t admin_op; /* the op whose replies stats_body collects */
+    /* status and stats: how long to wait for the answers. In ctl_t, not on a stack frame: libuv
+     * finishes closing a handle on a later loop turn, after the function that closed it returned. */
+    uv_timer_t deadline;
 } ctl_t;
 
 static int exit_for(int status)
@@ -291,6 +313,27 @@ static void on_message(void *arg, dyn_time_us now_us, dyn_endpoint_t from, const
                        size_t length)
 {
     ctl_t *c = arg;
+    if (c->stats_body) {
+        net_admin_op_t op;
+        uint64_t id;
+        uint32_t node;
+        const uint8_t *body;
+        size_t body_length;
+        if (net_admin_decode_reply(bytes, length, &op, &id, &node, &body, &body_length) ==
+                DYN_OK && op == c->admin_op && id >= 1 && id <= c->peer_count &&
+            !c->stats_body[id - 1]) {
+            char *copy = malloc(body_length + 1);
+            if (!copy)
+                return; /* counted as no answer */
+            memcpy(copy, body, body_length);
+            copy[body_length] = '\0';
+            c->stats_body[id - 1] = copy;
+            c->stats_node[id - 1] = node;
+            if (++c->pongs == c->peer_count)
+                uv_stop(&c->loop);
+        }
+        return;
+    }
     if (c->pong_at) {
         /* status: a PONG's request id is the index of the node pinged, plus one */
         dyn_msg_t msg;
@@ -328,11 +371,10 @@ static int run_status(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, i
         DYN_ASSERT(len > 0);
         dyn_env_send(&env, peers[i].id, buf, (size_t)len);
     }
-    uv_timer_t deadline;
-    uv_timer_init(&c->loop, &deadline);
-    uv_timer_start(&deadline, on_status_deadline, c->o->timeout_ms, 0);
+    uv_timer_init(&c->loop, &c->deadline);
+    uv_timer_start(&c->deadline, on_status_deadline, c->o->timeout_ms, 0);
     uv_run(&c->loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_close((uv_handle_t *)&c->deadline, NULL);
     if (c->json)
         printf("{\"nodes\":[");
     for (size_t i = 0; i < c->peer_count; i++) {
@@ -362,6 +404,346 @@ static int run_status(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, i
     free(c->pong_at);
     c->pong_at = NULL;
     return pongs == c->peer_count ? EXIT_OK : EXIT_NOQUORUM;
+}
+
+/* A name or number from a node's stats body, printed only as [A-Za-z0-9_.] characters. */
+static void print_token(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '_' || ch == '.')
+            putchar(ch);
+    }
+}
+
+static int all_digits(const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* The value of NAME in a "SECTION NAME=VALUE ..." line, or 0. */
+static uint64_t field_of(const char *line, size_t length, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i + nl + 1 < length; i++) {
+        if ((i == 0 || line[i - 1] == ' ') && memcmp(line + i, name, nl) == 0 &&
+            line[i + nl] == '=')
+            return strtoull(line + i + nl + 1, NULL, 10);
+    }
+    return 0;
+}
+
+/* One node's stats body as a JSON object: {"SECTION":{"NAME":VALUE,...},...}. */
+static void print_stats_json(const char *body)
+{
+    printf("{");
+    int first_section = 1;
+    for (const char *line = body; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t length = end ? (size_t)(end - line) : strlen(line);
+        const char *sp = memchr(line, ' ', length);
+        if (sp) {
+            printf("%s\"", first_section ? "" : ",");
+            print_token(line, (size_t)(sp - line));
+            printf("\":{");
+            first_section = 0;
+            int first = 1;
+            for (const char *t = sp + 1; t < line + length;) {
+                const char *te = memchr(t, ' ', (size_t)(line + length - t));
+                if (!te)
+                    te = line + length;
+                const char *eq = memchr(t, '=', (size_t)(te - t));
+                if (eq) {
+                    printf("%s\"", first ? "" : ",");
+                    print_token(t, (size_t)(eq - t));
+                    printf("\":");
+                    if (all_digits(eq + 1, (size_t)(te - eq - 1)))
+                        print_token(eq + 1, (size_t)(te - eq - 1));
+                    else
+                        printf("null");
+                    first = 0;
+                }
+                t = te + 1;
+            }
+            printf("}");
+        }
+        if (!end)
+            break;
+        line = end + 1;
+    }
+    printf("}");
+}
+
+/* One node's stats as text: latency lines in milliseconds, then the counters' lines. */
+static void print_stats_text(const char *body)
+{
+    for (const char *line = body; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t length = end ? (size_t)(end - line) : strlen(line);
+        const char *sp = memchr(line, ' ', length);
+        if (sp && strncmp(line, "latency_", 8) == 0) {
+            printf("  %.*s latency: %" PRIu64 " requests", (int)(sp - line - 8), line + 8,
+                   field_of(line, length, "count"));
+            if (field_of(line, length, "count"))
+                printf(", p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms",
+                       (double)field_of(line, length, "p50_us") / 1000.0,
+                       (double)field_of(line, length, "p99_us") / 1000.0,
+                       (double)field_of(line, length, "p999_us") / 1000.0,
+                       (double)field_of(line, length, "max_us") / 1000.0);
+            printf("\n");
+        } else if (sp) {
+            printf("  ");
+            print_token(line, (size_t)(sp - line));
+            printf(":");
+            for (const char *t = sp; t < line + length; t++)
+                if (*t == ' ' || *t == '=' || *t == '_' || (*t >= 'a' && *t <= 'z') ||
+                    (*t >= '0' && *t <= '9'))
+                    putchar(*t);
+            printf("\n");
+        }
+        if (!end)
+            break;
+        line = end + 1;
+    }
+}
+
+/*
+ * Send an admin request (admin.h) to the first `targets` peers and collect their answers' bodies
+ * in c->stats_body (NULL: no answer within --timeout). DYN_OK or DYN_ENOMEM. The caller frees
+ * them with admin_free.
+ */
+static int admin_collect(ctl_t *c, const net_uv_peer_t *peers, size_t targets,
+                         net_admin_op_t op, const net_admin_args_t *args)
+{
+    c->peer_count = targets;
+    c->pongs = 0;
+    c->admin_op = op;
+    c->stats_body = calloc(targets, sizeof(*c->stats_body));
+    c->stats_node = calloc(targets, sizeof(*c->stats_node));
+    if (!c->stats_body || !c->stats_node) {
+        free(c->stats_body);
+        free(c->stats_node);
+        c->stats_body = NULL;
+        c->stats_node = NULL;
+        return DYN_ENOMEM;
+    }
+    dyn_env_t env = net_uv_env(c->env);
+    for (size_t i = 0; i < targets; i++) {
+        uint8_t req[NET_ADMIN_MEMBER_SET_BYTES];
+        size_t len = net_admin_encode_request(op, i + 1, args, req);
+        dyn_env_send(&env, peers[i].id, req, len);
+    }
+    uv_timer_init(&c->loop, &c->deadline);
+    uv_timer_start(&c->deadline, on_status_deadline, c->o->timeout_ms, 0);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&c->deadline, NULL);
+    return DYN_OK;
+}
+
+static void admin_free(ctl_t *c)
+{
+    for (size_t i = 0; c->stats_body && i < c->peer_count; i++)
+        free(c->stats_body[i]);
+    free(c->stats_body);
+    free(c->stats_node);
+    c->stats_body = NULL;
+    c->stats_node = NULL;
+}
+
+/* "node 3" or, with --nodes (ids unknown), "node ?", for a node that did not answer. */
+static void print_down(ctl_t *c, const net_uv_peer_t *peer, const char *addr, int ids_known)
+{
+    char id[16] = "?";
+    if (ids_known)
+        snprintf(id, sizeof(id), "%u", peer->id);
+    printf("node %s  %s  DOWN  (no answer in %u ms)\n", id, addr, c->o->timeout_ms);
+}
+
+/* Ask every node for its counters and latency percentiles (admin.h) and print them. */
+static int run_stats(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, int ids_known)
+{
+    if (admin_collect(c, peers, peer_count, NET_ADMIN_STATS, NULL) != DYN_OK)
+        return EXIT_OTHER;
+    if (c->json)
+        printf("{\"nodes\":[");
+    for (size_t i = 0; i < peer_count; i++) {
+        char addr[NET_UV_ADDR_TEXT_MAX];
+        net_uv_format_addr((const struct sockaddr *)&peers[i].addr, addr, sizeof(addr));
+        const char *body = c->stats_body[i];
+        if (c->json) {
+            printf("%s{\"addr\":\"%s\",\"up\":%s", i ? "," : "", addr,
+                   body ? "true" : "false");
+            if (body) {
+                printf(",\"id\":%u,\"stats\":", c->stats_node[i]);
+                print_stats_json(body);
+            }
+            printf("}");
+        } else if (body) {
+            printf("node %u  %s\n", c->stats_node[i], addr);
+            print_stats_text(body);
+        } else {
+            print_down(c, &peers[i], addr, ids_known);
+        }
+    }
+    if (c->json) {
+        printf("],\"answered\":%zu,\"asked\":%zu}\n", c->pongs, peer_count);
+    } else {
+        printf("\nlatency: from the node accepting a request it coordinates to its answer, since "
+               "it started\n(within 6.25 %%); counters: since it started. %zu of %zu nodes "
+               "answered.\n", c->pongs, peer_count);
+    }
+    size_t answered = c->pongs;
+    admin_free(c);
+    return answered == peer_count ? EXIT_OK : EXIT_NOQUORUM;
+}
+
+/* Print NAME's value from a "member ..." line: digits as a number, else as address text. */
+static void print_member_field(const char *line, size_t length, const char *name, int json)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i + nl + 1 < length; i++) {
+        if ((i == 0 || line[i - 1] == ' ') && memcmp(line + i, name, nl) == 0 &&
+            line[i + nl] == '=') {
+            const char *v = line + i + nl + 1;
+            size_t vl = 0;
+            while (v + vl < line + length && v[vl] != ' ')
+                vl++;
+            int number = all_digits(v, vl);
+            if (json && !number)
+                putchar('"');
+            for (size_t k = 0; k < vl; k++) /* what an address, a word or a number holds */
+                if ((v[k] >= '0' && v[k] <= '9') || (v[k] >= 'a' && v[k] <= 'z') ||
+                    (v[k] >= 'A' && v[k] <= 'F') || v[k] == '.' || v[k] == ':' ||
+                    v[k] == '[' || v[k] == ']' || v[k] == '-')
+                    putchar(v[k]);
+            if (json && !number)
+                putchar('"');
+            return;
+        }
+    }
+    printf(json ? "null" : "?");
+}
+
+/*
+ * Every node's membership view. Views gossip, so they agree once a change has spread: the footer
+ * says whether the answering nodes' views are the same.
+ */
+static int run_members(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, int ids_known)
+{
+    if (admin_collect(c, peers, peer_count, NET_ADMIN_MEMBERS, NULL) != DYN_OK)
+        return EXIT_OTHER;
+    const char *first = NULL;
+    int agree = 1;
+    if (c->json)
+        printf("{\"nodes\":[");
+    for (size_t i = 0; i < peer_count; i++) {
+        char addr[NET_UV_ADDR_TEXT_MAX];
+        net_uv_format_addr((const struct sockaddr *)&peers[i].addr, addr, sizeof(addr));
+        const char *body = c->stats_body[i];
+        if (body) {
+            if (!first)
+                first = body;
+            else if (strcmp(first, body) != 0)
+                agree = 0;
+        }
+        if (c->json) {
+            printf("%s{\"addr\":\"%s\",\"up\":%s", i ? "," : "", addr,
+                   body ? "true" : "false");
+            if (body)
+                printf(",\"id\":%u,\"members\":[", c->stats_node[i]);
+        } else if (body) {
+            printf("node %u  %s  view:\n", c->stats_node[i], addr);
+        } else {
+            print_down(c, &peers[i], addr, ids_known);
+        }
+        int n = 0;
+        for (const char *line = body; line && *line;) {
+            const char *end = strchr(line, '\n');
+            size_t length = end ? (size_t)(end - line) : strlen(line);
+            if (length > 7 && strncmp(line, "member ", 7) == 0) {
+                static const char *const fields[] = {"id", "status", "zone", "version", "addr"};
+                if (c->json)
+                    printf("%s{", n ? "," : "");
+                else
+                    printf("  member");
+                for (size_t f = 0; f < 5; f++) {
+                    if (c->json)
+                        printf("%s\"%s\":", f ? "," : "", fields[f]);
+                    else
+                        printf("  %s ", fields[f]);
+                    print_member_field(line, length, fields[f], c->json);
+                }
+                printf(c->json ? "}" : "\n");
+                n++;
+            }
+            if (!end)
+                break;
+            line = end + 1;
+        }
+        if (c->json && body)
+            printf("]");
+        if (c->json)
+            printf("}");
+    }
+    if (c->json)
+        printf("],\"answered\":%zu,\"asked\":%zu,\"agree\":%s}\n", c->pongs, peer_count,
+               agree ? "true" : "false");
+    else
+        printf("\n%zu of %zu nodes answered; their views %s.\n", c->pongs, peer_count,
+               agree ? "agree" : "differ (a change is still spreading by gossip)");
+    size_t answered = c->pongs;
+    admin_free(c);
+    return answered == peer_count ? EXIT_OK : EXIT_NOQUORUM;
+}
+
+/* Change one member's status at the first node listed; gossip takes it to the others. */
+static int run_member_set(ctl_t *c, const net_uv_peer_t *peers, uint32_t member, uint8_t status)
+{
+    net_admin_args_t args = {.member = member, .status = status};
+    if (admin_collect(c, peers, 1, NET_ADMIN_MEMBER_SET, &args) != DYN_OK)
+        return EXIT_OTHER;
+    const char *body = c->stats_body[0];
+    int rc = EXIT_OK;
+    if (!body) {
+        fprintf(stderr, "dynctl: member %u: no answer in %u ms\n", member, c->o->timeout_ms);
+        rc = EXIT_TIMEOUT;
+    } else if (strncmp(body, "result ", 7) == 0) {
+        size_t length = strcspn(body, "\n");
+        if (c->json) {
+            printf("{\"node\":%u,\"member\":%u,\"changed\":", c->stats_node[0], member);
+            print_member_field(body, length, "changed", 1);
+            printf(",\"version\":");
+            print_member_field(body, length, "version", 1);
+            printf("}\n");
+        } else {
+            printf("node %u: member %u ", c->stats_node[0], member);
+            printf(field_of(body, length, "changed") ? "changed" : "unchanged (already so)");
+            printf(", version %" PRIu64 "; gossip takes it to the other nodes (`dynctl members`)"
+                   "\n", field_of(body, length, "version"));
+        }
+    } else {
+        size_t length = strcspn(body, "\n");
+        const char *why = strstr(body, "reason=needs_cluster_key")
+                              ? "this cluster has a client key, and membership changes need the "
+                                "cluster key (a client key is for data only)"
+                          : strstr(body, "reason=not_in_cluster_file")
+                              ? "not a member of the cluster file (members come from it: the "
+                                "ring and the address table do not follow the view yet)"
+                          : strstr(body, "reason=bad_status") ? "unknown status"
+                                                              : "the node failed to record it";
+        (void)length;
+        fprintf(stderr, "dynctl: member %u: refused by node %u: %s\n", member,
+                c->stats_node[0], why);
+        rc = strstr(body, "reason=failed") ? EXIT_OTHER : EXIT_USAGE;
+    }
+    admin_free(c);
+    return rc;
 }
 
 static void on_timer(void *arg, dyn_time_us now_us, uint64_t timer_id)
@@ -532,12 +914,13 @@ int main(int argc, char **argv)
 {
     ctl_options_t o = {.timeout_ms = 2000, .retries = 2, .ops = 10000, .concurrency = 16,
                        .keys = 1000, .value_size = 100, .read_fraction = 0.5};
-    enum { O_NODES = 256, O_CLUSTER, O_INSECURE, O_N, O_CONTEXT, O_FILE, O_TIMEOUT, O_RETRIES,
+    enum { O_NODES = 256, O_CLUSTER, O_INSECURE, O_CLIENT_KEY, O_N, O_CONTEXT, O_FILE, O_TIMEOUT, O_RETRIES,
            O_FORMAT, O_OPS, O_DURATION, O_CONC, O_KEYS, O_VSIZE, O_RFRAC };
     static const struct option longs[] = {
         {"config", required_argument, NULL, 'c'},     {"nodes", required_argument, NULL, O_NODES},
         {"cluster", required_argument, NULL, O_CLUSTER},
         {"key-file", required_argument, NULL, 'k'},   {"insecure", no_argument, NULL, O_INSECURE},
+        {"client-key-file", required_argument, NULL, O_CLIENT_KEY},
         {"n", required_argument, NULL, O_N},
         {"context", required_argument, NULL, O_CONTEXT},
         {"file", required_argument, NULL, O_FILE},
@@ -559,6 +942,7 @@ int main(int argc, char **argv)
         case O_NODES: o.nodes = optarg; break;
         case O_CLUSTER: o.cluster = optarg; break;
         case 'k': o.key_file = optarg; break;
+        case O_CLIENT_KEY: o.client_key_file = optarg; break;
         case O_INSECURE: o.insecure = 1; break;
         case 'r': o.r_text = optarg; break;
         case 'w': o.w_text = optarg; break;
@@ -619,13 +1003,17 @@ int main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "dynctl: no command (get, put, delete, locate, ring, status, bench)\n");
+        fprintf(stderr, "dynctl: no command (get, put, delete, locate, ring, status, stats, "
+                "members, member, bench)\n");
         usage(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[optind++];
     dyn_op_kind_t kind = DYN_OP_GET;
-    int is_locate = 0, is_bench = 0, is_status = 0, is_ring = 0;
+    int is_locate = 0, is_bench = 0, is_status = 0, is_ring = 0, is_stats = 0;
+    int is_members = 0, is_member_set = 0;
+    uint32_t member_id = 0;
+    uint8_t member_status = 0;
     if (strcmp(cmd, "get") == 0)
         kind = DYN_OP_GET;
     else if (strcmp(cmd, "put") == 0)
@@ -638,11 +1026,17 @@ int main(int argc, char **argv)
         is_bench = 1;
     else if (strcmp(cmd, "status") == 0)
         is_status = is_bench = 1; /* like bench: no key, no request */
+    else if (strcmp(cmd, "stats") == 0)
+        is_stats = is_bench = 1; /* like status: no key, one admin request per node */
+    else if (strcmp(cmd, "members") == 0)
+        is_members = is_bench = 1;
+    else if (strcmp(cmd, "member") == 0)
+        is_member_set = is_bench = 1;
     else if (strcmp(cmd, "ring") == 0)
         is_ring = is_locate = is_bench = 1; /* no key, no request: the cluster file's ring */
     else
-        return usage_error("unknown command '%s' (get, put, delete, locate, ring, status, bench)",
-                           cmd);
+        return usage_error("unknown command '%s' (get, put, delete, locate, ring, status, stats, "
+                           "members, member, bench)", cmd);
     const char *key = NULL;
     const char *value_arg = NULL;
     if (!is_bench) {
@@ -659,6 +1053,21 @@ int main(int argc, char **argv)
             value_arg = argv[optind++];
         }
     }
+    if (is_member_set) {
+        static const char *const words[] = {"joining", "valid", "leaving", "removed"};
+        if (argc - optind < 2)
+            return usage_error("member needs an ID and a STATUS (joining, valid, leaving, "
+                               "removed)%s", "");
+        if (parse_u32(argv[optind], 1, NET_UV_CLIENT_BASE - 1, &member_id))
+            return usage_error("member: bad node id '%s'", argv[optind]);
+        for (uint8_t w = 0; w < 4; w++)
+            if (strcmp(argv[optind + 1], words[w]) == 0)
+                member_status = (uint8_t)(DYN_MEMBER_JOINING + w);
+        if (!member_status)
+            return usage_error("member: STATUS must be joining, valid, leaving or removed, "
+                               "got '%s'", argv[optind + 1]);
+        optind += 2;
+    }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (o.file && (kind != DYN_OP_PUT || is_locate || is_bench))
@@ -667,6 +1076,9 @@ int main(int argc, char **argv)
         return usage_error("--context is for put and delete only%s", "");
     if (!o.config_path == !o.nodes)
         return usage_error("give exactly one of --config FILE and --nodes ADDR,...%s", "");
+    if (o.key_file && o.client_key_file)
+        return usage_error("give --key-file (the cluster key) or --client-key-file, not both%s",
+                           "");
 
     /* The cluster: members (and ring) from the file, or addresses from --nodes. */
     char err[512];
@@ -874,7 +1286,15 @@ int main(int argc, char **argv)
     /* The network. */
     uint8_t seal_key[NET_SEAL_KEY_BYTES];
     int insecure_key = 0;
-    const char *key_file = o.key_file ? o.key_file : config.key_file;
+    /* The client key where there is one: with it, the nodes refuse the cluster key from us. */
+    const char *key_file = config.key_file;
+    uint32_t key_id = NET_UV_KEY_ID_CLUSTER;
+    if (o.client_key_file || (!o.key_file && config.client_key_file[0])) {
+        key_file = o.client_key_file ? o.client_key_file : config.client_key_file;
+        key_id = NET_UV_KEY_ID_CLIENT;
+    } else if (o.key_file) {
+        key_file = o.key_file;
+    }
     if (net_config_key(key_file, seal_key, &insecure_key, err, sizeof(err)) != DYN_OK) {
         fprintf(stderr, "dynctl: %s\n", err);
         goto out;
@@ -899,7 +1319,7 @@ int main(int argc, char **argv)
     net_uv_config_t uc = {
         .loop = &c->loop, .peers = peers, .peer_count = peer_count,
         .peers_by_address = o.nodes != NULL,
-        .cluster = o.cluster ? o.cluster : config.cluster, .key = seal_key, .key_id = 1,
+        .cluster = o.cluster ? o.cluster : config.cluster, .key = seal_key, .key_id = key_id,
         .sender_id = NET_UV_CLIENT_BASE | client_id, .sender_epoch = net_uv_wall_now(),
         .senders_max = (uint32_t)peer_count + 1,
         /* room for a large reply's fragments, all in flight at once (capped by rmem_max) */
@@ -928,7 +1348,13 @@ int main(int argc, char **argv)
     c->client = dyn_client_create(&cc, net_uv_env(c->env));
     if (!c->client)
         goto out_env;
-    if (is_status) {
+    if (is_stats) {
+        status = run_stats(c, peers, peer_count, o.nodes == NULL);
+    } else if (is_members) {
+        status = run_members(c, peers, peer_count, o.nodes == NULL);
+    } else if (is_member_set) {
+        status = run_member_set(c, peers, member_id, member_status);
+    } else if (is_status) {
         status = run_status(c, peers, peer_count, o.nodes == NULL);
     } else if (is_bench) {
         status = run_bench(c);

@@ -5,6 +5,17 @@
  * covers the key length, the format byte, the key and the blob, so a value that ends up under the
  * wrong key fails too, not only a flipped bit.
  *
+ * Long keys (over LMDB's build limit, `inline_max`, 511 by default: MDB_MAXKEYSIZE is a
+ * compile-time constant, and core's keys go up to DYN_HINT_KEY_MAX) live in a second database per
+ * space ("data.long", ...). Their LMDB key is the first inline_max - 8 bytes of the key, then
+ * XXH3-64 of the whole key (big-endian); the record is [format = 2][sum][u16 key length][key]
+ * [blob], the sum as above. The prefix keeps long keys in key order between prefixes; a scan
+ * sorts the long keys that share one prefix (a group, usually of one) and merges that stream with
+ * the short keys' database, so scan order stays storage.h's. Two long keys whose prefix and hash
+ * both collide cannot both be stored: the second put fails with DYN_EIO (counted in
+ * long_collisions) rather than overwrite the first; with a 64-bit hash that takes billions of
+ * keys sharing one 503-byte prefix.
+ *
  * The environment is opened with MDB_NOTLS: the engine holds two read transactions on one thread
  * at times (the get snapshot and a scan's), which LMDB allows only when reader slots belong to
  * transactions rather than threads.
@@ -19,17 +30,24 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "core/node.h"
 #include "core/status.h"
 
 #define RECORD_FORMAT 1u
+#define RECORD_FORMAT_LONG 2u
+#define LONG_HASH_SEED 0x6c6f6e676b657973ULL /* "longkeys" */
+#define LONG_HASH_BYTES 8u
+/* The long record's header: the short one, then the key's length (u16 little-endian). */
+#define LONG_HEADER_BYTES (NET_LMDB_RECORD_HEADER_BYTES + 2u)
 #define RECORD_SEED 0x6c6d64627265636fULL /* "lmdbreco" */
 
 DYN_STATIC_ASSERT(NET_LMDB_RECORD_HEADER_BYTES == 1 + 8, "header: format byte + 64-bit sum");
-DYN_STATIC_ASSERT(NET_LMDB_KEY_LIMIT <= UINT16_MAX, "corrupt key lengths fit 16 bits");
+DYN_STATIC_ASSERT(NET_LMDB_KEY_MAX <= UINT16_MAX, "key lengths fit 16 bits");
+DYN_STATIC_ASSERT(NET_LMDB_KEY_MAX == DYN_HINT_KEY_MAX, "every key core stores fits");
 
 typedef struct corrupt_key {
     uint16_t length;
-    uint8_t key[NET_LMDB_KEY_LIMIT];
+    uint8_t key[NET_LMDB_KEY_MAX];
 } corrupt_key_t;
 
 typedef struct corrupt_list {
@@ -40,8 +58,9 @@ typedef struct corrupt_list {
 struct net_lmdb {
     MDB_env *env;
     MDB_dbi dbi[DYN_SPACE_COUNT_];
+    MDB_dbi dbi_long[DYN_SPACE_COUNT_]; /* keys over inline_max (see the top) */
     net_sync_policy_t sync;
-    size_t key_max;
+    size_t inline_max; /* LMDB's key size limit */
     /* The snapshot gets read from; live until the next write commits (see the header). */
     MDB_txn *read_txn;
     bool read_live;
@@ -50,6 +69,7 @@ struct net_lmdb {
 };
 
 static const char *const space_names[DYN_SPACE_COUNT_] = {"data", "hints", "meta"};
+static const char *const long_names[DYN_SPACE_COUNT_] = {"data.long", "hints.long", "meta.long"};
 
 const char *net_lmdb_space_name(dyn_space_t space)
 {
@@ -75,14 +95,14 @@ static int status_of(int rc)
     }
 }
 
-static uint64_t record_sum(const uint8_t *key, size_t key_length, const uint8_t *blob,
-                           size_t blob_length)
+static uint64_t record_sum(uint8_t format, const uint8_t *key, size_t key_length,
+                           const uint8_t *blob, size_t blob_length)
 {
     /* Zeroed first: GCC cannot see that reset initialises every field it later reads. */
     XXH3_state_t st;
     memset(&st, 0, sizeof st);
     uint8_t prefix[5] = {(uint8_t)key_length, (uint8_t)(key_length >> 8),
-                         (uint8_t)(key_length >> 16), (uint8_t)(key_length >> 24), RECORD_FORMAT};
+                         (uint8_t)(key_length >> 16), (uint8_t)(key_length >> 24), format};
     XXH3_64bits_reset_withSeed(&st, RECORD_SEED);
     XXH3_64bits_update(&st, prefix, sizeof(prefix));
     XXH3_64bits_update(&st, key, key_length);
@@ -112,8 +132,61 @@ static bool record_ok(const uint8_t *key, size_t key_length, const MDB_val *v)
     const uint8_t *p = v->mv_data;
     if (p[0] != RECORD_FORMAT)
         return false;
-    return get_u64le(p + 1) == record_sum(key, key_length, p + NET_LMDB_RECORD_HEADER_BYTES,
+    return get_u64le(p + 1) == record_sum(RECORD_FORMAT, key, key_length,
+                                           p + NET_LMDB_RECORD_HEADER_BYTES,
                                            v->mv_size - NET_LMDB_RECORD_HEADER_BYTES);
+}
+
+/* ---- long keys -------------------------------------------------------------------------- */
+
+/* The LMDB key of a long key: its first inline_max - 8 bytes, then its hash. */
+static void long_stored_key(const net_lmdb_t *s, const uint8_t *key, size_t key_length,
+                            uint8_t *out)
+{
+    size_t prefix = s->inline_max - LONG_HASH_BYTES;
+    memcpy(out, key, prefix);
+    uint64_t h = XXH3_64bits_withSeed(key, key_length, LONG_HASH_SEED);
+    for (unsigned i = 0; i < LONG_HASH_BYTES; i++)
+        out[prefix + i] = (uint8_t)(h >> (8 * (LONG_HASH_BYTES - 1 - i)));
+}
+
+/* A long record opened: the key it names and its blob (pointers into the record). */
+typedef struct long_record {
+    const uint8_t *key;
+    size_t key_length;
+    const uint8_t *blob;
+    size_t blob_length;
+} long_record_t;
+
+/*
+ * Parse a long record under LMDB key k. Returns 1 when the key it carries is intact (its length
+ * fits and it hashes to k, so the key can be named even if the rest is damaged), and sets *sum_ok
+ * to whether the checksum over key and blob holds too; 0 when not even the key can be trusted.
+ */
+static int long_open(const net_lmdb_t *s, const MDB_val *k, const MDB_val *v, long_record_t *r,
+                     bool *sum_ok)
+{
+    *sum_ok = false;
+    if (k->mv_size != s->inline_max || v->mv_size < LONG_HEADER_BYTES)
+        return 0;
+    const uint8_t *p = v->mv_data;
+    size_t key_length = (size_t)p[NET_LMDB_RECORD_HEADER_BYTES] |
+                        (size_t)p[NET_LMDB_RECORD_HEADER_BYTES + 1] << 8;
+    if (key_length <= s->inline_max || key_length > NET_LMDB_KEY_MAX ||
+        key_length > v->mv_size - LONG_HEADER_BYTES)
+        return 0;
+    r->key = p + LONG_HEADER_BYTES;
+    r->key_length = key_length;
+    r->blob = r->key + key_length;
+    r->blob_length = v->mv_size - LONG_HEADER_BYTES - key_length;
+    uint8_t expect[NET_LMDB_KEY_LIMIT];
+    long_stored_key(s, r->key, r->key_length, expect);
+    if (memcmp(expect, k->mv_data, s->inline_max) != 0)
+        return 0;
+    *sum_ok = p[0] == RECORD_FORMAT_LONG &&
+              get_u64le(p + 1) == record_sum(RECORD_FORMAT_LONG, r->key, r->key_length, r->blob,
+                                             r->blob_length);
+    return 1;
 }
 
 /* ---- corrupt keys --------------------------------------------------------------------- */
@@ -139,7 +212,7 @@ static void note_corrupt(net_lmdb_t *s, dyn_space_t space, const uint8_t *key, s
     s->stats.corrupt_records++;
     if (corrupt_find(l, key, key_length) >= 0)
         return;
-    if (l->count == NET_LMDB_CORRUPT_MAX || key_length > NET_LMDB_KEY_LIMIT) {
+    if (l->count == NET_LMDB_CORRUPT_MAX || key_length > NET_LMDB_KEY_MAX) {
         /* Counted, and found again by the next scan once the list has room. */
         s->stats.corrupt_unlisted++;
         return;
@@ -224,7 +297,7 @@ int net_lmdb_open(const char *dir, const net_lmdb_options_t *opt, net_lmdb_t **o
     }
     if (rc == 0) {
         what = "setting the database count";
-        rc = mdb_env_set_maxdbs(s->env, DYN_SPACE_COUNT_);
+        rc = mdb_env_set_maxdbs(s->env, 2 * DYN_SPACE_COUNT_);
     }
     if (rc == 0) {
         what = "opening";
@@ -234,8 +307,11 @@ int net_lmdb_open(const char *dir, const net_lmdb_options_t *opt, net_lmdb_t **o
     if (rc == 0) {
         what = "creating its databases";
         rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-        for (int i = 0; rc == 0 && i < DYN_SPACE_COUNT_; i++)
+        for (int i = 0; rc == 0 && i < DYN_SPACE_COUNT_; i++) {
             rc = mdb_dbi_open(txn, space_names[i], MDB_CREATE, &s->dbi[i]);
+            if (rc == 0)
+                rc = mdb_dbi_open(txn, long_names[i], MDB_CREATE, &s->dbi_long[i]);
+        }
         if (rc == 0)
             rc = mdb_txn_commit(txn);
         else if (txn)
@@ -251,9 +327,11 @@ int net_lmdb_open(const char *dir, const net_lmdb_options_t *opt, net_lmdb_t **o
         int st = status_of(rc);
         return st == DYN_EFULL || st == DYN_ENOMEM ? st : DYN_EIO;
     }
+    /* Capped so that a long key's stored form fits NET_LMDB_KEY_LIMIT-sized buffers; a build
+     * with a larger MDB_MAXKEYSIZE just sends more keys to the long databases. */
     int max = mdb_env_get_maxkeysize(s->env);
-    DYN_ASSERT(max > 0);
-    s->key_max = (size_t)max < NET_LMDB_KEY_LIMIT ? (size_t)max : NET_LMDB_KEY_LIMIT;
+    DYN_ASSERT(max > (int)LONG_HASH_BYTES);
+    s->inline_max = (size_t)max < NET_LMDB_KEY_LIMIT ? (size_t)max : NET_LMDB_KEY_LIMIT;
     *out = s;
     return DYN_OK;
 }
@@ -286,7 +364,13 @@ net_lmdb_stats_t net_lmdb_stats(const net_lmdb_t *s)
 
 size_t net_lmdb_key_max(const net_lmdb_t *s)
 {
-    return s->key_max;
+    (void)s;
+    return NET_LMDB_KEY_MAX;
+}
+
+size_t net_lmdb_key_inline_max(const net_lmdb_t *s)
+{
+    return s->inline_max;
 }
 
 /* ---- the storage interface ------------------------------------------------------------- */
@@ -300,13 +384,38 @@ static void end_read(net_lmdb_t *s)
     }
 }
 
+/* A long key's get, in the get snapshot (already live). */
+static int long_get(net_lmdb_t *s, dyn_space_t space, const uint8_t *key, size_t key_length,
+                    const uint8_t **blob, size_t *blob_length)
+{
+    uint8_t stored[NET_LMDB_KEY_LIMIT];
+    long_stored_key(s, key, key_length, stored);
+    MDB_val k = {.mv_size = s->inline_max, .mv_data = stored};
+    MDB_val v;
+    int rc = mdb_get(s->read_txn, s->dbi_long[space], &k, &v);
+    if (rc != 0)
+        return status_of(rc);
+    long_record_t r;
+    bool sum_ok;
+    if (long_open(s, &k, &v, &r, &sum_ok) &&
+        (r.key_length != key_length || memcmp(r.key, key, key_length) != 0))
+        return DYN_ENOTFOUND; /* another key with the same prefix and hash */
+    if (!sum_ok) {
+        note_corrupt(s, space, key, key_length);
+        return DYN_ECORRUPT;
+    }
+    *blob = r.blob;
+    *blob_length = r.blob_length;
+    return DYN_OK;
+}
+
 static int lmdb_get(void *ctx, dyn_space_t space, const uint8_t *key, size_t key_length,
                     const uint8_t **blob, size_t *blob_length)
 {
     net_lmdb_t *s = ctx;
     DYN_ASSERT(space < DYN_SPACE_COUNT_);
     s->stats.gets++;
-    if (key_length == 0 || key_length > s->key_max)
+    if (key_length == 0 || key_length > NET_LMDB_KEY_MAX)
         return DYN_ENOTFOUND; /* no such key can have been stored */
     if (!s->read_live) {
         int rc = s->read_txn ? mdb_txn_renew(s->read_txn)
@@ -320,6 +429,8 @@ static int lmdb_get(void *ctx, dyn_space_t space, const uint8_t *key, size_t key
         }
         s->read_live = true;
     }
+    if (key_length > s->inline_max)
+        return long_get(s, space, key, key_length, blob, blob_length);
     MDB_val k = {.mv_size = key_length, .mv_data = (void *)key};
     MDB_val v;
     int rc = mdb_get(s->read_txn, s->dbi[space], &k, &v);
@@ -346,6 +457,64 @@ static int commit_write(net_lmdb_t *s, MDB_txn *txn)
     return DYN_OK;
 }
 
+/* Commit, then forget the key's corrupt listing (its record is new or gone) and count. */
+static int finish_write(net_lmdb_t *s, MDB_txn *txn, dyn_space_t space, const uint8_t *key,
+                        size_t key_length, uint64_t *counter)
+{
+    int rc = commit_write(s, txn);
+    if (rc != DYN_OK)
+        return rc;
+    forget_corrupt(s, space, key, key_length);
+    (*counter)++;
+    return DYN_OK;
+}
+
+/*
+ * Find a long key's record in a write transaction: DYN_OK with *v set when it holds this key
+ * (intact or not), DYN_ENOTFOUND when absent, DYN_EIO when another key holds the slot.
+ */
+static int long_find(net_lmdb_t *s, MDB_txn *txn, dyn_space_t space, const uint8_t *key,
+                     size_t key_length, MDB_val *k, MDB_val *v)
+{
+    int rc = mdb_get(txn, s->dbi_long[space], k, v);
+    if (rc != 0)
+        return status_of(rc);
+    long_record_t r;
+    bool sum_ok;
+    if (!long_open(s, k, v, &r, &sum_ok))
+        return DYN_OK; /* its key is damaged: ours hashes here, so let ours replace or drop it */
+    if (r.key_length == key_length && memcmp(r.key, key, key_length) == 0)
+        return DYN_OK;
+    s->stats.long_collisions++;
+    return DYN_EIO;
+}
+
+static int long_put(net_lmdb_t *s, MDB_txn *txn, dyn_space_t space, const uint8_t *key,
+                    size_t key_length, const uint8_t *blob, size_t blob_length)
+{
+    uint8_t stored[NET_LMDB_KEY_LIMIT];
+    long_stored_key(s, key, key_length, stored);
+    MDB_val k = {.mv_size = s->inline_max, .mv_data = stored};
+    MDB_val v;
+    int rc = long_find(s, txn, space, key, key_length, &k, &v);
+    if (rc != DYN_OK && rc != DYN_ENOTFOUND)
+        return rc;
+    k = (MDB_val){.mv_size = s->inline_max, .mv_data = stored};
+    v = (MDB_val){.mv_size = LONG_HEADER_BYTES + key_length + blob_length, .mv_data = NULL};
+    rc = mdb_put(txn, s->dbi_long[space], &k, &v, MDB_RESERVE);
+    if (rc != 0)
+        return status_of(rc);
+    uint8_t *p = v.mv_data;
+    p[0] = RECORD_FORMAT_LONG;
+    put_u64le(p + 1, record_sum(RECORD_FORMAT_LONG, key, key_length, blob, blob_length));
+    p[NET_LMDB_RECORD_HEADER_BYTES] = (uint8_t)key_length;
+    p[NET_LMDB_RECORD_HEADER_BYTES + 1] = (uint8_t)(key_length >> 8);
+    memcpy(p + LONG_HEADER_BYTES, key, key_length);
+    if (blob_length)
+        memcpy(p + LONG_HEADER_BYTES + key_length, blob, blob_length);
+    return DYN_OK;
+}
+
 static int lmdb_put(void *ctx, dyn_space_t space, const uint8_t *key, size_t key_length,
                     const uint8_t *blob, size_t blob_length)
 {
@@ -353,12 +522,21 @@ static int lmdb_put(void *ctx, dyn_space_t space, const uint8_t *key, size_t key
     DYN_ASSERT(space < DYN_SPACE_COUNT_);
     if (key_length == 0)
         return DYN_EINVAL;
-    if (key_length > s->key_max || blob_length > UINT32_MAX - NET_LMDB_RECORD_HEADER_BYTES)
+    if (key_length > NET_LMDB_KEY_MAX ||
+        blob_length > UINT32_MAX - LONG_HEADER_BYTES - NET_LMDB_KEY_MAX)
         return DYN_ETOOBIG;
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != 0)
         return status_of(rc);
+    if (key_length > s->inline_max) {
+        rc = long_put(s, txn, space, key, key_length, blob, blob_length);
+        if (rc != DYN_OK) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+        return finish_write(s, txn, space, key, key_length, &s->stats.puts);
+    }
     MDB_val k = {.mv_size = key_length, .mv_data = (void *)key};
     MDB_val v = {.mv_size = NET_LMDB_RECORD_HEADER_BYTES + blob_length, .mv_data = NULL};
     /*
@@ -373,39 +551,132 @@ static int lmdb_put(void *ctx, dyn_space_t space, const uint8_t *key, size_t key
     }
     uint8_t *p = v.mv_data;
     p[0] = RECORD_FORMAT;
-    put_u64le(p + 1, record_sum(key, key_length, blob, blob_length));
+    put_u64le(p + 1, record_sum(RECORD_FORMAT, key, key_length, blob, blob_length));
     if (blob_length) /* blob may be NULL for an empty value */
         memcpy(p + NET_LMDB_RECORD_HEADER_BYTES, blob, blob_length);
-    rc = commit_write(s, txn);
-    if (rc != DYN_OK)
-        return rc;
-    forget_corrupt(s, space, key, key_length);
-    s->stats.puts++;
-    return DYN_OK;
+    return finish_write(s, txn, space, key, key_length, &s->stats.puts);
 }
 
 static int lmdb_del(void *ctx, dyn_space_t space, const uint8_t *key, size_t key_length)
 {
     net_lmdb_t *s = ctx;
     DYN_ASSERT(space < DYN_SPACE_COUNT_);
-    if (key_length == 0 || key_length > s->key_max)
+    if (key_length == 0 || key_length > NET_LMDB_KEY_MAX)
         return DYN_ENOTFOUND;
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != 0)
         return status_of(rc);
+    uint8_t stored[NET_LMDB_KEY_LIMIT];
     MDB_val k = {.mv_size = key_length, .mv_data = (void *)key};
-    rc = mdb_del(txn, s->dbi[space], &k, NULL);
+    MDB_dbi dbi = s->dbi[space];
+    if (key_length > s->inline_max) {
+        long_stored_key(s, key, key_length, stored);
+        k = (MDB_val){.mv_size = s->inline_max, .mv_data = stored};
+        dbi = s->dbi_long[space];
+        MDB_val v;
+        rc = long_find(s, txn, space, key, key_length, &k, &v);
+        if (rc == DYN_EIO)
+            rc = DYN_ENOTFOUND; /* the slot is another key's: ours is not stored */
+        if (rc != DYN_OK) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+    }
+    rc = mdb_del(txn, dbi, &k, NULL);
     if (rc != 0) {
         mdb_txn_abort(txn);
         return status_of(rc);
     }
-    rc = commit_write(s, txn);
-    if (rc != DYN_OK)
-        return rc;
-    forget_corrupt(s, space, key, key_length);
-    s->stats.dels++;
-    return DYN_OK;
+    return finish_write(s, txn, space, key, key_length, &s->stats.dels);
+}
+
+/* One key and blob of a scan, pointing into the scan's snapshot. */
+typedef struct scan_item {
+    const uint8_t *key;
+    size_t key_length;
+    const uint8_t *blob;
+    size_t blob_length;
+} scan_item_t;
+
+/* storage.h's order: memcmp on the common prefix, the shorter key first on a tie. */
+static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an > bn) - (an < bn);
+}
+
+static int item_cmp(const void *x, const void *y)
+{
+    const scan_item_t *a = x, *b = y;
+    return key_cmp(a->key, a->key_length, b->key, b->key_length);
+}
+
+/* The long keys of a space in key order: one prefix group at a time, sorted. */
+typedef struct long_stream {
+    MDB_cursor *cur;
+    int rc; /* of the cursor's last move: 0 while k, v hold the next unread entry */
+    MDB_val k, v;
+    scan_item_t *group;
+    size_t count, at, capacity;
+} long_stream_t;
+
+/* Read the next non-empty group (or none, at the end). DYN_OK, DYN_ENOMEM or a cursor error. */
+static int long_next_group(net_lmdb_t *s, dyn_space_t space, long_stream_t *ls)
+{
+    size_t prefix = s->inline_max - LONG_HASH_BYTES;
+    ls->count = ls->at = 0;
+    while (ls->count == 0 && ls->rc == 0) {
+        const uint8_t *first = ls->k.mv_data;
+        bool first_ok = ls->k.mv_size == s->inline_max;
+        do {
+            long_record_t r;
+            bool sum_ok;
+            int key_ok = long_open(s, &ls->k, &ls->v, &r, &sum_ok);
+            if (key_ok && sum_ok) {
+                if (ls->count == ls->capacity) {
+                    size_t cap = ls->capacity ? 2 * ls->capacity : 8;
+                    scan_item_t *g = realloc(ls->group, cap * sizeof(*g));
+                    if (!g)
+                        return DYN_ENOMEM;
+                    ls->group = g;
+                    ls->capacity = cap;
+                }
+                ls->group[ls->count++] = (scan_item_t){r.key, r.key_length, r.blob,
+                                                       r.blob_length};
+            } else if (key_ok) {
+                note_corrupt(s, space, r.key, r.key_length);
+            } else {
+                /* Not even the key can be named: counted, and found again by the next scan. */
+                s->stats.corrupt_records++;
+                s->stats.corrupt_unlisted++;
+            }
+            ls->rc = mdb_cursor_get(ls->cur, &ls->k, &ls->v, MDB_NEXT);
+        } while (ls->rc == 0 && first_ok && ls->k.mv_size == s->inline_max &&
+                 memcmp(ls->k.mv_data, first, prefix) == 0);
+        if (ls->count > 1)
+            qsort(ls->group, ls->count, sizeof(ls->group[0]), item_cmp);
+    }
+    return ls->rc == 0 || ls->rc == MDB_NOTFOUND ? DYN_OK : status_of(ls->rc);
+}
+
+/* Move the short keys' cursor to its next intact record (op: MDB_FIRST or MDB_NEXT). */
+static int short_next(net_lmdb_t *s, dyn_space_t space, MDB_cursor *cur, MDB_cursor_op op,
+                      scan_item_t *item)
+{
+    MDB_val k, v;
+    int rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, op); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (record_ok(k.mv_data, k.mv_size, &v)) {
+            *item = (scan_item_t){k.mv_data, k.mv_size,
+                                  (const uint8_t *)v.mv_data + NET_LMDB_RECORD_HEADER_BYTES,
+                                  v.mv_size - NET_LMDB_RECORD_HEADER_BYTES};
+            return 0;
+        }
+        /* One bad record must not hide the rest of the space from anti-entropy. */
+        note_corrupt(s, space, k.mv_data, k.mv_size);
+    }
+    return rc;
 }
 
 static int lmdb_scan(void *ctx, dyn_space_t space, dyn_storage_scan_fn fn, void *arg)
@@ -417,29 +688,39 @@ static int lmdb_scan(void *ctx, dyn_space_t space, dyn_storage_scan_fn fn, void 
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0)
         return status_of(rc);
-    MDB_cursor *cur;
+    MDB_cursor *cur = NULL;
+    long_stream_t ls = {0};
     rc = mdb_cursor_open(txn, s->dbi[space], &cur);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, s->dbi_long[space], &ls.cur);
     if (rc != 0) {
+        if (cur)
+            mdb_cursor_close(cur);
         mdb_txn_abort(txn);
         return status_of(rc);
     }
     int result = 0;
-    MDB_val k, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (!record_ok(k.mv_data, k.mv_size, &v)) {
-            /* One bad record must not hide the rest of the space from anti-entropy. */
-            note_corrupt(s, space, k.mv_data, k.mv_size);
-            continue;
-        }
-        result = fn(arg, k.mv_data, k.mv_size,
-                    (const uint8_t *)v.mv_data + NET_LMDB_RECORD_HEADER_BYTES,
-                    v.mv_size - NET_LMDB_RECORD_HEADER_BYTES);
+    ls.rc = mdb_cursor_get(ls.cur, &ls.k, &ls.v, MDB_FIRST);
+    result = long_next_group(s, space, &ls);
+    scan_item_t shorter;
+    int short_rc = result == 0 ? short_next(s, space, cur, MDB_FIRST, &shorter) : MDB_NOTFOUND;
+    /* Merge the two streams, each in key order; no key is in both (its length decides). */
+    while (result == 0 && (short_rc == 0 || ls.at < ls.count)) {
+        bool take_long = short_rc != 0 ||
+                         (ls.at < ls.count && item_cmp(&ls.group[ls.at], &shorter) < 0);
+        const scan_item_t *it = take_long ? &ls.group[ls.at] : &shorter;
+        result = fn(arg, it->key, it->key_length, it->blob, it->blob_length);
         if (result != 0)
             break;
+        if (!take_long)
+            short_rc = short_next(s, space, cur, MDB_NEXT, &shorter);
+        else if (++ls.at == ls.count)
+            result = long_next_group(s, space, &ls);
     }
-    if (result == 0 && rc != MDB_NOTFOUND)
-        result = status_of(rc);
+    if (result == 0 && short_rc != 0 && short_rc != MDB_NOTFOUND)
+        result = status_of(short_rc);
+    free(ls.group);
+    mdb_cursor_close(ls.cur);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return result;

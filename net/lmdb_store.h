@@ -3,9 +3,10 @@
  *
  * LMDB is a memory-mapped copy-on-write B+tree in one file: a committed transaction is never
  * half-applied, whatever the crash, and there is no server or log to replay. Each space of
- * storage.h (DATA, HINTS, META) is one named LMDB database in the same environment, so a space is
- * scanned without touching the others. Keys are stored as given, and LMDB's default order
- * (memcmp on the common prefix, the shorter key first on a tie) is storage.h's scan order.
+ * storage.h (DATA, HINTS, META) is one named LMDB database in the same environment (and one more
+ * for its long keys, see Keys), so a space is scanned without touching the others. Keys are
+ * stored as given, and LMDB's default order (memcmp on the common prefix, the shorter key first
+ * on a tie) is storage.h's scan order.
  *
  * Every value is framed with a checksum: a 9-byte header (a format byte, then XXH3-64 over the key
  * length, the format byte, the key and the blob) before the blob. LMDB checks its own pages'
@@ -47,10 +48,12 @@
  * it ever need to, put or del, which the scan then does not see). The key and blob a scan passes
  * to its callback are valid during the callback only.
  *
- * Keys: 1 to net_lmdb_key_max() bytes (511 with Debian's LMDB); longer keys are refused with
- * DYN_ETOOBIG and an empty key with DYN_EINVAL. Core's DYN_KEY_MAX (1024, and a hint key adds 4)
- * is larger: such keys cannot be stored on a real node until one of the two gives way. A del can
- * fail with DYN_EFULL too: copy-on-write needs free pages even to remove a key.
+ * Keys: 1 to NET_LMDB_KEY_MAX bytes, core's longest (a hint key: DYN_KEY_MAX and the owner's 4
+ * bytes); longer keys are refused with DYN_ETOOBIG and an empty key with DYN_EINVAL. LMDB's own
+ * limit is a compile-time constant (MDB_MAXKEYSIZE, 511 by default; net_lmdb_key_inline_max), so
+ * a longer key is stored under its prefix and a hash in a second database per space, the full key
+ * kept in the record (lmdb_store.c explains how scans keep key order). A del can fail with
+ * DYN_EFULL too: copy-on-write needs free pages even to remove a key.
  *
  * Ownership: net_lmdb_open() returns an engine the caller closes with net_lmdb_close();
  * net_lmdb_storage() returns an interface value that borrows it. One engine per directory per
@@ -82,8 +85,11 @@ typedef struct net_lmdb_options {
 
 /* Corrupt keys remembered per space until taken; beyond it they are counted, not kept. */
 #define NET_LMDB_CORRUPT_MAX 64u
-/* The longest key any LMDB build gives us room for in the corrupt-key list. */
+/* The most of LMDB's key size limit this engine uses (a build with a larger one stores more keys
+ * inline, none longer); the stored form of a long key is this long at most. */
 #define NET_LMDB_KEY_LIMIT 511u
+/* The longest key stored: core's DYN_HINT_KEY_MAX (4 + DYN_KEY_MAX). */
+#define NET_LMDB_KEY_MAX 1028u
 
 /* Bytes each stored record carries before its blob: a format byte and the checksum. */
 #define NET_LMDB_RECORD_HEADER_BYTES 9u
@@ -95,7 +101,9 @@ typedef struct net_lmdb_stats {
     uint64_t scans;           /* scans started */
     uint64_t syncs;           /* fsyncs of the environment: sync op, flush, close, every write */
     uint64_t corrupt_records; /* reads that met a record failing its check (get or scan) */
-    uint64_t corrupt_unlisted;/* corrupt keys not remembered: the list was full, or key too long */
+    uint64_t corrupt_unlisted;/* corrupt keys not remembered: the list was full, or the record's
+                                 key itself was damaged */
+    uint64_t long_collisions; /* long-key puts refused: another key had its prefix and hash */
 } net_lmdb_stats_t;
 
 typedef struct net_lmdb net_lmdb_t;
@@ -123,8 +131,11 @@ int net_lmdb_flush(net_lmdb_t *store);
 
 net_lmdb_stats_t net_lmdb_stats(const net_lmdb_t *store);
 
-/* The longest key this environment stores (LMDB's build limit, at most NET_LMDB_KEY_LIMIT). */
+/* The longest key this engine stores: NET_LMDB_KEY_MAX. */
 size_t net_lmdb_key_max(const net_lmdb_t *store);
+/* The longest key stored as LMDB's own key (LMDB's build limit, at most NET_LMDB_KEY_LIMIT);
+ * longer ones take the long-key path. */
+size_t net_lmdb_key_inline_max(const net_lmdb_t *store);
 
 /*
  * Take one remembered corrupt key of `space` (oldest first) into key[0..key_cap), its length in

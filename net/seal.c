@@ -356,6 +356,13 @@ static bool window_accept(replay_t *r, uint64_t epoch, uint64_t seq)
     return true;
 }
 
+uint32_t net_seal_peek_key_id(const uint8_t *frame, size_t frame_length)
+{
+    if (frame_length < NET_SEAL_OVERHEAD_BYTES || frame[OFF_FORMAT] != NET_SEAL_FORMAT)
+        return 0;
+    return (uint32_t)get_le(frame + OFF_KEY_ID, 4);
+}
+
 int net_unseal(net_seal_t *ctx, const uint8_t *frame, size_t frame_length, uint8_t *plain,
                size_t plain_cap, size_t *plain_length, net_seal_origin_t *origin)
 {

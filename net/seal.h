@@ -145,4 +145,11 @@ int net_unseal(net_seal_t *ctx, const uint8_t *frame, size_t frame_length, uint8
 
 net_seal_stats_t net_seal_stats(const net_seal_t *ctx);
 
+/*
+ * The key id in a frame's clear header, unauthenticated (0 when the frame is too short or not of
+ * this format): for a host that keeps one context per key role (uv_env.h's client key) to pick
+ * the context to unseal with. Nothing else may be concluded from it before net_unseal.
+ */
+uint32_t net_seal_peek_key_id(const uint8_t *frame, size_t frame_length);
+
 #endif

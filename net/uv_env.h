@@ -21,6 +21,18 @@
  * (unknown_sender). The seal sender id of a node is its node id; of a client, a random id in the
  * client range.
  *
+ * Client key (optional, nodes only): a node given `client_key` holds two keys, the cluster key
+ * (`key`) for node-to-node traffic and the client key for clients, so a client can be handed a key
+ * that does not let it speak as a node. Each key has a seal context of its own, picked by the
+ * frame's clear key id, so frames under the client key never reach the nodes' replay windows (a
+ * client key holder claiming a node's id cannot push that node's window to a future epoch). An
+ * authentic frame from a node id must be sealed under the cluster key and one from a client id
+ * under the client key, else it is dropped (wrong_key); replies to clients are sealed under the
+ * client key. Clients sharing the client key can still disturb one another's replay windows, as
+ * they could with one shared key. A client key holder could still
+ * send a node's message types from its client id: dynamod drops those (it lets clients send
+ * requests, pings and admin requests only).
+ *
  * The seal's sender epoch is chosen by the host (net_uv_config_t.sender_epoch), and must grow at
  * every start of a sender, or its peers refuse its frames as replays. dynamod does not use core's
  * incarnation epoch for it: that one is random after a lost disk (so it may go down), and can be
@@ -64,6 +76,10 @@
 #define NET_UV_CLIENTS_LIMIT (1u << 20)
 /* Datagrams waiting in libuv's queue when the socket buffer was full; more are dropped. */
 #define NET_UV_SENDS_QUEUED_MAX 4096u
+/* Key ids: the cluster key, and the client key where there is one (a client that holds only the
+ * client key seals under this id). */
+#define NET_UV_KEY_ID_CLUSTER 1u
+#define NET_UV_KEY_ID_CLIENT 2u
 /* The longest address text net_uv_format_addr writes, with its NUL. */
 #define NET_UV_ADDR_TEXT_MAX 64u
 
@@ -97,6 +113,10 @@ typedef struct net_uv_config {
     const char *cluster;                    /* the cluster's name (seal.h) */
     const uint8_t *key;                     /* NET_SEAL_KEY_BYTES; copied */
     uint32_t key_id;
+    /* Nodes: the client key (NET_SEAL_KEY_BYTES, copied) and its id, which must differ from
+     * key_id; NULL: clients seal under `key` like nodes. */
+    const uint8_t *client_key;
+    uint32_t client_key_id;
     uint32_t sender_id;                     /* node id, or a client id >= NET_UV_CLIENT_BASE */
     uint64_t sender_epoch;                  /* see above */
     uint32_t senders_max;                   /* replay windows (seal.h); 0: its default */
@@ -118,6 +138,8 @@ typedef struct net_uv_stats {
     uint64_t fragmented;     /* messages sent in fragments (frag.h) */
     uint64_t reassembled;    /* messages put back together from fragments and delivered */
     uint64_t fragments_refused; /* fragments malformed, or refused by the table's bounds */
+    uint64_t wrong_key;      /* authentic, but a node under the client key or a client under the
+                                cluster key (only with a client key) */
 } net_uv_stats_t;
 
 typedef struct net_uv net_uv_t;

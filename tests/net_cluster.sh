@@ -83,6 +83,25 @@ rc=$?
 [ $rc -eq 2 ] || fail "a value of 1 MiB + 1 byte: expected exit 2, got $rc"
 echo "$err" | grep -q "value too large" || fail "no clear message for a value too large: $err"
 
+# keys past LMDB's 511-byte limit, up to core's 1,024 bytes: put, read from all three replicas,
+# delete; one byte more is refused by dynctl with a clear message (exit 2)
+for len in 512 1024; do
+    key=$(head -c $len /dev/zero | tr '\0' 'K')
+    ctl $T put "$key" "long$len" >/dev/null || fail "put with a $len-byte key: exit $?"
+    out=$(ctl $T -r all get "$key") || fail "get of a $len-byte key at R=3: exit $?"
+    echo "$out" | grep -qx "value: long$len" || fail "$len-byte key: got: $out"
+    ctx=$(echo "$out" | sed -n 's/^context: //p')
+    ctl $T delete "$key" --context "$ctx" >/dev/null || fail "delete of a $len-byte key: exit $?"
+    ctl $T -r all get "$key" >/dev/null
+    [ $? -eq 1 ] || fail "get of a deleted $len-byte key: expected exit 1"
+done
+key=$(head -c 1025 /dev/zero | tr '\0' 'K')
+err=$(ctl $T put "$key" v 2>&1 >/dev/null)
+rc=$?
+[ $rc -eq 2 ] || fail "a 1,025-byte key: expected exit 2, got $rc"
+echo "$err" | grep -q "key too long: 1025 bytes (at most 1024)" ||
+    fail "no clear message for a key too long: $err"
+
 # locate: the key's three replicas, then the fallbacks (none in a three-node cluster)
 [ "$(ctl locate greeting | grep -c " replica$")" -eq 3 ] || fail "locate: expected 3 replicas"
 # bench: a short closed loop, every operation answered
@@ -107,8 +126,27 @@ count=$(echo $acked | wc -w)
 out=$(ctl --timeout 300 status)
 [ $? -eq 3 ] || fail "status with node 3 down: expected exit 3"
 echo "$out" | grep -q "^node 3 .* DOWN" || fail "status should show node 3 down: $out"
+# stats: every node that answers, its counters and latencies; exit 3 when one does not
+out=$(ctl --timeout 300 stats)
+[ $? -eq 3 ] || fail "stats with node 3 down: expected exit 3"
+echo "$out" | grep -q "^node 3 .* DOWN" || fail "stats should show node 3 down: $out"
+echo "$out" | grep -q "2 of 3 nodes answered" || fail "stats footer: $out"
 start_node 3
 ctl status >/dev/null || fail "status with every node up: exit $?"
+out=$(ctl stats) || fail "stats with every node up: exit $?"
+for i in 1 2 3; do
+    echo "$out" | grep -q "^node $i " || fail "stats: no block for node $i: $out"
+done
+# the nodes coordinated the puts above: some latency was measured, and p50 <= p99 <= p99.9
+echo "$out" | grep -q "put latency: [1-9][0-9]* requests, p50 " || fail "stats: no put latency: $out"
+out=$(ctl stats --format json) || fail "stats --format json: exit $?"
+echo "$out" | grep -q '^{"nodes":\[{"addr":"127.0.0.1:[0-9]*","up":true,"id":[123],"stats":{"latency_get":{"count":' ||
+    fail "stats json: $out"
+echo "$out" | grep -q '"answered":3,"asked":3}$' || fail "stats json footer: $out"
+for n in $(echo "$out" | grep -o '"latency_put":{[^}]*}' | sed 's/.*"p50_us":\([0-9]*\),"p99_us":\([0-9]*\),"p999_us":\([0-9]*\).*/\1:\2:\3/'); do
+    p50=${n%%:*}; rest=${n#*:}; p99=${rest%%:*}; p999=${rest#*:}
+    [ "$p50" -le "$p99" ] && [ "$p99" -le "$p999" ] || fail "stats: percentiles out of order: $n"
+done
 for i in $acked; do
     out=$(ctl $T get "k$i") || fail "acknowledged write k$i is not readable (exit $?)"
     echo "$out" | grep -qx "value: v$i" || fail "k$i: expected v$i, got: $out"

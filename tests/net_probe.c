@@ -4,6 +4,12 @@
  *   net_probe ports N                          print N free UDP ports on 127.0.0.1, one a line
  *   net_probe forge ADDR KEY_FILE CLUSTER      send a live node forged, damaged, replayed,
  *                                              truncated and oversized datagrams
+ *   net_probe client-key ADDR CLUSTER_KEY CLIENT_KEY CLUSTER
+ *                                              against a node with a client key: a client
+ *                                              under the client key is answered; a client
+ *                                              under the cluster key, a node id under the
+ *                                              client key, and a client sending a node's
+ *                                              messages are not
  *
  * forge checks that no refused datagram is answered (it waits for a reply after each) and that
  * one genuine request is, then prints the drop counts the node must report, one "name=count"
@@ -218,12 +224,120 @@ static int forge(const char *addr_text, const char *key_file, const char *cluste
     return failures ? 1 : 0;
 }
 
+/* Encode msg into buf (exit 2 if it does not encode); its length. */
+static size_t encode_or_die(const dyn_msg_t *msg, uint8_t *buf, size_t cap)
+{
+    int n = dyn_codec_encode(msg, buf, cap);
+    if (n <= 0) {
+        fprintf(stderr, "net_probe: cannot encode a message of type %d\n", (int)msg->type);
+        exit(2);
+    }
+    return (size_t)n;
+}
+
+static int client_key(const char *addr_text, const char *cluster_key_file,
+                      const char *client_key_file, const char *cluster)
+{
+    probe_t *p = calloc(1, sizeof(*p));
+    char err[256];
+    uint8_t cluster_key[NET_SEAL_KEY_BYTES], ckey[NET_SEAL_KEY_BYTES];
+    if (!p || net_uv_parse_addr(addr_text, &p->node, err, sizeof(err)) != DYN_OK ||
+        net_seal_load_key_file(cluster_key_file, cluster_key, err, sizeof(err)) != DYN_OK ||
+        net_seal_load_key_file(client_key_file, ckey, err, sizeof(err)) != DYN_OK) {
+        fprintf(stderr, "net_probe: %s\n", err);
+        return 2;
+    }
+    p->node_len = p->node.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                 : sizeof(struct sockaddr_in);
+    p->fd = socket(p->node.ss_family, SOCK_DGRAM, 0);
+    if (p->fd < 0 || sodium_init() < 0)
+        return 2;
+    uint32_t client = NET_UV_CLIENT_BASE | randombytes_uniform(1u << 30);
+    p->good = make_seal(cluster, client, NET_UV_KEY_ID_CLIENT, ckey);
+    net_seal_t *as_cluster = make_seal(cluster, client + 1, NET_UV_KEY_ID_CLUSTER, cluster_key);
+    net_seal_t *as_node = make_seal(cluster, 1, NET_UV_KEY_ID_CLIENT, ckey);
+
+    uint8_t good[256], evil[256], rput[256], rget[256];
+    dyn_msg_t msg;
+    dyn_msg_init(&msg, DYN_MSG_CLIENT_PUT);
+    msg.request_id = 7;
+    msg.key = (const uint8_t *)"ck";
+    msg.key_length = 2;
+    msg.value = (const uint8_t *)"genuine";
+    msg.value_length = 7;
+    size_t good_len = encode_or_die(&msg, good, sizeof(good));
+    msg.key = (const uint8_t *)"ck-evil";
+    msg.key_length = 7;
+    msg.value = (const uint8_t *)"evil";
+    msg.value_length = 4;
+    size_t evil_len = encode_or_die(&msg, evil, sizeof(evil));
+    /* A replica's write of ck-evil, as a coordinator would send it: only nodes may. */
+    dyn_msg_init(&msg, DYN_MSG_REPLICA_PUT);
+    msg.request_id = 8;
+    msg.key = (const uint8_t *)"ck-evil";
+    msg.key_length = 7;
+    msg.version.dot = (dyn_vclock_entry_t){.node = 1, .epoch = 1, .counter = 1};
+    msg.version.value = (const uint8_t *)"evil";
+    msg.version.value_length = 4;
+    size_t rput_len = encode_or_die(&msg, rput, sizeof(rput));
+    dyn_msg_init(&msg, DYN_MSG_REPLICA_GET);
+    msg.request_id = 9;
+    msg.key = (const uint8_t *)"ck";
+    msg.key_length = 2;
+    size_t rget_len = encode_or_die(&msg, rget, sizeof(rget));
+
+    uint8_t *f = p->frame;
+    size_t n = seal_into(as_cluster, evil, evil_len, f);
+    send_expect_silence(p, f, n, "client-under-the-cluster-key");       /* wrong_key */
+    n = seal_into(as_node, evil, evil_len, f);
+    send_expect_silence(p, f, n, "node-id-under-the-client-key");       /* wrong_key */
+    n = seal_into(p->good, rput, rput_len, f);
+    send_expect_silence(p, f, n, "replica-put-from-a-client");          /* client_refused */
+    n = seal_into(p->good, rget, rget_len, f);
+    send_expect_silence(p, f, n, "replica-get-from-a-client");          /* client_refused */
+
+    /* The genuine request under the client key is answered, under the client key. */
+    n = seal_into(p->good, good, good_len, f);
+    sendto(p->fd, f, n, 0, (struct sockaddr *)&p->node, p->node_len);
+    static uint8_t reply[65536], plain[65536];
+    ssize_t got = wait_reply(p, reply, sizeof(reply), 2000);
+    size_t plain_len = 0;
+    dyn_msg_t rx;
+    dyn_msg_init(&rx, DYN_MSG_CLIENT_REPLY);
+    net_seal_origin_t origin;
+    if (got < 0) {
+        fprintf(stderr, "FAIL: the genuine put under the client key got no answer\n");
+        failures++;
+    } else if (net_unseal(p->good, reply, (size_t)got, plain, sizeof(plain), &plain_len,
+                          &origin) != DYN_OK ||
+               origin.key_id != NET_UV_KEY_ID_CLIENT ||
+               dyn_codec_decode(plain, plain_len, &rx) != DYN_OK ||
+               rx.type != DYN_MSG_CLIENT_REPLY || rx.request_id != 7 || rx.status != DYN_OK) {
+        fprintf(stderr, "FAIL: the genuine put's answer is not a successful reply under the "
+                "client key\n");
+        failures++;
+    }
+    dyn_msg_clear(&rx);
+    printf("wrong_key=2\nclient_refused=2\n");
+    net_seal_destroy(p->good);
+    net_seal_destroy(as_cluster);
+    net_seal_destroy(as_node);
+    sodium_memzero(cluster_key, sizeof(cluster_key));
+    sodium_memzero(ckey, sizeof(ckey));
+    close(p->fd);
+    free(p);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "ports") == 0)
         return ports(atoi(argv[2]));
     if (argc == 5 && strcmp(argv[1], "forge") == 0)
         return forge(argv[2], argv[3], argv[4]);
-    fprintf(stderr, "usage: net_probe ports N | net_probe forge ADDR KEY_FILE CLUSTER\n");
+    if (argc == 6 && strcmp(argv[1], "client-key") == 0)
+        return client_key(argv[2], argv[3], argv[4], argv[5]);
+    fprintf(stderr, "usage: net_probe ports N | net_probe forge ADDR KEY_FILE CLUSTER\n"
+                    "       net_probe client-key ADDR CLUSTER_KEY CLIENT_KEY CLUSTER\n");
     return 2;
 }

@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "core/node.h"
 #include "core/status.h"
 #include "net/lmdb_store.h"
 #include "tests/storage_contract.h"
@@ -165,16 +166,28 @@ static void test_key_limits(void **state)
     storage_fixture_t *f = *state;
     net_lmdb_t *s = fixture_store(state);
     size_t max = net_lmdb_key_max(s);
-    assert_true(max >= 64 && max <= NET_LMDB_KEY_LIMIT);
-    uint8_t key[NET_LMDB_KEY_LIMIT + 2];
+    size_t inline_max = net_lmdb_key_inline_max(s);
+    assert_int_equal(max, NET_LMDB_KEY_MAX);
+    assert_true(inline_max >= 64 && inline_max <= NET_LMDB_KEY_LIMIT);
+    /* core's longest key: a hint key of a DYN_KEY_MAX data key */
+    assert_int_equal(max, DYN_HINT_KEY_MAX);
+    uint8_t key[NET_LMDB_KEY_MAX + 2];
     memset(key, 'k', sizeof(key));
-    assert_int_equal(sc_put(f, DYN_SPACE_DATA, key, max, "v", 1), DYN_OK);
     const uint8_t *blob;
     size_t length;
-    assert_int_equal(sc_get(f, DYN_SPACE_DATA, key, max, &blob, &length), DYN_OK);
+    /* LMDB's own limit, one past it (the long-key path), and ours */
+    size_t lengths[] = {inline_max, inline_max + 1, max};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(sc_put(f, DYN_SPACE_DATA, key, lengths[i], "v", 1), DYN_OK);
+        assert_int_equal(sc_get(f, DYN_SPACE_DATA, key, lengths[i], &blob, &length), DYN_OK);
+        assert_int_equal(length, 1);
+    }
     assert_int_equal(sc_put(f, DYN_SPACE_DATA, key, max + 1, "v", 1), DYN_ETOOBIG);
     assert_int_equal(sc_get(f, DYN_SPACE_DATA, key, max + 1, &blob, &length), DYN_ENOTFOUND);
     assert_int_equal(sc_del(f, DYN_SPACE_DATA, key, max + 1), DYN_ENOTFOUND);
+    assert_int_equal(sc_del(f, DYN_SPACE_DATA, key, inline_max + 1), DYN_OK);
+    assert_int_equal(sc_del(f, DYN_SPACE_DATA, key, max), DYN_OK);
+    assert_int_equal(sc_del(f, DYN_SPACE_DATA, key, max), DYN_ENOTFOUND);
     /* LMDB cannot store an empty key; no caller has one (the codec refuses them). */
     assert_int_equal(sc_put(f, DYN_SPACE_DATA, key, 0, "v", 1), DYN_EINVAL);
     assert_int_equal(sc_get(f, DYN_SPACE_DATA, key, 0, &blob, &length), DYN_ENOTFOUND);
@@ -190,6 +203,219 @@ static void test_key_limits(void **state)
     assert_int_equal(length, big);
     assert_memory_equal(blob, value, big);
     free(value);
+}
+
+/* ---- long keys: over LMDB's limit, in key order among the short ones ---------------------- */
+
+typedef struct lk_key {
+    uint8_t bytes[NET_LMDB_KEY_MAX];
+    size_t length;
+    bool live;
+} lk_key_t;
+
+static int lk_cmp(const void *x, const void *y)
+{
+    const lk_key_t *a = x, *b = y;
+    size_t n = a->length < b->length ? a->length : b->length;
+    int c = memcmp(a->bytes, b->bytes, n);
+    return c ? c : (a->length > b->length) - (a->length < b->length);
+}
+
+/* The blob of a key: its length and last byte, so a blob under the wrong key shows. */
+static void lk_blob(const lk_key_t *k, char *out, size_t cap)
+{
+    snprintf(out, cap, "%zu:%u", k->length, (unsigned)k->bytes[k->length - 1]);
+}
+
+typedef struct lk_scan {
+    const lk_key_t *keys; /* sorted, live and dead */
+    size_t count, at, seen, stop_after;
+} lk_scan_t;
+
+static int lk_visit(void *arg, const uint8_t *key, size_t key_length, const uint8_t *blob,
+                    size_t blob_length)
+{
+    lk_scan_t *sc = arg;
+    while (sc->at < sc->count && !sc->keys[sc->at].live)
+        sc->at++;
+    assert_true(sc->at < sc->count);
+    const lk_key_t *k = &sc->keys[sc->at++];
+    assert_int_equal(key_length, k->length);
+    assert_memory_equal(key, k->bytes, key_length);
+    char expect[32];
+    lk_blob(k, expect, sizeof(expect));
+    assert_int_equal(blob_length, strlen(expect));
+    assert_memory_equal(blob, expect, blob_length);
+    return ++sc->seen == sc->stop_after ? 7 : 0;
+}
+
+/* A scan meets exactly the live keys, in order; with stop_after, it stops there. */
+static void lk_check_scan(dyn_storage_t st, const lk_key_t *keys, size_t count, size_t live)
+{
+    lk_scan_t sc = {keys, count, 0, 0, 0};
+    assert_int_equal(st.ops->scan(st.ctx, DYN_SPACE_DATA, lk_visit, &sc), 0);
+    assert_int_equal(sc.seen, live);
+    if (live > 2) {
+        lk_scan_t part = {keys, count, 0, 0, live / 2 + 1};
+        assert_int_equal(st.ops->scan(st.ctx, DYN_SPACE_DATA, lk_visit, &part), 7);
+        assert_int_equal(part.seen, live / 2 + 1);
+    }
+}
+
+/*
+ * Keys on both sides of LMDB's limit that share its long-key prefix (the first inline_max - 8
+ * bytes), with tails that sort before and after the hash bytes would, and long keys with other
+ * prefixes: puts, gets, scans in storage.h's order, deletes, and the same after a reopen.
+ */
+static void test_long_keys(void **state)
+{
+    tmpdir_t dir;
+    tmpdir_make(&dir);
+    net_lmdb_t *s = open_store(&dir, NET_SYNC_NONE);
+    dyn_storage_t st = net_lmdb_storage(s);
+    size_t inline_max = net_lmdb_key_inline_max(s);
+    size_t prefix = inline_max - 8;
+    static lk_key_t keys[256];
+    size_t count = 0;
+    const uint8_t tails[] = {0x00, 'a', 'b', 0xff};
+    size_t extra[] = {0, 1, 7, 8, 9, 20, NET_LMDB_KEY_MAX - prefix - 1};
+    const uint8_t firsts[] = {'a', 'b'};
+    for (size_t fi = 0; fi < 2; fi++)
+        for (size_t e = 0; e < sizeof(extra) / sizeof(extra[0]); e++)
+            for (size_t t = 0; t < sizeof(tails); t++) {
+                lk_key_t *k = &keys[count++];
+                k->length = prefix + extra[e] + 1;
+                memset(k->bytes, 'm', k->length);
+                k->bytes[0] = firsts[fi];
+                k->bytes[k->length - 1] = tails[t];
+                k->live = true;
+            }
+    /* short keys that sort among them */
+    const char *shorts[] = {"a", "b", "m", "z", "am", "bn"};
+    for (size_t i = 0; i < 6; i++) {
+        lk_key_t *k = &keys[count++];
+        k->length = strlen(shorts[i]);
+        memcpy(k->bytes, shorts[i], k->length);
+        k->live = true;
+    }
+    qsort(keys, count, sizeof(keys[0]), lk_cmp);
+    for (size_t i = 1; i < count; i++)
+        assert_true(lk_cmp(&keys[i - 1], &keys[i]) < 0); /* distinct */
+    for (size_t i = 0; i < count; i++) {
+        char blob[32];
+        lk_blob(&keys[i], blob, sizeof(blob));
+        assert_int_equal(st.ops->put(st.ctx, DYN_SPACE_DATA, keys[i].bytes, keys[i].length,
+                                     (const uint8_t *)blob, strlen(blob)), DYN_OK);
+    }
+    lk_check_scan(st, keys, count, count);
+    /* every other key deleted; gets see the rest, with their own blobs */
+    size_t live = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (i % 2) {
+            assert_int_equal(st.ops->del(st.ctx, DYN_SPACE_DATA, keys[i].bytes, keys[i].length),
+                             DYN_OK);
+            keys[i].live = false;
+        } else {
+            live++;
+        }
+    }
+    assert_int_equal(net_lmdb_close(s), DYN_OK);
+    s = open_store(&dir, NET_SYNC_NONE);
+    st = net_lmdb_storage(s);
+    for (size_t i = 0; i < count; i++) {
+        const uint8_t *blob;
+        size_t length;
+        int rc = st.ops->get(st.ctx, DYN_SPACE_DATA, keys[i].bytes, keys[i].length, &blob,
+                             &length);
+        assert_int_equal(rc, keys[i].live ? DYN_OK : DYN_ENOTFOUND);
+        if (rc == DYN_OK) {
+            char expect[32];
+            lk_blob(&keys[i], expect, sizeof(expect));
+            assert_int_equal(length, strlen(expect));
+            assert_memory_equal(blob, expect, length);
+        }
+    }
+    lk_check_scan(st, keys, count, live);
+    /* the spaces stay apart: the hint space has none of them */
+    assert_int_equal(st.ops->get(st.ctx, DYN_SPACE_HINTS, keys[0].bytes, keys[0].length,
+                                 &(const uint8_t *){NULL}, &(size_t){0}), DYN_ENOTFOUND);
+    assert_int_equal(net_lmdb_stats(s).corrupt_records, 0);
+    assert_int_equal(net_lmdb_close(s), DYN_OK);
+    tmpdir_remove(&dir);
+}
+
+static int count_keys_cb(void *arg, const uint8_t *key, size_t key_length, const uint8_t *blob,
+                         size_t blob_length)
+{
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+/* A damaged long record is refused by get and scan and named by its full key for repair. */
+static void test_long_key_corrupt(void **state)
+{
+    tmpdir_t dir;
+    tmpdir_make(&dir);
+    net_lmdb_t *s = open_store(&dir, NET_SYNC_NONE);
+    dyn_storage_t st = net_lmdb_storage(s);
+    uint8_t key[700];
+    memset(key, 'q', sizeof(key));
+    assert_int_equal(st.ops->put(st.ctx, DYN_SPACE_DATA, key, sizeof(key),
+                                 (const uint8_t *)"blob", 4), DYN_OK);
+    assert_int_equal(st.ops->put(st.ctx, DYN_SPACE_DATA, (const uint8_t *)"x", 1,
+                                 (const uint8_t *)"y", 1), DYN_OK);
+    assert_int_equal(net_lmdb_close(s), DYN_OK);
+    /* flip the last byte of the blob in the file */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 2 * DYN_SPACE_COUNT_), 0);
+    assert_int_equal(mdb_env_open(env, dir.path, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "data.long", 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+    uint8_t record[1024];
+    assert_true(v.mv_size <= sizeof(record));
+    memcpy(record, v.mv_data, v.mv_size);
+    record[v.mv_size - 1] ^= 1;
+    MDB_val nv = {.mv_size = v.mv_size, .mv_data = record};
+    assert_int_equal(mdb_put(txn, dbi, &k, &nv, 0), 0);
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    s = open_store(&dir, NET_SYNC_NONE);
+    st = net_lmdb_storage(s);
+    const uint8_t *blob;
+    size_t length;
+    assert_int_equal(st.ops->get(st.ctx, DYN_SPACE_DATA, key, sizeof(key), &blob, &length),
+                     DYN_ECORRUPT);
+    uint8_t named[NET_LMDB_KEY_MAX];
+    size_t named_length = 0;
+    assert_int_equal(net_lmdb_take_corrupt(s, DYN_SPACE_DATA, named, sizeof(named),
+                                           &named_length), DYN_OK);
+    assert_int_equal(named_length, sizeof(key));
+    assert_memory_equal(named, key, sizeof(key));
+    /* a scan skips it, serves the rest, and names it again */
+    size_t n = 0;
+    assert_int_equal(st.ops->scan(st.ctx, DYN_SPACE_DATA, count_keys_cb, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(net_lmdb_take_corrupt(s, DYN_SPACE_DATA, named, sizeof(named),
+                                           &named_length), DYN_OK);
+    assert_int_equal(named_length, sizeof(key));
+    /* repair: a put of the key replaces the damaged record */
+    assert_int_equal(st.ops->put(st.ctx, DYN_SPACE_DATA, key, sizeof(key),
+                                 (const uint8_t *)"new", 3), DYN_OK);
+    assert_int_equal(st.ops->get(st.ctx, DYN_SPACE_DATA, key, sizeof(key), &blob, &length),
+                     DYN_OK);
+    assert_int_equal(length, 3);
+    assert_memory_equal(blob, "new", 3);
+    assert_int_equal(net_lmdb_close(s), DYN_OK);
+    tmpdir_remove(&dir);
 }
 
 /* ---- the get pointer: more than the contract asks ------------------------------------------- */
@@ -615,6 +841,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         STORAGE_CONTRACT_TEST(test_key_limits),
         STORAGE_CONTRACT_TEST(test_get_pointer_survives_scan_and_writes_in_scan),
+        cmocka_unit_test(test_long_keys),
+        cmocka_unit_test(test_long_key_corrupt),
         cmocka_unit_test(test_persist_every_write),
         cmocka_unit_test(test_persist_interval),
         cmocka_unit_test(test_persist_none),
