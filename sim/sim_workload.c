@@ -47,11 +47,23 @@ typedef struct op_arg {
     uint32_t client;
 } op_arg_t;
 
+/*
+ * One cell of Walker's alias table for the Zipf key distribution, built by GSL's
+ * gsl_ran_discrete_preproc and copied here with each cell's cutoff next to its alias. GSL keeps
+ * them in two arrays, and a draw picks a uniformly random cell, so with 100,000 keys a draw was
+ * two cache misses (one per array); here it is one. zipf_sample() makes exactly the decisions
+ * gsl_ran_discrete makes, so the keys drawn are the same.
+ */
+typedef struct zipf_cell {
+    double cutoff; /* GSL's F[c]: 1.0 for a cell with no alias, else compared with the draw */
+    uint64_t alias; /* GSL's A[c] */
+} zipf_cell_t;
+
 struct sim_workload {
     sim_world_t *world;
     sim_workload_config_t config;
     gsl_rng *rng;
-    gsl_ran_discrete_t *zipf;
+    zipf_cell_t *zipf;    /* keys cells, or NULL when keys are uniform */
     wl_client_t *clients;
     ctx_entry_t *contexts;
     ack_ring_t *acks;     /* per key, only while the checker logs (benchmarks do not pay) */
@@ -157,8 +169,17 @@ sim_workload_t *sim_workload_start(sim_world_t *w, const sim_workload_config_t *
             goto oom;
         for (uint64_t k = 0; k < config->keys; k++)
             p[k] = 1.0 / pow((double)(k + 1), config->zipf_s);
-        wl->zipf = gsl_ran_discrete_preproc(config->keys, p);
+        gsl_ran_discrete_t *table = gsl_ran_discrete_preproc(config->keys, p);
         free(p);
+        if (!table)
+            goto oom;
+        wl->zipf = malloc(config->keys * sizeof(zipf_cell_t));
+        if (wl->zipf) {
+            DYN_ASSERT(table->K == config->keys);
+            for (uint64_t k = 0; k < config->keys; k++)
+                wl->zipf[k] = (zipf_cell_t){.cutoff = table->F[k], .alias = table->A[k]};
+        }
+        gsl_ran_discrete_free(table);
         if (!wl->zipf)
             goto oom;
     }
@@ -219,8 +240,7 @@ void sim_workload_destroy(sim_workload_t *wl)
         sim_dist_free(&wl->config.value_dist);
     free(wl->args);
     free(wl->free_args);
-    if (wl->zipf)
-        gsl_ran_discrete_free(wl->zipf);
+    free(wl->zipf);
     free(wl);
 }
 
@@ -274,6 +294,21 @@ static size_t key_name(uint64_t index, char *buf)
 }
 
 /* a == 0: open-loop arrival; a == c + 1: closed-loop chain of client c. */
+/*
+ * gsl_ran_discrete over the copied table: GSL (randist/discrete.c, built with its
+ * KNUTH_CONVENTION, where F already holds (c + cutoff) / K) picks the cell from the same uniform
+ * draw it then compares with the cutoff, and so does this.
+ */
+static uint64_t zipf_sample(sim_workload_t *wl)
+{
+    double u = gsl_rng_uniform(wl->rng);
+    size_t c = (size_t)(u * (double)wl->config.keys);
+    const zipf_cell_t *cell = &wl->zipf[c];
+    if (cell->cutoff == 1.0 || u < cell->cutoff)
+        return c;
+    return cell->alias;
+}
+
 static void issue(sim_world_t *w, void *arg, uint64_t a)
 {
     sim_workload_t *wl = arg;
@@ -290,7 +325,7 @@ static void issue(sim_world_t *w, void *arg, uint64_t a)
     } else {
         ci = (uint32_t)(a - 1);
     }
-    uint64_t key = c->key_dist == SIM_KEYS_ZIPF ? gsl_ran_discrete(wl->rng, wl->zipf)
+    uint64_t key = c->key_dist == SIM_KEYS_ZIPF ? zipf_sample(wl)
                                                 : gsl_rng_uniform_int(wl->rng, c->keys);
     char key_buf[32];
     size_t key_length = key_name(key, key_buf);
