@@ -152,6 +152,44 @@ static int mem_get(void *ctx, dyn_space_t space, const uint8_t *key, size_t key_
     return DYN_OK;
 }
 
+/* Lines of an entry worth fetching ahead: header, key and a blob of one or two siblings. */
+#define MEM_PREFETCH_LINES 3u
+
+void dyn_mem_store_prefetch_slot(const dyn_mem_store_t *store, dyn_space_t space,
+                                 const uint8_t *key, size_t key_length)
+{
+#if defined(__GNUC__)
+    const mem_table_t *t = &store->tables[space];
+    if (t->slots)
+        __builtin_prefetch(&t->slots[(size_t)key_hash(key, key_length) & t->mask]);
+#else
+    (void)store, (void)space, (void)key, (void)key_length;
+#endif
+}
+
+void dyn_mem_store_prefetch_entry(const dyn_mem_store_t *store, dyn_space_t space,
+                                  const uint8_t *key, size_t key_length)
+{
+#if defined(__GNUC__)
+    const mem_table_t *t = &store->tables[space];
+    if (!t->slots)
+        return;
+    uint64_t hash = key_hash(key, key_length);
+    /* Only hashes are compared: dereferencing an entry here would wait for the very miss the
+     * prefetch is meant to hide. A 64-bit match is the key but for a hint-sized chance. */
+    for (size_t i = (size_t)hash & t->mask; t->slots[i].entry; i = (i + 1) & t->mask) {
+        if (t->slots[i].hash == hash) {
+            const char *e = (const char *)t->slots[i].entry;
+            for (unsigned l = 0; l < MEM_PREFETCH_LINES; l++)
+                __builtin_prefetch(e + 64 * l);
+            return;
+        }
+    }
+#else
+    (void)store, (void)space, (void)key, (void)key_length;
+#endif
+}
+
 static int mem_put(void *ctx, dyn_space_t space, const uint8_t *key, size_t key_length,
                    const uint8_t *blob, size_t blob_length)
 {
