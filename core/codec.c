@@ -1152,8 +1152,13 @@ int dyn_codec_peek_key(const uint8_t *bytes, size_t length, const uint8_t **key,
 {
     reader_t r;
     uint64_t id, h = 0;
+    dyn_msg_type_t type = dyn_codec_peek_type(bytes, length);
+    /* Replies are half of all messages: turn them away before reading anything else. */
+    if (type != DYN_MSG_CLIENT_GET && type != DYN_MSG_CLIENT_PUT && type != DYN_MSG_REPLICA_GET &&
+        type != DYN_MSG_REPLICA_PUT)
+        return DYN_EBADMSG;
     TRY(read_header_and_id(bytes, length, &r, &id));
-    switch ((dyn_msg_type_t)bytes[2]) {
+    switch (type) {
     case DYN_MSG_CLIENT_GET:
     case DYN_MSG_CLIENT_PUT:
         if (remaining(&r) < OPTS_SIZE)

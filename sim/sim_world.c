@@ -65,6 +65,10 @@ struct sim_world {
     dyn_membership_t *members; /* the cluster as created: every node valid at version 1 */
     sim_checker_t *checker;
     XXH3_state_t *digest;
+    /* The look-ahead of prefetch_next(): the message whose store slot was fetched, or NULL. */
+    const void *ahead_data;
+    const dyn_mem_store_t *ahead_store;
+    uint64_t ahead_hash;
 
     sim_cluster_config_t cluster;
     dyn_ring_t *ring;
@@ -792,13 +796,17 @@ static void dispatch(sim_world_t *w, sim_event_t *ev)
 /*
  * Look-ahead for the store. A request delivered to a node is answered from its store, and on a
  * large run that lookup is two dependent trips to memory (the slot, then the entry): perf put
- * mem_get first among the simulator's own functions, nearly all of it waiting on the slot. The
- * loop therefore fetches the next event's slot before dispatching the current one (stage 1), and
- * that event's entry just before dispatching it (stage 2), so both misses overlap with work.
- * Only hints: nothing here changes state, and a wrong guess costs a wasted fetch.
+ * mem_get first among the simulator's own functions, nearly all of it waiting on the slot. Before
+ * dispatching an event the loop peeks at the next one and, if it is a request for a node's data,
+ * fetches the key's slot (stage 1) and remembers the key's hash with the message it came from;
+ * when that message is the one popped next, its entry is fetched (stage 2) before dispatch, the
+ * slot having arrived meanwhile. Only hints: nothing here changes state, and a wrong guess costs
+ * a wasted fetch.
  */
-static void prefetch_store(sim_world_t *w, const sim_event_t *ev, int stage)
+static void prefetch_next(sim_world_t *w)
 {
+    w->ahead_data = NULL;
+    const sim_event_t *ev = sim_queue_peek(w->queue);
     if (!ev || ev->kind != EV_DELIVER || ev->target < 1 || ev->target > w->node_count)
         return;
     const sim_node_t *sn = &w->nodes[ev->target - 1];
@@ -810,10 +818,10 @@ static void prefetch_store(sim_world_t *w, const sim_event_t *ev, int stage)
     if (dyn_codec_peek_key(ev->data, ev->length, &key, &key_length, &hint) != DYN_OK ||
         (hint != 0 && hint != ev->target))
         return; /* not a request, or one for the hint space, whose key is built by the node */
-    if (stage == 1)
-        dyn_mem_store_prefetch_slot(sn->store, DYN_SPACE_DATA, key, key_length);
-    else
-        dyn_mem_store_prefetch_entry(sn->store, DYN_SPACE_DATA, key, key_length);
+    w->ahead_hash = dyn_mem_store_hash(key, key_length);
+    w->ahead_store = sn->store;
+    w->ahead_data = ev->data;
+    dyn_mem_store_prefetch_slot(sn->store, DYN_SPACE_DATA, w->ahead_hash);
 }
 
 sim_run_result_t sim_world_run(sim_world_t *w)
@@ -833,8 +841,9 @@ sim_run_result_t sim_world_run(sim_world_t *w)
         DYN_ASSERT(ev.time >= w->now_us); /* time never goes backwards */
         w->now_us = ev.time;
         w->events++;
-        prefetch_store(w, &ev, 2);
-        prefetch_store(w, sim_queue_peek(w->queue), 1);
+        if (w->ahead_data && w->ahead_data == ev.data)
+            dyn_mem_store_prefetch_entry(w->ahead_store, DYN_SPACE_DATA, w->ahead_hash);
+        prefetch_next(w);
         dispatch(w, &ev);
         if ((w->events & 0xFFF) == 0) {
             w->pending_sum += (double)sim_queue_size(w->queue);

@@ -188,15 +188,16 @@ static void test_prefetch_is_inert(void **state)
 {
     storage_fixture_t *f = *state;
     dyn_mem_store_t *store = f->engine;
-    const uint8_t *k = (const uint8_t *)"k1";
-    dyn_mem_store_prefetch_slot(store, DYN_SPACE_DATA, k, 2);
-    dyn_mem_store_prefetch_entry(store, DYN_SPACE_DATA, k, 2);
+    uint64_t h1 = dyn_mem_store_hash((const uint8_t *)"k1", 2);
+    uint64_t h2 = dyn_mem_store_hash((const uint8_t *)"k2", 2);
+    dyn_mem_store_prefetch_slot(store, DYN_SPACE_DATA, h1);
+    dyn_mem_store_prefetch_entry(store, DYN_SPACE_DATA, h1);
     assert_int_equal(sc_puts(f, DYN_SPACE_DATA, "k1", "v"), DYN_OK);
     size_t bytes = dyn_mem_store_bytes(store);
     for (int s = 0; s < DYN_SPACE_COUNT_; s++) {
-        dyn_mem_store_prefetch_slot(store, (dyn_space_t)s, k, 2);
-        dyn_mem_store_prefetch_entry(store, (dyn_space_t)s, k, 2);
-        dyn_mem_store_prefetch_entry(store, (dyn_space_t)s, (const uint8_t *)"k2", 2);
+        dyn_mem_store_prefetch_slot(store, (dyn_space_t)s, h1);
+        dyn_mem_store_prefetch_entry(store, (dyn_space_t)s, h1);
+        dyn_mem_store_prefetch_entry(store, (dyn_space_t)s, h2);
     }
     assert_int_equal(dyn_mem_store_bytes(store), bytes);
     assert_int_equal(dyn_mem_store_key_count(store, DYN_SPACE_DATA), 1);
