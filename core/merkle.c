@@ -140,12 +140,31 @@ uint64_t dyn_merkle_key_digest(const uint8_t *key, size_t key_length, uint64_t v
     return h != 0 ? h : 1;
 }
 
-uint32_t dyn_merkle_leaf_of(const dyn_merkle_t *tree, uint64_t key_hash)
+static uint32_t leaf_at_depth(unsigned depth, uint64_t key_hash)
 {
     uint8_t buf[8];
     put_le64(buf, key_hash);
     uint64_t mixed = XXH3_64bits_withSeed(buf, sizeof buf, MERKLE_PLACE_SEED);
-    return (uint32_t)(mixed >> (64 - tree->depth));
+    return (uint32_t)(mixed >> (64 - depth));
+}
+
+uint32_t dyn_merkle_leaf_of(const dyn_merkle_t *tree, uint64_t key_hash)
+{
+    return leaf_at_depth(tree->depth, key_hash);
+}
+
+void dyn_merkle_prefetch(const dyn_merkle_t *tree, unsigned depth, uint64_t key_hash)
+{
+#if defined(__GNUC__)
+    if (depth < 1 || depth > DYN_MERKLE_DEPTH_MAX)
+        return;
+    size_t interior = ((size_t)1 << depth) - 1;
+    size_t dirty_words = (interior + 63) / 64;
+    __builtin_prefetch(tree, 1);
+    __builtin_prefetch(tree->words + dirty_words + interior + leaf_at_depth(depth, key_hash), 1);
+#else
+    (void)tree, (void)depth, (void)key_hash;
+#endif
 }
 
 void dyn_merkle_update(dyn_merkle_t *tree, uint64_t key_hash, uint64_t old_digest,

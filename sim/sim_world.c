@@ -822,6 +822,10 @@ static void prefetch_next(sim_world_t *w)
     w->ahead_store = sn->store;
     w->ahead_data = ev->data;
     dyn_mem_store_prefetch_slot(sn->store, DYN_SPACE_DATA, w->ahead_hash);
+    /* A write also updates the range's Merkle tree: another miss, independent of the store's. */
+    dyn_msg_type_t type = dyn_codec_peek_type(ev->data, ev->length);
+    if (sn->node && (type == DYN_MSG_REPLICA_PUT || type == DYN_MSG_CLIENT_PUT))
+        dyn_node_prefetch_write(sn->node, key, key_length);
 }
 
 sim_run_result_t sim_world_run(sim_world_t *w)
