@@ -70,6 +70,21 @@ void node_ae_note_write(dyn_node_t *node, uint64_t key_hash, uint64_t old_print,
                       new_print ? key_digest(key_hash, new_print) : 0);
 }
 
+void dyn_node_prefetch_write(const dyn_node_t *node, const uint8_t *key, size_t key_length)
+{
+    if (!node->config.anti_entropy)
+        return;
+    const node_ae_t *ae = &node->ae;
+    uint64_t key_hash = dyn_ring_hash(key, key_length);
+    uint32_t range = dyn_ring_range_of(node->ring, key_hash);
+    if (range >= ae->range_count)
+        return;
+    uint32_t i = node_u32_lower_bound(ae->owned, ae->owned_count, range);
+    if (i == ae->owned_count || ae->owned[i] != range || !ae->trees[i])
+        return;
+    dyn_merkle_prefetch(ae->trees[i], node->config.merkle_depth, key_hash);
+}
+
 /* The dots print of a stored set, as node_ae_note_write() saw it. */
 static uint64_t stored_print(dyn_node_t *node, const uint8_t *blob, size_t length)
 {

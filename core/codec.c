@@ -1147,6 +1147,46 @@ static int read_header_and_id(const uint8_t *bytes, size_t length, reader_t *r, 
     return get_varint(r, id);
 }
 
+int dyn_codec_peek_key(const uint8_t *bytes, size_t length, const uint8_t **key,
+                       size_t *key_length, uint32_t *hint)
+{
+    reader_t r;
+    uint64_t id, h = 0;
+    dyn_msg_type_t type = dyn_codec_peek_type(bytes, length);
+    /* Replies are half of all messages: turn them away before reading anything else. */
+    if (type != DYN_MSG_CLIENT_GET && type != DYN_MSG_CLIENT_PUT && type != DYN_MSG_REPLICA_GET &&
+        type != DYN_MSG_REPLICA_PUT)
+        return DYN_EBADMSG;
+    TRY(read_header_and_id(bytes, length, &r, &id));
+    switch (type) {
+    case DYN_MSG_CLIENT_GET:
+    case DYN_MSG_CLIENT_PUT:
+        if (remaining(&r) < OPTS_SIZE)
+            return DYN_EBADMSG;
+        r.p += OPTS_SIZE;
+        break;
+    case DYN_MSG_REPLICA_PUT:
+        if (remaining(&r) < 1)
+            return DYN_EBADMSG;
+        r.p++; /* replica_flags */
+        /* fall through */
+    case DYN_MSG_REPLICA_GET:
+        TRY(get_varint(&r, &h));
+        if (h > UINT32_MAX)
+            return DYN_EBADMSG;
+        break;
+    default:
+        return DYN_EBADMSG;
+    }
+    const uint8_t *k;
+    uint32_t n;
+    TRY(get_bytes(&r, DYN_KEY_MAX, &k, &n));
+    *key = k;
+    *key_length = n;
+    *hint = (uint32_t)h;
+    return DYN_OK;
+}
+
 int dyn_codec_peek_reply(const uint8_t *bytes, size_t length, uint64_t *request_id,
                          int32_t *status)
 {

@@ -161,6 +161,16 @@ int dyn_codec_decode(const uint8_t *bytes, size_t length, dyn_msg_t *out);
 dyn_msg_type_t dyn_codec_peek_type(const uint8_t *bytes, size_t length);
 
 /*
+ * The key a request carries, read from its first fields only, for a caller that wants to prefetch
+ * what the receiver will look up (the simulator): CLIENT_GET, CLIENT_PUT, REPLICA_GET and
+ * REPLICA_PUT. *key points into bytes; *hint is the replica request's hint (0 for a client
+ * request). Returns DYN_OK, or DYN_EBADMSG for another type or malformed fields up to the key; the
+ * rest of the message is not examined, so DYN_OK does not mean it will decode.
+ */
+int dyn_codec_peek_key(const uint8_t *bytes, size_t length, const uint8_t **key,
+                       size_t *key_length, uint32_t *hint);
+
+/*
  * A reply's request id and status, read from its first fields only; the rest is not examined.
  * Returns DYN_OK, or DYN_EBADMSG if the header, id or status is malformed or the type is not a
  * reply (CLIENT_REPLY, REPLICA_GET_REPLY, REPLICA_PUT_REPLY).

@@ -152,6 +152,46 @@ static int mem_get(void *ctx, dyn_space_t space, const uint8_t *key, size_t key_
     return DYN_OK;
 }
 
+/* Lines of an entry worth fetching ahead: header, key and a blob of one or two siblings. */
+#define MEM_PREFETCH_LINES 3u
+
+uint64_t dyn_mem_store_hash(const uint8_t *key, size_t key_length)
+{
+    return key_hash(key, key_length);
+}
+
+void dyn_mem_store_prefetch_slot(const dyn_mem_store_t *store, dyn_space_t space, uint64_t hash)
+{
+#if defined(__GNUC__)
+    const mem_table_t *t = &store->tables[space];
+    if (t->slots)
+        __builtin_prefetch(&t->slots[(size_t)hash & t->mask]);
+#else
+    (void)store, (void)space, (void)hash;
+#endif
+}
+
+void dyn_mem_store_prefetch_entry(const dyn_mem_store_t *store, dyn_space_t space, uint64_t hash)
+{
+#if defined(__GNUC__)
+    const mem_table_t *t = &store->tables[space];
+    if (!t->slots)
+        return;
+    /* Only hashes are compared: dereferencing an entry here would wait for the very miss the
+     * prefetch is meant to hide. A 64-bit match is the key but for a hint-sized chance. */
+    for (size_t i = (size_t)hash & t->mask; t->slots[i].entry; i = (i + 1) & t->mask) {
+        if (t->slots[i].hash == hash) {
+            const char *e = (const char *)t->slots[i].entry;
+            for (unsigned l = 0; l < MEM_PREFETCH_LINES; l++)
+                __builtin_prefetch(e + 64 * l);
+            return;
+        }
+    }
+#else
+    (void)store, (void)space, (void)hash;
+#endif
+}
+
 static int mem_put(void *ctx, dyn_space_t space, const uint8_t *key, size_t key_length,
                    const uint8_t *blob, size_t blob_length)
 {

@@ -22,19 +22,19 @@
 #define MERKLE_NODE_SEED 0x6d6b6c2d6e6f6465ULL   /* "mkl-node" */
 
 struct dyn_merkle {
-    unsigned depth;
-    size_t node_count;  /* 2^(depth+1) - 1 */
-    size_t leaf_first;  /* heap position of leaf 0: 2^depth - 1, also the interior count */
-    uint64_t *nodes;    /* into words[], after the dirty bits */
-    uint64_t *dirty;    /* one bit per interior node; words[0..dirty_words) */
-    size_t dirty_words;
+    uint32_t depth;
+    uint32_t dirty_words; /* one bit per interior node; words[0..dirty_words) */
+    uint64_t *nodes;      /* into words[], after the dirty bits */
     /*
-     * One allocation for header, dirty bits and nodes: a write touches the header, the dirty
-     * bits and one leaf, and on a node holding hundreds of trees each separate block would be
-     * one more cache miss per write.
+     * One allocation for header, dirty bits and nodes, aligned to a cache line: a write reads
+     * the depth, sets dirty bits and adds to one leaf, and on a node holding hundreds of trees
+     * each line is a miss. The header is kept to 16 bytes so that, up to depth 8 (255 dirty
+     * bits), header and dirty bits share the first line and a write touches two lines, not three.
      */
     uint64_t words[];
 };
+
+#define MERKLE_LINE_BYTES 64u
 
 DYN_STATIC_ASSERT(DYN_MERKLE_DEPTH_MAX <= 31, "leaf and node indices are uint32_t");
 
@@ -61,22 +61,25 @@ static uint64_t combine(uint64_t left, uint64_t right)
     return h != 0 ? h : 1;
 }
 
+static size_t leaf_first(const dyn_merkle_t *t) { return ((size_t)1 << t->depth) - 1; }
+static size_t node_count(const dyn_merkle_t *t) { return ((size_t)1 << (t->depth + 1)) - 1; }
+
 static int is_dirty(const dyn_merkle_t *t, size_t p)
 {
-    return (int)((t->dirty[p >> 6] >> (p & 63)) & 1u);
+    return (int)((t->words[p >> 6] >> (p & 63)) & 1u);
 }
 
-static void set_dirty(dyn_merkle_t *t, size_t p) { t->dirty[p >> 6] |= (uint64_t)1 << (p & 63); }
+static void set_dirty(dyn_merkle_t *t, size_t p) { t->words[p >> 6] |= (uint64_t)1 << (p & 63); }
 
 static void set_clean(dyn_merkle_t *t, size_t p)
 {
-    t->dirty[p >> 6] &= ~((uint64_t)1 << (p & 63));
+    t->words[p >> 6] &= ~((uint64_t)1 << (p & 63));
 }
 
 /* Recursion depth is at most DYN_MERKLE_DEPTH_MAX. */
 static uint64_t refresh(dyn_merkle_t *t, size_t p)
 {
-    if (p < t->leaf_first && is_dirty(t, p)) {
+    if (p < leaf_first(t) && is_dirty(t, p)) {
         uint64_t left = refresh(t, 2 * p + 1);
         uint64_t right = refresh(t, 2 * p + 2);
         t->nodes[p] = combine(left, right);
@@ -89,17 +92,17 @@ int dyn_merkle_create(dyn_merkle_t **out, unsigned depth)
 {
     if (depth < 1 || depth > DYN_MERKLE_DEPTH_MAX)
         return DYN_EINVAL;
-    size_t leaf_first = ((size_t)1 << depth) - 1;
-    size_t node_count = ((size_t)1 << (depth + 1)) - 1;
-    size_t dirty_words = (leaf_first + 63) / 64;
-    dyn_merkle_t *t = calloc(1, sizeof *t + (dirty_words + node_count) * sizeof(uint64_t));
+    size_t interior = ((size_t)1 << depth) - 1;
+    size_t nodes = ((size_t)1 << (depth + 1)) - 1;
+    size_t dirty_words = (interior + 63) / 64;
+    size_t bytes = sizeof(dyn_merkle_t) + (dirty_words + nodes) * sizeof(uint64_t);
+    bytes = (bytes + MERKLE_LINE_BYTES - 1) / MERKLE_LINE_BYTES * MERKLE_LINE_BYTES;
+    dyn_merkle_t *t = aligned_alloc(MERKLE_LINE_BYTES, bytes); /* C11: size a multiple */
     if (t == NULL)
         return DYN_ENOMEM;
+    memset(t, 0, bytes);
     t->depth = depth;
-    t->leaf_first = leaf_first;
-    t->node_count = node_count;
-    t->dirty_words = dirty_words;
-    t->dirty = t->words;
+    t->dirty_words = (uint32_t)dirty_words;
     t->nodes = t->words + dirty_words;
     *out = t;
     return DYN_OK;
@@ -115,16 +118,16 @@ void dyn_merkle_destroy(dyn_merkle_t *tree)
 void dyn_merkle_clear(dyn_merkle_t *tree)
 {
     /* All zero is the empty tree, clean: every interior node of it is combine(0, 0) = 0. */
-    memset(tree->nodes, 0, tree->node_count * sizeof *tree->nodes);
-    memset(tree->dirty, 0, tree->dirty_words * sizeof *tree->dirty);
+    memset(tree->nodes, 0, node_count(tree) * sizeof *tree->nodes);
+    memset(tree->words, 0, tree->dirty_words * sizeof *tree->words);
 }
 
 unsigned dyn_merkle_depth(const dyn_merkle_t *tree) { return tree->depth; }
 
 size_t dyn_merkle_memory_bytes(const dyn_merkle_t *tree)
 {
-    return sizeof *tree + tree->node_count * sizeof *tree->nodes +
-           tree->dirty_words * sizeof *tree->dirty;
+    return sizeof *tree + node_count(tree) * sizeof *tree->nodes +
+           tree->dirty_words * sizeof *tree->words;
 }
 
 uint64_t dyn_merkle_key_digest(const uint8_t *key, size_t key_length, uint64_t value_print)
@@ -137,12 +140,31 @@ uint64_t dyn_merkle_key_digest(const uint8_t *key, size_t key_length, uint64_t v
     return h != 0 ? h : 1;
 }
 
-uint32_t dyn_merkle_leaf_of(const dyn_merkle_t *tree, uint64_t key_hash)
+static uint32_t leaf_at_depth(unsigned depth, uint64_t key_hash)
 {
     uint8_t buf[8];
     put_le64(buf, key_hash);
     uint64_t mixed = XXH3_64bits_withSeed(buf, sizeof buf, MERKLE_PLACE_SEED);
-    return (uint32_t)(mixed >> (64 - tree->depth));
+    return (uint32_t)(mixed >> (64 - depth));
+}
+
+uint32_t dyn_merkle_leaf_of(const dyn_merkle_t *tree, uint64_t key_hash)
+{
+    return leaf_at_depth(tree->depth, key_hash);
+}
+
+void dyn_merkle_prefetch(const dyn_merkle_t *tree, unsigned depth, uint64_t key_hash)
+{
+#if defined(__GNUC__)
+    if (depth < 1 || depth > DYN_MERKLE_DEPTH_MAX)
+        return;
+    size_t interior = ((size_t)1 << depth) - 1;
+    size_t dirty_words = (interior + 63) / 64;
+    __builtin_prefetch(tree, 1);
+    __builtin_prefetch(tree->words + dirty_words + interior + leaf_at_depth(depth, key_hash), 1);
+#else
+    (void)tree, (void)depth, (void)key_hash;
+#endif
 }
 
 void dyn_merkle_update(dyn_merkle_t *tree, uint64_t key_hash, uint64_t old_digest,
@@ -150,7 +172,7 @@ void dyn_merkle_update(dyn_merkle_t *tree, uint64_t key_hash, uint64_t old_diges
 {
     if (old_digest == new_digest)
         return;
-    size_t p = tree->leaf_first + dyn_merkle_leaf_of(tree, key_hash);
+    size_t p = leaf_first(tree) + dyn_merkle_leaf_of(tree, key_hash);
     tree->nodes[p] += new_digest - old_digest; /* mod 2^64 */
     while (p > 0) {
         p = (p - 1) / 2;

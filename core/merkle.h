@@ -80,6 +80,13 @@ uint64_t dyn_merkle_key_digest(const uint8_t *key, size_t key_length, uint64_t v
 uint32_t dyn_merkle_leaf_of(const dyn_merkle_t *tree, uint64_t key_hash);
 
 /*
+ * A hint for an update to come: fetch the lines dyn_merkle_update() will touch for key_hash (the
+ * header with the dirty bits, and the key's leaf) without waiting for them. `depth` must be the
+ * tree's: with it the leaf's address needs no read of the tree. Changes nothing.
+ */
+void dyn_merkle_prefetch(const dyn_merkle_t *tree, unsigned depth, uint64_t key_hash);
+
+/*
  * Record that the key with ring hash key_hash changed from old_digest to new_digest: old 0 for an
  * insert, new 0 for a removal. The caller must pass the digest the tree last saw for the key; the
  * tree cannot check it, and a wrong one leaves a difference no exchange will clear.

@@ -195,6 +195,13 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
  */
 void dyn_node_set_hinted_handoff(dyn_node_t *node, int on);
 
+/*
+ * A hint from a host that knows a write of `key` is about to reach this node (the simulator's
+ * look-ahead): fetch the lines of the key's Merkle leaf, a likely cache miss on every write.
+ * Changes nothing; harmless when the write never comes.
+ */
+void dyn_node_prefetch_write(const dyn_node_t *node, const uint8_t *key, size_t key_length);
+
 /* A timer armed by this node fired. Stray or stale timer ids are ignored. */
 void dyn_node_on_timer(dyn_node_t *node, dyn_time_us now_us, uint64_t timer_id);
 

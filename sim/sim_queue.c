@@ -390,5 +390,15 @@ int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
     }
 }
 
+const sim_event_t *sim_queue_peek(const sim_queue_t *q)
+{
+    int source = earliest(q);
+    if (source == -2)
+        return NULL;
+    if (source == -1)
+        return &q->slots[q->heap[0].slot].ev;
+    return &q->lanes[source].ring[q->lanes[source].head].ev;
+}
+
 size_t sim_queue_size(const sim_queue_t *q) { return q->size + q->lane_events; }
 uint64_t sim_queue_pushed(const sim_queue_t *q) { return q->seq; }

@@ -62,6 +62,12 @@ void sim_queue_cancel(sim_queue_t *q, uint64_t handle);
  */
 int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
                   void (*discard)(sim_event_t *ev));
+/*
+ * The event the next pop would consider first, or NULL when none is scheduled; it may be a
+ * cancelled one. For look-ahead (prefetching what it will touch) only: the pointer is valid until
+ * the next push or pop.
+ */
+const sim_event_t *sim_queue_peek(const sim_queue_t *q);
 /* Scheduled events, cancelled ones included until they are popped. */
 size_t sim_queue_size(const sim_queue_t *q);
 uint64_t sim_queue_pushed(const sim_queue_t *q);

@@ -17,11 +17,23 @@
 #include "core/status.h"
 #include "core/vclock.h"
 
+/*
+ * A key's context, kept inline when it fits (a clock of a few actors always does): one cache line
+ * per key, so reading a context is one miss, not one for the entry and one for its bytes.
+ */
+#define CTX_INLINE_BYTES 53u
 typedef struct ctx_entry {
-    uint8_t *bytes;
-    uint16_t length;
+    uint8_t *heap;      /* the context when longer than CTX_INLINE_BYTES, else NULL */
+    uint16_t length;    /* 0: none yet */
     uint8_t written;
+    uint8_t inline_bytes[CTX_INLINE_BYTES];
 } ctx_entry_t;
+DYN_STATIC_ASSERT(sizeof(ctx_entry_t) == 64, "a context entry is one cache line");
+
+static const uint8_t *ctx_bytes(const ctx_entry_t *e)
+{
+    return e->heap ? e->heap : e->inline_bytes;
+}
 
 /*
  * The last few writes acknowledged per key, for judging reads fresh or stale: a read is judged
@@ -47,11 +59,24 @@ typedef struct op_arg {
     uint32_t client;
 } op_arg_t;
 
+/*
+ * One cell of Walker's alias table for the Zipf key distribution, built by GSL's
+ * gsl_ran_discrete_preproc and copied here with each cell's cutoff next to its alias. GSL keeps
+ * them in two arrays, and a draw picks a uniformly random cell, so with 100,000 keys a draw was
+ * two cache misses (one per array); here it is one. zipf_sample() makes exactly the decisions
+ * gsl_ran_discrete makes, so the keys drawn are the same.
+ */
+typedef struct zipf_cell {
+    double cutoff; /* GSL's F[c]: 1.0 for a cell with no alias, else compared with the draw */
+    uint64_t alias; /* GSL's A[c] */
+} zipf_cell_t;
+
 struct sim_workload {
     sim_world_t *world;
     sim_workload_config_t config;
     gsl_rng *rng;
-    gsl_ran_discrete_t *zipf;
+    zipf_cell_t *zipf;    /* keys cells, or NULL when keys are uniform */
+    gsl_rng *ahead;       /* scratch copy of rng for zipf_prefetch_next; NULL when uniform */
     wl_client_t *clients;
     ctx_entry_t *contexts;
     ack_ring_t *acks;     /* per key, only while the checker logs (benchmarks do not pay) */
@@ -132,7 +157,9 @@ sim_workload_t *sim_workload_start(sim_world_t *w, const sim_workload_config_t *
     wl->config = *config;
     wl->rng = sim_world_stream(w, SIM_STREAM_WORKLOAD);
     wl->clients = calloc(config->clients, sizeof(wl_client_t));
-    wl->contexts = calloc(config->keys, sizeof(ctx_entry_t));
+    wl->contexts = aligned_alloc(64, config->keys * sizeof(ctx_entry_t));
+    if (wl->contexts)
+        memset(wl->contexts, 0, config->keys * sizeof(ctx_entry_t));
     if (sim_checker_enabled(sim_world_checker(w)))
         wl->acks = calloc(config->keys, sizeof(ack_ring_t));
     if (config->value_dist_set) {
@@ -157,9 +184,19 @@ sim_workload_t *sim_workload_start(sim_world_t *w, const sim_workload_config_t *
             goto oom;
         for (uint64_t k = 0; k < config->keys; k++)
             p[k] = 1.0 / pow((double)(k + 1), config->zipf_s);
-        wl->zipf = gsl_ran_discrete_preproc(config->keys, p);
+        gsl_ran_discrete_t *table = gsl_ran_discrete_preproc(config->keys, p);
         free(p);
-        if (!wl->zipf)
+        if (!table)
+            goto oom;
+        wl->zipf = malloc(config->keys * sizeof(zipf_cell_t));
+        if (wl->zipf) {
+            DYN_ASSERT(table->K == config->keys);
+            for (uint64_t k = 0; k < config->keys; k++)
+                wl->zipf[k] = (zipf_cell_t){.cutoff = table->F[k], .alias = table->A[k]};
+        }
+        gsl_ran_discrete_free(table);
+        wl->ahead = gsl_rng_clone(wl->rng);
+        if (!wl->zipf || !wl->ahead)
             goto oom;
     }
     uint32_t per_client = config->rate_per_s > 0 ? 256 : config->concurrency;
@@ -210,7 +247,7 @@ void sim_workload_destroy(sim_workload_t *wl)
         return;
     if (wl->contexts)
         for (uint64_t k = 0; k < wl->config.keys; k++)
-            free(wl->contexts[k].bytes);
+            free(wl->contexts[k].heap);
     free(wl->contexts);
     free(wl->acks);
     free(wl->clients);
@@ -219,8 +256,9 @@ void sim_workload_destroy(sim_workload_t *wl)
         sim_dist_free(&wl->config.value_dist);
     free(wl->args);
     free(wl->free_args);
-    if (wl->zipf)
-        gsl_ran_discrete_free(wl->zipf);
+    free(wl->zipf);
+    if (wl->ahead)
+        gsl_rng_free(wl->ahead);
     free(wl);
 }
 
@@ -274,6 +312,64 @@ static size_t key_name(uint64_t index, char *buf)
 }
 
 /* a == 0: open-loop arrival; a == c + 1: closed-loop chain of client c. */
+/*
+ * gsl_ran_discrete over the copied table: GSL (randist/discrete.c, built with its
+ * KNUTH_CONVENTION, where F already holds (c + cutoff) / K) picks the cell from the same uniform
+ * draw it then compares with the cutoff, and so does this.
+ */
+static uint64_t zipf_sample(sim_workload_t *wl)
+{
+    double u = gsl_rng_uniform(wl->rng);
+    size_t c = (size_t)(u * (double)wl->config.keys);
+    const zipf_cell_t *cell = &wl->zipf[c];
+    if (cell->cutoff == 1.0 || u < cell->cutoff)
+        return c;
+    return cell->alias;
+}
+
+/*
+ * The key of a draw whose uniform is u; the same decisions as zipf_sample(). Reads the cell.
+ */
+static uint64_t zipf_key_of(const sim_workload_t *wl, double u)
+{
+    size_t c = (size_t)(u * (double)wl->config.keys);
+    const zipf_cell_t *cell = &wl->zipf[c];
+    return cell->cutoff == 1.0 || u < cell->cutoff ? c : cell->alias;
+}
+
+/*
+ * Each operation's draw reads a random cell of a 1.6 MB table, and then its key's context, two
+ * cache misses. The next operations' draws are known now: they are the workload stream's next
+ * uniforms. Replay them on a scratch copy of the stream (the real one is untouched): the next
+ * operation's cell was fetched one operation ago, so read it and fetch that key's context; then
+ * replay that operation's other draws and fetch the cell of the one after. Right unless something
+ * else draws from the stream first; either way only hints. The replay follows issue(): an
+ * open-loop arrival draws its successor's gap, then its key, then read or write, and a write
+ * whether it deletes; a sized value's draws are not replayed.
+ */
+static void zipf_prefetch_next(sim_workload_t *wl, int open_loop)
+{
+#if defined(__GNUC__)
+    const sim_workload_config_t *c = &wl->config;
+    gsl_rng *r = wl->ahead;
+    if (gsl_rng_memcpy(r, wl->rng) != 0)
+        return;
+    if (open_loop)
+        (void)gsl_rng_uniform(r);
+    __builtin_prefetch(&wl->contexts[zipf_key_of(wl, gsl_rng_uniform(r))]);
+    if (gsl_rng_uniform(r) >= c->read_fraction) {
+        (void)gsl_rng_uniform(r);
+        if (c->value_dist_set)
+            return;
+    }
+    if (open_loop)
+        (void)gsl_rng_uniform(r);
+    __builtin_prefetch(&wl->zipf[(size_t)(gsl_rng_uniform(r) * (double)c->keys)]);
+#else
+    (void)wl, (void)open_loop;
+#endif
+}
+
 static void issue(sim_world_t *w, void *arg, uint64_t a)
 {
     sim_workload_t *wl = arg;
@@ -290,7 +386,7 @@ static void issue(sim_world_t *w, void *arg, uint64_t a)
     } else {
         ci = (uint32_t)(a - 1);
     }
-    uint64_t key = c->key_dist == SIM_KEYS_ZIPF ? gsl_ran_discrete(wl->rng, wl->zipf)
+    uint64_t key = c->key_dist == SIM_KEYS_ZIPF ? zipf_sample(wl)
                                                 : gsl_rng_uniform_int(wl->rng, c->keys);
     char key_buf[32];
     size_t key_length = key_name(key, key_buf);
@@ -310,8 +406,8 @@ static void issue(sim_world_t *w, void *arg, uint64_t a)
                 req.value_length = size < wl->value_capacity ? (uint32_t)size : wl->value_capacity;
             }
         }
-        if (!c->blind_puts && wl->contexts[key].bytes) {
-            req.context = wl->contexts[key].bytes;
+        if (!c->blind_puts && wl->contexts[key].length) {
+            req.context = ctx_bytes(&wl->contexts[key]);
             req.context_length = wl->contexts[key].length;
         }
     }
@@ -325,6 +421,8 @@ static void issue(sim_world_t *w, void *arg, uint64_t a)
                          ? XXH3_64bits(req.value, req.value_length)
                          : 0;
     wl->issued++;
+    if (wl->zipf)
+        zipf_prefetch_next(wl, c->rate_per_s > 0);
     int rc = dyn_client_submit(wl->clients[ci].client, sim_world_now(w), &req, on_complete, oa,
                                NULL);
     if (rc != DYN_OK) {
@@ -349,19 +447,25 @@ static void remember_context(sim_workload_t *wl, uint64_t key, const dyn_client_
         return;
     dyn_vclock_t joined, seen;
     dyn_vclock_copy(&joined, res->context_clock);
-    if (e->bytes && dyn_codec_decode_vclock(e->bytes, e->length, &seen) == DYN_OK)
+    if (e->length && dyn_codec_decode_vclock(ctx_bytes(e), e->length, &seen) == DYN_OK)
         (void)dyn_vclock_merge(&joined, &seen, DYN_VCLOCK_MAX);
     uint8_t buf[DYN_VCLOCK_MAX * 40 + 8];
     int length = dyn_codec_encode_vclock(&joined, buf, sizeof(buf));
-    DYN_ASSERT(length > 0);
-    if (e->length != (uint16_t)length) {
-        uint8_t *bytes = realloc(e->bytes, (size_t)length);
-        if (!bytes)
-            return;
-        e->bytes = bytes;
-        e->length = (uint16_t)length;
+    DYN_ASSERT(length > 0 && length <= UINT16_MAX);
+    if ((size_t)length <= CTX_INLINE_BYTES) {
+        free(e->heap);
+        e->heap = NULL;
+        memcpy(e->inline_bytes, buf, (size_t)length);
+    } else {
+        if (!e->heap || e->length != (uint16_t)length) {
+            uint8_t *bytes = realloc(e->heap, (size_t)length);
+            if (!bytes)
+                return; /* keep the context it had */
+            e->heap = bytes;
+        }
+        memcpy(e->heap, buf, (size_t)length);
     }
-    memcpy(e->bytes, buf, (size_t)length);
+    e->length = (uint16_t)length;
 }
 
 static void remember_ack(ack_ring_t *r, const dyn_vclock_entry_t *dot, dyn_time_us acked_us)

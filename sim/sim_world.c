@@ -20,7 +20,11 @@
 #include "core/status.h"
 #include "sim/sim_queue.h"
 
-/* EV_DROP never enters the queue: it names a dropped datagram in the digest. */
+/*
+ * EV_DROP never enters the queue: it names a dropped datagram in the digest. An EV_DELIVER's `a`
+ * is the look-ahead's store hash of the key it carries (prefetch_on_send), 0 if none; it is not
+ * part of the digest.
+ */
 enum { EV_DELIVER = 1, EV_TIMER = 2, EV_CALLBACK = 3, EV_DROP = 4 };
 
 /*
@@ -365,6 +369,36 @@ static uint64_t push(sim_world_t *w, const sim_event_t *ev)
     return handle;
 }
 
+/*
+ * Look-ahead for the store, stage 1. A request delivered to a node is answered from its store,
+ * and on a large run that lookup is two dependent trips to memory (the slot, then the entry):
+ * perf put mem_get first among the simulator's own functions, nearly all of it waiting on the
+ * slot, and a write's Merkle update second (the tree's first line and the key's leaf). When a
+ * request for a node's data is sent, fetch its slot and, for a write, its Merkle lines: the
+ * message spends a network delay in the queue, tens of events, while they arrive. Returns the
+ * key's store hash for the delivery event to carry to stage 2 (prefetch_next), or 0. Only hints:
+ * nothing here changes state, and a wrong guess costs a wasted fetch.
+ */
+static uint64_t prefetch_on_send(sim_world_t *w, dyn_endpoint_t to, const uint8_t *bytes,
+                                 size_t length)
+{
+    if (to < 1 || to > w->node_count)
+        return 0;
+    const sim_node_t *sn = &w->nodes[to - 1];
+    const uint8_t *key;
+    size_t key_length;
+    uint32_t hint;
+    if (!sn->store || dyn_codec_peek_key(bytes, length, &key, &key_length, &hint) != DYN_OK ||
+        (hint != 0 && hint != to))
+        return 0; /* not a request, or one for the hint space, whose key is built by the node */
+    uint64_t hash = dyn_mem_store_hash(key, key_length);
+    dyn_mem_store_prefetch_slot(sn->store, DYN_SPACE_DATA, hash);
+    dyn_msg_type_t type = dyn_codec_peek_type(bytes, length);
+    if (sn->node && (type == DYN_MSG_REPLICA_PUT || type == DYN_MSG_CLIENT_PUT))
+        dyn_node_prefetch_write(sn->node, key, key_length);
+    return hash;
+}
+
 static int env_send(void *ctx, dyn_endpoint_t to, const uint8_t *bytes, size_t length)
 {
     endpoint_t *ep = ctx;
@@ -386,6 +420,7 @@ static int env_send(void *ctx, dyn_endpoint_t to, const uint8_t *bytes, size_t l
         digest_event(w, EV_DROP, to, ep->id, fate.dropped, bytes, (uint32_t)length);
         return DYN_OK;
     }
+    uint64_t ahead = prefetch_on_send(w, to, bytes, length);
     for (uint32_t c = 0; c < fate.copies; c++) {
         uint8_t *copy = msg_alloc(w, length);
         if (!copy)
@@ -393,7 +428,7 @@ static int env_send(void *ctx, dyn_endpoint_t to, const uint8_t *bytes, size_t l
         memcpy(copy, bytes, length);
         sim_event_t ev = {
             .time = fate.deliver_at_us[c], .kind = EV_DELIVER, .target = to, .source = ep->id,
-            .length = (uint32_t)length, .data = copy,
+            .length = (uint32_t)length, .data = copy, .a = ahead,
         };
         push(w, &ev);
     }
@@ -830,6 +865,21 @@ static void dispatch(sim_world_t *w, sim_event_t *ev)
     }
 }
 
+/*
+ * Look-ahead for the store, stage 2: the next event's slot was fetched when its message was sent
+ * (prefetch_on_send), so reading it now costs little; fetch the entry it names, which then has a
+ * whole event's dispatch to arrive before the node's get asks for it.
+ */
+static void prefetch_next(sim_world_t *w)
+{
+    const sim_event_t *ev = sim_queue_peek(w->queue);
+    if (!ev || ev->kind != EV_DELIVER || !ev->a || ev->target < 1 || ev->target > w->node_count)
+        return;
+    const sim_node_t *sn = &w->nodes[ev->target - 1];
+    if (sn->store && sn->state == SIM_NODE_UP)
+        dyn_mem_store_prefetch_entry(sn->store, DYN_SPACE_DATA, ev->a);
+}
+
 sim_run_result_t sim_world_run(sim_world_t *w)
 {
     w->stop = 0;
@@ -847,6 +897,7 @@ sim_run_result_t sim_world_run(sim_world_t *w)
         DYN_ASSERT(ev.time >= w->now_us); /* time never goes backwards */
         w->now_us = ev.time;
         w->events++;
+        prefetch_next(w);
         dispatch(w, &ev);
         if ((w->events & 0xFFF) == 0) {
             w->pending_sum += (double)sim_queue_size(w->queue);

@@ -580,6 +580,44 @@ static void test_roundtrip_every_sample(void **state)
     }
 }
 
+/* peek_key agrees with a full decode for the four request types and refuses every other type
+ * and every truncation before the key's end. */
+static void test_peek_key(void **state)
+{
+    (void)state;
+    uint8_t buf[BUF_CAP];
+    int requests = 0;
+    for (int i = 0; i < SAMPLE_COUNT; i++) {
+        size_t size = encode_sample(i, buf, sizeof buf);
+        dyn_msg_t d;
+        dyn_msg_init(&d, (dyn_msg_type_t)0);
+        assert_int_equal(dyn_codec_decode(buf, size, &d), DYN_OK);
+        const uint8_t *key = NULL;
+        size_t key_length = 0;
+        uint32_t hint = 7;
+        int rc = dyn_codec_peek_key(buf, size, &key, &key_length, &hint);
+        bool request = d.type == DYN_MSG_CLIENT_GET || d.type == DYN_MSG_CLIENT_PUT ||
+                       d.type == DYN_MSG_REPLICA_GET || d.type == DYN_MSG_REPLICA_PUT;
+        if (!request) {
+            assert_int_equal(rc, DYN_EBADMSG);
+            dyn_msg_clear(&d);
+            continue;
+        }
+        requests++;
+        assert_int_equal(rc, DYN_OK);
+        assert_int_equal(key_length, d.key_length);
+        if (key_length)
+            assert_memory_equal(key, d.key, key_length);
+        bool replica = d.type == DYN_MSG_REPLICA_GET || d.type == DYN_MSG_REPLICA_PUT;
+        assert_int_equal(hint, replica ? d.hint : 0);
+        size_t key_end = (size_t)(key - buf) + key_length;
+        for (size_t cut = 0; cut < key_end; cut++)
+            assert_int_equal(dyn_codec_peek_key(buf, cut, &key, &key_length, &hint), DYN_EBADMSG);
+        dyn_msg_clear(&d);
+    }
+    assert_true(requests >= 4);
+}
+
 static void test_value_max_roundtrip(void **state)
 {
     (void)state;
@@ -2283,6 +2321,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_every_sample),
         cmocka_unit_test(test_value_max_roundtrip),
+        cmocka_unit_test(test_peek_key),
         cmocka_unit_test(test_widest_fields),
         cmocka_unit_test(test_message_max),
         cmocka_unit_test(test_siblings_and_vclock_api),

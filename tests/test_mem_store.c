@@ -183,6 +183,27 @@ static void test_byte_accounting(void **state)
     assert_int_equal(dyn_mem_store_bytes(store), baseline);
 }
 
+/* Prefetch hints change nothing, on an empty space, an absent key or a present one. */
+static void test_prefetch_is_inert(void **state)
+{
+    storage_fixture_t *f = *state;
+    dyn_mem_store_t *store = f->engine;
+    uint64_t h1 = dyn_mem_store_hash((const uint8_t *)"k1", 2);
+    uint64_t h2 = dyn_mem_store_hash((const uint8_t *)"k2", 2);
+    dyn_mem_store_prefetch_slot(store, DYN_SPACE_DATA, h1);
+    dyn_mem_store_prefetch_entry(store, DYN_SPACE_DATA, h1);
+    assert_int_equal(sc_puts(f, DYN_SPACE_DATA, "k1", "v"), DYN_OK);
+    size_t bytes = dyn_mem_store_bytes(store);
+    for (int s = 0; s < DYN_SPACE_COUNT_; s++) {
+        dyn_mem_store_prefetch_slot(store, (dyn_space_t)s, h1);
+        dyn_mem_store_prefetch_entry(store, (dyn_space_t)s, h1);
+        dyn_mem_store_prefetch_entry(store, (dyn_space_t)s, h2);
+    }
+    assert_int_equal(dyn_mem_store_bytes(store), bytes);
+    assert_int_equal(dyn_mem_store_key_count(store, DYN_SPACE_DATA), 1);
+    assert_int_equal(sc_key_count(f, DYN_SPACE_DATA), 1);
+}
+
 int main(void)
 {
     storage_contract_set_engine(&mem_engine);
@@ -191,6 +212,7 @@ int main(void)
         STORAGE_CONTRACT_TEST(test_dense_backward_shift),
         STORAGE_CONTRACT_TEST(test_wipe),
         STORAGE_CONTRACT_TEST(test_byte_accounting),
+        STORAGE_CONTRACT_TEST(test_prefetch_is_inert),
         STORAGE_CONTRACT_TESTS,
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -560,6 +560,25 @@ static void test_peer_input_checked(void **state)
     dyn_merkle_destroy(t);
 }
 
+/* A prefetch hint, right depth or wrong, changes no hash. */
+static void test_prefetch_is_inert(void **state)
+{
+    (void)state;
+    for (unsigned depth = 1; depth <= 12; depth++) {
+        dyn_merkle_t *t = make(depth);
+        for (uint64_t k = 1; k <= 50; k++)
+            dyn_merkle_update(t, k * 0x9E3779B97F4A7C15ULL, 0, k);
+        uint64_t root = dyn_merkle_root(t);
+        for (uint64_t k = 1; k <= 50; k++) {
+            dyn_merkle_prefetch(t, depth, k * 0x9E3779B97F4A7C15ULL);
+            dyn_merkle_prefetch(t, 0, k);
+            dyn_merkle_prefetch(t, DYN_MERKLE_DEPTH_MAX + 1, k);
+        }
+        assert_int_equal(dyn_merkle_root(t), root);
+        dyn_merkle_destroy(t);
+    }
+}
+
 static void test_memory_bytes(void **state)
 {
     (void)state;
@@ -637,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_random_divergence_found),
         cmocka_unit_test(test_peer_input_checked),
         cmocka_unit_test(test_memory_bytes),
+        cmocka_unit_test(test_prefetch_is_inert),
         cmocka_unit_test(test_exchange_cost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
