@@ -1004,6 +1004,11 @@ static int run_plan(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, uin
             return EXIT_OTHER;
         size_t idx = (size_t)(target - peers);
         const char *body = c->stats_body[idx];
+        /* A node that is down cannot be compared: say so, since it may hold a newer ring. */
+        for (size_t i = 0; i < peer_count; i++)
+            if (!c->stats_body[i] && i != idx)
+                fprintf(stderr, "dynctl: commit: warning: node %u did not answer; its ring "
+                        "version is unknown\n", peers[i].id);
         size_t len;
         const char *line = body ? find_line(body, "ring ", &len) : NULL;
         int rc = EXIT_OK;
