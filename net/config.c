@@ -44,6 +44,18 @@ void net_config_free(net_config_t *c)
     c->member_count = 0;
 }
 
+size_t net_config_first_members(const net_config_t *c, uint32_t *ids)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < c->member_count; i++)
+        if (!c->members[i].spare) {
+            if (ids)
+                ids[count] = c->members[i].id;
+            count++;
+        }
+    return count;
+}
+
 const net_config_member_t *net_config_member(const net_config_t *c, uint32_t id)
 {
     for (size_t i = 0; i < c->member_count; i++)
@@ -174,18 +186,42 @@ static int get_members(loader_t *ld, net_config_t *c)
                      "\"HOST:PORT\"}", ld->path, (long long)i);
             return DYN_EINVAL;
         }
-        /* Only id and addr: a misspelt field is an error here too. */
+        /* Only id, addr, zone and spare: a misspelt field is an error here too. */
         lua_pushnil(L);
         while (lua_next(L, -2)) {
             const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-            if (!k || (strcmp(k, "id") != 0 && strcmp(k, "addr") != 0)) {
+            if (!k || (strcmp(k, "id") != 0 && strcmp(k, "addr") != 0 &&
+                       strcmp(k, "zone") != 0 && strcmp(k, "spare") != 0)) {
                 snprintf(ld->err, ld->errlen, "%s: nodes[%lld] has an unknown field '%s' "
-                         "(only id and addr)", ld->path, (long long)i, k ? k : "?");
+                         "(only id, addr, zone and spare)", ld->path, (long long)i,
+                         k ? k : "?");
                 lua_pop(L, 2);
                 return DYN_EINVAL;
             }
             lua_pop(L, 1);
         }
+        snprintf(what, sizeof(what), "nodes[%lld].zone", (long long)i);
+        lua_getfield(L, -1, "zone");
+        if (!lua_isnil(L, -1)) {
+            int64_t zone;
+            int zrc = get_int(ld, what, 0, UINT16_MAX, &zone);
+            if (zrc != DYN_OK) {
+                lua_pop(L, 2);
+                return zrc;
+            }
+            m->zone = (uint16_t)zone;
+        }
+        lua_pop(L, 1);
+        snprintf(what, sizeof(what), "nodes[%lld].spare", (long long)i);
+        lua_getfield(L, -1, "spare");
+        if (!lua_isnil(L, -1)) {
+            int src = get_bool(ld, what, &m->spare);
+            if (src != DYN_OK) {
+                lua_pop(L, 2);
+                return src;
+            }
+        }
+        lua_pop(L, 1);
         int64_t id;
         snprintf(what, sizeof(what), "nodes[%lld].id", (long long)i);
         lua_getfield(L, -1, "id");
@@ -390,9 +426,16 @@ int net_config_load(const char *path, net_config_t *c, char *err, size_t errlen)
         rc = DYN_EINVAL;
         goto out;
     }
-    if (c->node.n > c->member_count) {
-        snprintf(err, errlen, "%s: n = %u but 'nodes' lists only %zu members", path, c->node.n,
-                 c->member_count);
+    size_t first_members = net_config_first_members(c, NULL);
+    if (first_members == 0) {
+        snprintf(err, errlen, "%s: every node in 'nodes' is a spare: the cluster needs members "
+                 "to start with (spares join later, with `dynctl commit --join ID`)", path);
+        rc = DYN_EINVAL;
+        goto out;
+    }
+    if (c->node.n > first_members) {
+        snprintf(err, errlen, "%s: n = %u but 'nodes' lists only %zu members%s", path, c->node.n,
+                 first_members, first_members < c->member_count ? " (spares not counted)" : "");
         rc = DYN_EINVAL;
         goto out;
     }

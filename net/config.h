@@ -10,7 +10,11 @@
  *   node_id            (none)       this node's id in `nodes` (dynamod; --id overrides)
  *   nodes              (required)   { {id = 1, addr = "127.0.0.1:7001"}, ... }: the static member
  *                                   list (ids 1 .. 2^31-1, numeric addresses), the same on every
- *                                   node
+ *                                   node. Optional per node: zone = Z (0..65535, default 0:
+ *                                   `dynctl plan` warns when a key's N replicas would span
+ *                                   fewer than N zones) and spare = true (the node runs, but is
+ *                                   outside the first ring and view until `dynctl commit
+ *                                   --join ID` makes it a member)
  *   listen             the node's addr in `nodes`   address to bind (dynamod; --listen overrides)
  *   data_dir           "dynamod-data-<id>"          LMDB directory, created if missing (--data-dir)
  *   key_file           (none)       64 hex digits: the cluster key. Without one, datagrams are
@@ -71,6 +75,8 @@ typedef struct net_config_member {
     uint32_t id;
     char addr_text[NET_CONFIG_TEXT_MAX];
     struct sockaddr_storage addr;
+    uint16_t zone;
+    uint8_t spare; /* not in the first ring or view: joins by a committed plan */
 } net_config_member_t;
 
 typedef enum net_log_level {
@@ -109,7 +115,11 @@ void net_config_defaults(net_config_t *config);
 int net_config_load(const char *path, net_config_t *config, char *err, size_t errlen);
 void net_config_free(net_config_t *config);
 
-/* The member with this id, or NULL. */
+/* The nodes that are members from the start (not spares): their ids into ids[] (room for
+ * member_count; NULL: only count them), and how many. They make the first ring and view. */
+size_t net_config_first_members(const net_config_t *config, uint32_t *ids);
+
+/* The member with this id (spares included), or NULL. */
 const net_config_member_t *net_config_member(const net_config_t *config, uint32_t id);
 
 /*

@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "build_info.h"
+#include "core/claim.h"
 #include "core/codec.h"
 #include "core/node.h"
 #include "core/status.h"
@@ -106,6 +107,8 @@ static void usage(FILE *out)
         "  cluster = \"dynamo\"            name; datagrams of another cluster are refused\n"
         "  node_id = (none)              this node's id (or --id)\n"
         "  nodes = { {id = 1, addr = \"127.0.0.1:7001\"}, ... }   static members (required)\n"
+        "      per node also zone = Z (0) and spare = true: outside the first ring until\n"
+        "      `dynctl commit --join ID`\n"
         "  listen = (node's addr)        data_dir = \"dynamod-data-<id>\"\n"
         "  key_file = (none)             without one: a public key, loopback only\n"
         "  client_key_file = (none)      clients' key (needs key_file); clients then need not\n"
@@ -374,6 +377,11 @@ static size_t format_stats(daemon_t *d, char *buf, size_t cap, int with_latency)
         n->epoch_renewals, n->gossip_sent, n->gossip_bytes, n->membership_changes, n->fd_probes,
         n->fd_indirect, n->fd_suspicions);
     out_add(&o,
+        "ring changes=%" PRIu64 " version=%" PRIu64 " transfer_idle=%d transfer_sent=%" PRIu64
+        " transfer_dropped=%" PRIu64 " transfer_rounds=%" PRIu64 "\n",
+        n->ring_changes, dyn_node_ring_version(d->node), dyn_node_transfer_idle(d->node) ? 1 : 0,
+        n->transfer_sent, n->transfer_dropped, n->transfer_rounds);
+    out_add(&o,
         "store puts=%" PRIu64 " dels=%" PRIu64 " gets=%" PRIu64 " scans=%" PRIu64
         " syncs=%" PRIu64 " corrupt_records=%" PRIu64 " corrupt_unlisted=%" PRIu64
         " long_collisions=%" PRIu64 "\n",
@@ -469,6 +477,375 @@ static size_t member_set(daemon_t *d, dyn_endpoint_t from, const net_admin_args_
     return o.len;
 }
 
+/* ---- membership changes: plan, commit, ring status (admin.h) ----------------------------- */
+
+static int ids_has(const uint32_t *ids, size_t count, uint32_t id)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* Whether one of the first `upto` changes names `id` (as the node changed or the replacement). */
+static int change_names(const net_admin_args_t *a, size_t upto, uint32_t id)
+{
+    for (size_t i = 0; i < upto; i++)
+        if (a->changes[i].id == id || a->changes[i].to == id)
+            return 1;
+    return 0;
+}
+
+/* The change naming member `id` as the node changed (not as a replacement), or NULL. */
+static const net_admin_change_t *change_of(const net_admin_args_t *a, uint32_t id)
+{
+    for (size_t i = 0; i < a->change_count; i++)
+        if (a->changes[i].id == id)
+            return &a->changes[i];
+    return NULL;
+}
+
+/* A node's zone: as the view records it, else the cluster file's (a spare not yet in the view). */
+static uint16_t node_zone(daemon_t *d, uint32_t id)
+{
+    const dyn_member_t *m = dyn_membership_find(dyn_node_membership(d->node), id);
+    if (m)
+        return m->zone;
+    const net_config_member_t *cm = net_config_member(&d->config, id);
+    return cm ? cm->zone : 0;
+}
+
+/* Move and range lines a plan reply lists, at most: enough for any ring an operator reads, and
+ * the reply stays a few hundred kilobytes (its counts are always exact). */
+#define PLAN_DETAIL_MAX 1024u
+
+typedef struct plan {
+    size_t q, n, olds, count;
+    uint32_t *old_table, *new_table, *old_ids, *members;
+} plan_t;
+
+static void plan_free(plan_t *p)
+{
+    free(p->old_table);
+    free(p->new_table);
+    free(p->old_ids);
+    free(p->members);
+}
+
+/*
+ * The new partition table for the changes, from this node's own ring (so what it reports is
+ * exactly what a commit here records): replacements take the old node's partitions as they are,
+ * then the claim (claim.h) of the new member set balances with the fewest moves. Returns DYN_OK,
+ * or a status after writing an "error reason=..." line when the changes do not apply here.
+ */
+static int plan_compute(daemon_t *d, const net_admin_args_t *a, plan_t *p, outbuf_t *o)
+{
+    const dyn_ring_t *ring = dyn_node_ring(d->node);
+    const dyn_ring_config_t *rc = dyn_ring_config(ring);
+    *p = (plan_t){.q = rc->partitions, .n = d->config.node.n};
+    if (rc->strategy != DYN_STRATEGY_S3) {
+        out_add(o, "error reason=not_s3\n");
+        return DYN_EINVAL;
+    }
+    size_t q = p->q;
+    p->old_table = malloc(q * sizeof(uint32_t));
+    p->new_table = malloc(q * sizeof(uint32_t));
+    p->old_ids = malloc(q * sizeof(uint32_t));
+    p->members = malloc((q + NET_ADMIN_CHANGES_MAX) * sizeof(uint32_t));
+    if (!p->old_table || !p->new_table || !p->old_ids || !p->members) {
+        out_add(o, "error reason=failed code=%d\n", -DYN_ENOMEM);
+        return DYN_ENOMEM;
+    }
+    DYN_ASSERT(dyn_ring_s3_table(ring, p->old_table) == DYN_OK);
+    /* The current members: the distinct owners of the table, ascending. */
+    for (size_t i = 0; i < q; i++)
+        if (!ids_has(p->old_ids, p->olds, p->old_table[i]))
+            p->old_ids[p->olds++] = p->old_table[i];
+    for (size_t i = 1; i < p->olds; i++)
+        for (size_t j = i; j > 0 && p->old_ids[j - 1] > p->old_ids[j]; j--) {
+            uint32_t t = p->old_ids[j];
+            p->old_ids[j] = p->old_ids[j - 1];
+            p->old_ids[j - 1] = t;
+        }
+    for (size_t i = 0; i < a->change_count; i++) {
+        const net_admin_change_t *ch = &a->changes[i];
+        uint32_t newcomer = ch->kind == NET_ADMIN_JOIN ? ch->id
+                            : ch->kind == NET_ADMIN_REPLACE ? ch->to : 0;
+        if (change_names(a, i, ch->id) || (ch->to && change_names(a, i, ch->to))) {
+            out_add(o, "error reason=listed_twice id=%u\n",
+                    change_names(a, i, ch->id) ? ch->id : ch->to);
+            return DYN_EINVAL;
+        }
+        if (ch->kind != NET_ADMIN_JOIN && !ids_has(p->old_ids, p->olds, ch->id)) {
+            out_add(o, "error reason=not_member id=%u\n", ch->id);
+            return DYN_EINVAL;
+        }
+        if (newcomer && !net_config_member(&d->config, newcomer)) {
+            /* The address table is the cluster file's: a node outside it could not be reached. */
+            out_add(o, "error reason=unknown_node id=%u\n", newcomer);
+            return DYN_EINVAL;
+        }
+        if (newcomer && ids_has(p->old_ids, p->olds, newcomer)) {
+            out_add(o, "error reason=already_member id=%u\n", newcomer);
+            return DYN_EINVAL;
+        }
+    }
+    uint32_t *claim_from = malloc(q * sizeof(uint32_t));
+    if (!claim_from) {
+        out_add(o, "error reason=failed code=%d\n", -DYN_ENOMEM);
+        return DYN_ENOMEM;
+    }
+    for (size_t i = 0; i < q; i++) {
+        const net_admin_change_t *ch = change_of(a, p->old_table[i]);
+        claim_from[i] = ch && ch->kind == NET_ADMIN_REPLACE ? ch->to : p->old_table[i];
+    }
+    for (size_t i = 0; i < p->olds; i++)
+        if (!change_of(a, p->old_ids[i]))
+            p->members[p->count++] = p->old_ids[i];
+    for (size_t i = 0; i < a->change_count; i++) {
+        const net_admin_change_t *ch = &a->changes[i];
+        if (ch->kind == NET_ADMIN_JOIN || ch->kind == NET_ADMIN_REPLACE)
+            p->members[p->count++] = ch->kind == NET_ADMIN_JOIN ? ch->id : ch->to;
+    }
+    if (p->count < p->n) {
+        free(claim_from);
+        out_add(o, "error reason=too_few members=%zu n=%zu\n", p->count, p->n);
+        return DYN_EINVAL;
+    }
+    int claimed = dyn_claim(claim_from, q, p->members, p->count, (unsigned)(p->n - 1),
+                            p->new_table);
+    free(claim_from);
+    if (claimed < 0) {
+        out_add(o, "error reason=failed code=%d\n", -claimed);
+        return claimed;
+    }
+    return DYN_OK;
+}
+
+/* The role of node `id` in the plan, for its "node" line. */
+static const char *plan_role(const net_admin_args_t *a, uint32_t id)
+{
+    for (size_t i = 0; i < a->change_count; i++) {
+        const net_admin_change_t *ch = &a->changes[i];
+        if (ch->kind == NET_ADMIN_REPLACE && ch->to == id)
+            return "replaces";
+        if (ch->id != id)
+            continue;
+        switch (ch->kind) {
+        case NET_ADMIN_JOIN: return "joins";
+        case NET_ADMIN_LEAVE: return "leaves";
+        case NET_ADMIN_REMOVE: return "removed";
+        case NET_ADMIN_REPLACE: return "replaced";
+        }
+    }
+    return "stays";
+}
+
+/* A preference list as "1,2,3" into out (room for DYN_N_MAX ids). */
+static void format_ids(const uint32_t *ids, size_t count, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < count && len < cap; i++) {
+        int w = snprintf(out + len, cap - len, "%s%u", i ? "," : "", ids[i]);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+}
+
+/* The plan's report lines (admin.h): summary, nodes, moves, ranges whose replicas change. */
+static void plan_report(daemon_t *d, const net_admin_args_t *a, const plan_t *p, outbuf_t *o)
+{
+    const dyn_ring_t *ring = dyn_node_ring(d->node);
+    dyn_ring_t *next = NULL;
+    int rc = dyn_ring_create_s3_table(&next, dyn_ring_config(ring), p->new_table);
+    if (rc != DYN_OK) {
+        out_add(o, "error reason=failed code=%d\n", -rc);
+        return;
+    }
+    size_t moved = 0, ranges_changed = 0, zone_warnings = 0;
+    int zones_used = 0;
+    for (size_t i = 0; i < p->q; i++)
+        moved += p->old_table[i] != p->new_table[i];
+    for (size_t i = 0; i < p->count; i++)
+        zones_used |= node_zone(d, p->members[i]) != 0;
+    /* The ranges first, into a scratch list, so the summary line can lead with the counts. */
+    for (uint32_t r = 0; r < p->q; r++) {
+        uint32_t before[DYN_N_MAX], after[DYN_N_MAX], zones[DYN_N_MAX];
+        size_t nb = dyn_ring_range_preference_list(ring, r, before, p->n);
+        size_t na = dyn_ring_range_preference_list(next, r, after, p->n);
+        ranges_changed += nb != na || memcmp(before, after, na * sizeof(uint32_t)) != 0;
+        size_t distinct = 0;
+        for (size_t k = 0; k < na; k++)
+            if (!ids_has(zones, distinct, node_zone(d, after[k])))
+                zones[distinct++] = node_zone(d, after[k]);
+        zone_warnings += zones_used && distinct < p->n;
+    }
+    out_add(o, "plan version=%" PRIu64 " members_before=%zu members_after=%zu partitions=%zu "
+            "moved=%zu ranges_changed=%zu zone_warnings=%zu n=%zu zones=%d\n",
+            dyn_node_ring_version(d->node), p->olds, p->count, p->q, moved, ranges_changed,
+            zone_warnings, p->n, zones_used);
+    size_t shown = p->olds + a->change_count;
+    for (size_t i = 0; i < shown; i++) {
+        uint32_t id;
+        if (i < p->olds) {
+            id = p->old_ids[i];
+        } else {
+            const net_admin_change_t *ch = &a->changes[i - p->olds];
+            if (ch->kind != NET_ADMIN_JOIN && ch->kind != NET_ADMIN_REPLACE)
+                continue;
+            id = ch->kind == NET_ADMIN_JOIN ? ch->id : ch->to;
+        }
+        size_t held[2] = {0, 0};
+        for (size_t k = 0; k < p->q; k++) {
+            held[0] += p->old_table[k] == id;
+            held[1] += p->new_table[k] == id;
+        }
+        /* Shares in parts per million: the body's values are integers (admin.h). */
+        out_add(o, "node id=%u before=%zu after=%zu share_before_ppm=%.0f share_after_ppm=%.0f "
+                "zone=%u role=%s\n", id, held[0], held[1],
+                dyn_ring_ownership(ring, id, p->n) * 1e6, dyn_ring_ownership(next, id, p->n) * 1e6,
+                (unsigned)node_zone(d, id), plan_role(a, id));
+    }
+    size_t listed = 0;
+    for (size_t k = 0; k < p->q; k++) {
+        if (p->old_table[k] == p->new_table[k])
+            continue;
+        if (listed++ < PLAN_DETAIL_MAX)
+            out_add(o, "move partition=%zu from=%u to=%u\n", k, p->old_table[k],
+                    p->new_table[k]);
+    }
+    listed = 0;
+    for (uint32_t r = 0; r < p->q; r++) {
+        uint32_t before[DYN_N_MAX], after[DYN_N_MAX];
+        size_t nb = dyn_ring_range_preference_list(ring, r, before, p->n);
+        size_t na = dyn_ring_range_preference_list(next, r, after, p->n);
+        if (nb == na && memcmp(before, after, na * sizeof(uint32_t)) == 0)
+            continue;
+        if (listed++ < PLAN_DETAIL_MAX) {
+            char b[DYN_N_MAX * 11 + 1], f[DYN_N_MAX * 11 + 1];
+            format_ids(before, nb, b, sizeof(b));
+            format_ids(after, na, f, sizeof(f));
+            out_add(o, "range index=%u before=%s after=%s\n", r, b, f);
+        }
+    }
+    dyn_ring_destroy(next);
+}
+
+/*
+ * Record a plan at this node: statuses first, then the table, so a node that takes the table
+ * knows who left. Refused when this node has heard of a newer table than the ring it follows:
+ * one change at a time, as Riak's claimant, for a table committed here at a version another
+ * node already used would race it, and only one of the two would survive the merge.
+ */
+static void plan_commit(daemon_t *d, const net_admin_args_t *a, const plan_t *p, outbuf_t *o)
+{
+    const dyn_membership_t *view = dyn_node_membership(d->node);
+    uint64_t have = dyn_node_ring_version(d->node);
+    uint64_t latest = dyn_membership_ring_version(view);
+    if (latest > have) {
+        out_add(o, "error reason=not_latest version=%" PRIu64 " latest=%" PRIu64 "\n", have,
+                latest);
+        return;
+    }
+    int st = DYN_OK;
+    for (size_t i = 0; i < p->count && st >= 0; i++) {
+        uint32_t id = p->members[i];
+        const dyn_member_t *m = dyn_membership_find(dyn_node_membership(d->node), id);
+        if (!m) {
+            /* A newcomer enters the view with its address from the cluster file, so `dynctl
+             * members` shows where it is. */
+            const net_config_member_t *cm = net_config_member(&d->config, id);
+            dyn_membership_t *one = dyn_membership_create();
+            dyn_member_t e = {.id = id, .status = DYN_MEMBER_JOINING, .zone = cm->zone,
+                              .version = 1};
+            size_t length = strlen(cm->addr_text);
+            if (length <= DYN_MEMBER_ADDR_MAX) {
+                memcpy(e.addr, cm->addr_text, length);
+                e.addr_length = (uint8_t)length;
+            }
+            st = one ? dyn_membership_apply(one, &e) : DYN_ENOMEM;
+            if (st >= 0)
+                st = dyn_node_merge_members(d->node, one);
+            dyn_membership_destroy(one);
+            m = dyn_membership_find(dyn_node_membership(d->node), id);
+        }
+        if (st >= 0 && (!m || m->status != DYN_MEMBER_VALID))
+            st = dyn_node_member_change(d->node, id, DYN_MEMBER_VALID, node_zone(d, id));
+    }
+    for (size_t i = 0; i < p->olds && st >= 0; i++) {
+        const net_admin_change_t *ch = change_of(a, p->old_ids[i]);
+        if (!ch || ch->kind == NET_ADMIN_JOIN)
+            continue;
+        st = dyn_node_member_change(d->node, ch->id,
+                                    ch->kind == NET_ADMIN_REMOVE ? DYN_MEMBER_REMOVED
+                                                                 : DYN_MEMBER_LEAVING,
+                                    node_zone(d, ch->id));
+    }
+    if (st < 0) {
+        say(NET_LOG_ERROR, "commit: recording the member statuses failed: %s",
+            dyn_strerror(st));
+        out_add(o, "error reason=failed code=%d\n", -st);
+        return;
+    }
+    size_t moved = 0;
+    for (size_t i = 0; i < p->q; i++)
+        moved += p->old_table[i] != p->new_table[i];
+    int64_t version = dyn_node_ring_commit(d->node, p->new_table);
+    if (version < 0) {
+        say(NET_LOG_ERROR, "commit: recording the ring failed: %s", dyn_strerror((int)version));
+        out_add(o, "error reason=failed code=%d\n", (int)-version);
+        return;
+    }
+    say(NET_LOG_INFO, "ring version %" PRId64 " committed by an admin request: %zu -> %zu "
+        "members, %zu of %zu partitions move", version, p->olds, p->count, moved, p->q);
+    out_add(o, "result version=%" PRId64 " moved=%zu\n", version, moved);
+}
+
+/* PLAN (report only) or COMMIT (report, then record) of the request's changes. */
+static size_t plan_change(daemon_t *d, dyn_endpoint_t from, const net_admin_args_t *a,
+                          int commit, char *buf, size_t cap)
+{
+    outbuf_t o = {buf, cap, 0};
+    buf[0] = '\0';
+    if (commit && d->has_client_key && from >= NET_UV_CLIENT_BASE) {
+        out_add(&o, "error reason=needs_cluster_key\n");
+        return o.len;
+    }
+    if (commit && a->change_count == 0) {
+        out_add(&o, "error reason=no_changes\n");
+        return o.len;
+    }
+    plan_t p;
+    if (plan_compute(d, a, &p, &o) == DYN_OK) {
+        plan_report(d, a, &p, &o);
+        if (commit)
+            plan_commit(d, a, &p, &o);
+    }
+    plan_free(&p);
+    return o.len;
+}
+
+/* The ring this node follows, the newest it has heard of, and whether its transfers are done. */
+static size_t format_ring_status(daemon_t *d, char *buf, size_t cap)
+{
+    outbuf_t o = {buf, cap, 0};
+    buf[0] = '\0';
+    const dyn_ring_t *ring = dyn_node_ring(d->node);
+    size_t owned = 0, ranges = dyn_ring_range_count(ring);
+    for (uint32_t r = 0; r < ranges; r++) {
+        uint32_t first;
+        owned += dyn_ring_range_preference_list(ring, r, &first, 1) == 1 &&
+                 first == dyn_node_id(d->node);
+    }
+    out_add(&o, "ring version=%" PRIu64 " latest=%" PRIu64 " idle=%d partitions=%zu owned=%zu "
+            "members=%zu\n", dyn_node_ring_version(d->node),
+            dyn_membership_ring_version(dyn_node_membership(d->node)),
+            dyn_node_transfer_idle(d->node) ? 1 : 0, ranges, owned, dyn_ring_node_count(ring));
+    return o.len;
+}
+
 /* An admin request (admin.h): answered to whoever sent it, which the seal authenticated. */
 static void on_admin(daemon_t *d, dyn_endpoint_t from, const uint8_t *bytes, size_t length)
 {
@@ -493,6 +870,9 @@ static void on_admin(daemon_t *d, dyn_endpoint_t from, const uint8_t *bytes, siz
     case NET_ADMIN_STATS: n = format_stats(d, body, room, 1); break;
     case NET_ADMIN_MEMBERS: n = format_members(d, body, room); break;
     case NET_ADMIN_MEMBER_SET: n = member_set(d, from, &args, body, room); break;
+    case NET_ADMIN_PLAN: n = plan_change(d, from, &args, 0, body, room); break;
+    case NET_ADMIN_COMMIT: n = plan_change(d, from, &args, 1, body, room); break;
+    case NET_ADMIN_RING_STATUS: n = format_ring_status(d, body, room); break;
     }
     dyn_env_t env = net_uv_env(d->env);
     (void)dyn_env_send(&env, from, reply, NET_ADMIN_REPLY_HEADER_BYTES + n);
@@ -629,17 +1009,16 @@ static int configure(const options_t *o, net_config_t *c, struct sockaddr_storag
     uint32_t *ids = malloc(c->member_count * sizeof(uint32_t));
     if (!ids)
         return EXIT_USAGE;
-    for (size_t i = 0; i < c->member_count; i++)
-        ids[i] = c->members[i].id;
+    size_t first = net_config_first_members(c, ids); /* spares join later */
     dyn_ring_t *ring = NULL;
-    int rc = dyn_ring_create(&ring, &c->ring, ids, c->member_count);
+    int rc = dyn_ring_create(&ring, &c->ring, ids, first);
     free(ids);
     dyn_ring_destroy(ring);
     if (rc != DYN_OK) {
         say(NET_LOG_ERROR, "%s: invalid ring (strategy S%d, %zu nodes, %u partitions, %u tokens "
-            "per node): %s%s", o->config_path, (int)c->ring.strategy, c->member_count,
+            "per node): %s%s", o->config_path, (int)c->ring.strategy, first,
             c->ring.partitions, c->ring.tokens_per_node, dyn_strerror(rc),
-            c->ring.strategy == DYN_STRATEGY_S3 && c->ring.partitions < c->member_count
+            c->ring.strategy == DYN_STRATEGY_S3 && c->ring.partitions < first
                 ? "; S3 needs at least one partition per node" : "");
         return EXIT_USAGE;
     }
@@ -747,12 +1126,14 @@ static int run(const options_t *o)
         say(NET_LOG_ERROR, "out of memory");
         goto out;
     }
+    /* Every node of the file is a peer (a spare must be reachable once it joins); only the
+     * first members make the ring. */
     for (size_t i = 0; i < c->member_count; i++) {
-        ids[i] = c->members[i].id;
         peers[i].id = c->members[i].id;
         peers[i].addr = c->members[i].addr;
     }
-    rc = dyn_ring_create(&d->ring, &c->ring, ids, c->member_count);
+    size_t first = net_config_first_members(c, ids);
+    rc = dyn_ring_create(&d->ring, &c->ring, ids, first);
     free(ids);
     DYN_ASSERT(rc == DYN_OK); /* configure() built the same ring */
 
@@ -795,11 +1176,15 @@ static int run(const options_t *o)
             "reading %s", c->data_dir);
         goto out_loop;
     }
-    /* The member list of the cluster file is this node's first view; gossip keeps it after. */
+    /* The member list of the cluster file, spares left out, is this node's first view; gossip
+     * keeps it after (a spare enters it when a commit makes it a member). */
     dyn_membership_t *view = dyn_membership_create();
     int merged = view ? DYN_OK : DYN_ENOMEM;
     for (size_t i = 0; view && merged >= 0 && i < c->member_count; i++) {
-        dyn_member_t m = {.id = c->members[i].id, .status = DYN_MEMBER_VALID, .version = 1};
+        if (c->members[i].spare)
+            continue;
+        dyn_member_t m = {.id = c->members[i].id, .status = DYN_MEMBER_VALID,
+                          .zone = c->members[i].zone, .version = 1};
         size_t length = strlen(c->members[i].addr_text);
         if (length <= DYN_MEMBER_ADDR_MAX) { /* an address too long for a view stays local */
             memcpy(m.addr, c->members[i].addr_text, length);

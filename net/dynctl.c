@@ -11,6 +11,9 @@
  *   dynctl [options] stats
  *   dynctl [options] members
  *   dynctl [options] member ID joining|valid|leaving|removed
+ *   dynctl [options] plan|commit [--join ID]... [--leave ID]... [--remove ID]...
+ *                                [--replace OLD=NEW]... [--via ID]
+ *   dynctl [options] ring-status
  *   dynctl [options] bench [--ops N | --duration S] [--concurrency C] ...
  *
  * Exit status: 0 ok, 1 not found, 2 usage or bad input, 3 no quorum or unavailable, 4 timed
@@ -65,6 +68,9 @@ static void usage(FILE *out)
         "       dynctl [options] stats\n"
         "       dynctl [options] members\n"
         "       dynctl [options] member ID joining|valid|leaving|removed\n"
+        "       dynctl [options] plan [change options]\n"
+        "       dynctl [options] commit [change options]\n"
+        "       dynctl [options] ring-status\n"
         "       dynctl [options] bench [bench options]\n"
         "       dynctl --help | --version\n"
         "\n"
@@ -77,7 +83,19 @@ static void usage(FILE *out)
         "if any does not answer). members prints every node's membership view and whether they\n"
         "agree; member sets a member's status at the first node listed, and gossip spreads it\n"
         "(the view only: the ring and the address table come from the cluster file, so members\n"
-        "must be in it, and a leave moves no data yet).\n"
+        "must be in it; it moves no data: plan and commit do).\n"
+        "\n"
+        "plan shows what a membership change would do to the ring, as computed by one node from\n"
+        "its own ring (the first node listed, or --via): each node's partitions and share of\n"
+        "the keys before -> after, the partitions that change owner, the key ranges whose\n"
+        "replicas change, and a warning when a range would keep its N replicas in fewer than N\n"
+        "zones (zone = Z on the nodes of the cluster file). It applies nothing. commit, with the\n"
+        "same options, records the change at that node (member statuses, then the new table),\n"
+        "and gossip takes it to the others, which move their data in the background; it is\n"
+        "refused at a node that is behind another's ring version (one change at a time).\n"
+        "ring-status prints each node's ring version and whether its transfers are idle: a\n"
+        "change has settled when every node is on the same version, idle (exit 3 if any node\n"
+        "does not answer).\n"
         "\n"
         "finding the cluster (one of):\n"
         "  -c, --config FILE     the cluster file the nodes use (members, ring, n; key_file)\n"
@@ -99,6 +117,14 @@ static void usage(FILE *out)
         "      --retries N       further attempts after a timeout, to other nodes (default 2)\n"
         "      --format F        text (default) or json\n"
         "\n"
+        "change options (plan, commit; each may repeat, up to 64 changes):\n"
+        "      --join ID         a node of the cluster file (spare = true) becomes a member\n"
+        "      --leave ID        a member hands its partitions to the others, then is out\n"
+        "      --remove ID       a member is out at once (a dead node: the other replicas\n"
+        "                        restore its data by anti-entropy)\n"
+        "      --replace OLD=NEW node NEW takes exactly OLD's partitions; OLD then leaves\n"
+        "      --via ID          the node that plans and commits (default: the first listed)\n"
+        "\n"
         "bench options:\n"
         "      --ops N           operations in all (default 10000, unless --duration)\n"
         "      --duration S      run for S seconds instead\n"
@@ -107,8 +133,10 @@ static void usage(FILE *out)
         "      --value-size B    bytes per value (default 100)\n"
         "      --read-fraction F share of gets, 0..1 (default 0.5; the rest are blind puts)\n"
         "\n"
-        "exit status: 0 ok, 1 not found, 2 usage or bad input, 3 no quorum or unavailable,\n"
-        "             4 timed out (a write's outcome is then unknown), 5 other failure\n");
+        "exit status: 0 ok, 1 not found, 2 usage or bad input (a change refused as invalid),\n"
+        "             3 no quorum or unavailable, 4 timed out (a write's or commit's outcome\n"
+        "             is then unknown), 5 other failure (a commit at a node behind the latest\n"
+        "             ring)\n");
 }
 
 typedef struct ctl_options {
@@ -535,14 +563,18 @@ static int admin_collect(ctl_t *c, const net_uv_peer_t *peers, size_t targets,
     }
     dyn_env_t env = net_uv_env(c->env);
     for (size_t i = 0; i < targets; i++) {
-        uint8_t req[NET_ADMIN_MEMBER_SET_BYTES];
-        size_t len = net_admin_encode_request(op, i + 1, args, req);
+        uint8_t req[NET_ADMIN_REQUEST_MAX];
+        size_t len = op == NET_ADMIN_PLAN || op == NET_ADMIN_COMMIT
+                         ? net_admin_encode_changes(op, i + 1, args, req)
+                         : net_admin_encode_request(op, i + 1, args, req);
         dyn_env_send(&env, peers[i].id, req, len);
     }
     uv_timer_init(&c->loop, &c->deadline);
     uv_timer_start(&c->deadline, on_status_deadline, c->o->timeout_ms, 0);
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&c->deadline, NULL);
+    /* One loop turn finishes the close, so a second collect (commit's) may reuse the timer. */
+    uv_run(&c->loop, UV_RUN_NOWAIT);
     return DYN_OK;
 }
 
@@ -746,6 +778,375 @@ static int run_member_set(ctl_t *c, const net_uv_peer_t *peers, uint32_t member,
     return rc;
 }
 
+/* ---- membership changes: plan, commit, ring-status ---------------------------------------- */
+
+/* Where NAME's value starts in a "SECTION NAME=VALUE ..." line, and its length; NULL if absent. */
+static const char *field_text(const char *line, size_t length, const char *name, size_t *vl)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i + nl + 1 < length; i++) {
+        if ((i == 0 || line[i - 1] == ' ') && memcmp(line + i, name, nl) == 0 &&
+            line[i + nl] == '=') {
+            const char *v = line + i + nl + 1;
+            *vl = 0;
+            while (v + *vl < line + length && v[*vl] != ' ')
+                (*vl)++;
+            return v;
+        }
+    }
+    *vl = 0;
+    return NULL;
+}
+
+/* A list of ids "1,2,3" from a node's reply, as text ("1,2,3") or a JSON array ([1,2,3]); only
+ * digits and commas are printed, whatever the node sent. */
+static void print_id_list(const char *line, size_t length, const char *name, int json)
+{
+    size_t vl;
+    const char *v = field_text(line, length, name, &vl);
+    if (json)
+        putchar('[');
+    for (size_t k = 0; v && k < vl; k++)
+        if ((v[k] >= '0' && v[k] <= '9') || v[k] == ',')
+            putchar(v[k]);
+    if (json)
+        putchar(']');
+}
+
+/* The first line of body starting with `prefix`, and its length; NULL if none. */
+static const char *find_line(const char *body, const char *prefix, size_t *length)
+{
+    size_t pl = strlen(prefix);
+    for (const char *line = body; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len >= pl && strncmp(line, prefix, pl) == 0) {
+            *length = len;
+            return line;
+        }
+        line = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* What a node's "error reason=WORD ..." line means, and the exit status it gives. */
+static int plan_refused(const char *what, uint32_t node, const char *line, size_t length)
+{
+    size_t vl;
+    const char *reason = field_text(line, length, "reason", &vl);
+    uint64_t id = field_of(line, length, "id");
+    char why[256];
+    int rc = EXIT_USAGE;
+#define REASON_IS(word) (reason && vl == strlen(word) && strncmp(reason, word, vl) == 0)
+    if (REASON_IS("unknown_node"))
+        snprintf(why, sizeof(why), "node %" PRIu64 " is not in the cluster file (nodes that "
+                 "join must be listed in 'nodes' there, e.g. with spare = true, and running)", id);
+    else if (REASON_IS("already_member"))
+        snprintf(why, sizeof(why), "node %" PRIu64 " is a member already", id);
+    else if (REASON_IS("not_member"))
+        snprintf(why, sizeof(why), "node %" PRIu64 " is not a member of the ring, so it cannot "
+                 "leave, be removed or be replaced", id);
+    else if (REASON_IS("listed_twice"))
+        snprintf(why, sizeof(why), "node %" PRIu64 " is named by two changes", id);
+    else if (REASON_IS("too_few"))
+        snprintf(why, sizeof(why), "%" PRIu64 " members would be left, too few for N=%" PRIu64
+                 " replicas", field_of(line, length, "members"), field_of(line, length, "n"));
+    else if (REASON_IS("no_changes"))
+        snprintf(why, sizeof(why), "no change given (--join, --leave, --remove, --replace)");
+    else if (REASON_IS("not_s3"))
+        snprintf(why, sizeof(why), "the ring is not S3: only strategy S3 has a partition table "
+                 "to change");
+    else if (REASON_IS("needs_cluster_key"))
+        snprintf(why, sizeof(why), "this cluster has a client key, and membership changes need "
+                 "the cluster key (a client key is for data only)");
+    else if (REASON_IS("not_latest")) {
+        snprintf(why, sizeof(why), "it follows ring version %" PRIu64 " but has heard of version "
+                 "%" PRIu64 ": wait until it has taken it (`dynctl ring-status`), then plan again",
+                 field_of(line, length, "version"), field_of(line, length, "latest"));
+        rc = EXIT_OTHER;
+    } else {
+        snprintf(why, sizeof(why), "the node failed to record it (see its log)");
+        rc = EXIT_OTHER;
+    }
+#undef REASON_IS
+    fprintf(stderr, "dynctl: %s: refused by node %u: %s\n", what, node, why);
+    return rc;
+}
+
+/* A plan reply as text or JSON (its "plan", "node", "move" and "range" lines). */
+static void print_plan(ctl_t *c, uint32_t node, const char *body)
+{
+    size_t sl;
+    const char *s = find_line(body, "plan ", &sl);
+    uint64_t n = field_of(s, sl, "n");
+    if (c->json) {
+        printf("{\"node\":%u,\"version\":%" PRIu64 ",\"members_before\":%" PRIu64
+               ",\"members_after\":%" PRIu64 ",\"partitions\":%" PRIu64 ",\"moved\":%" PRIu64
+               ",\"ranges_changed\":%" PRIu64 ",\"n\":%" PRIu64 ",\"zone_warnings\":%" PRIu64
+               ",\"nodes\":[", node, field_of(s, sl, "version"), field_of(s, sl, "members_before"),
+               field_of(s, sl, "members_after"), field_of(s, sl, "partitions"),
+               field_of(s, sl, "moved"), field_of(s, sl, "ranges_changed"), n,
+               field_of(s, sl, "zone_warnings"));
+    } else {
+        printf("plan at node %u, from its ring version %" PRIu64 ": %" PRIu64 " members -> %"
+               PRIu64 "; %" PRIu64 " of %" PRIu64 " partitions change owner; %" PRIu64 " key "
+               "ranges change replicas (N=%" PRIu64 ")\n  node  partitions    share_of_keys\n",
+               node, field_of(s, sl, "version"), field_of(s, sl, "members_before"),
+               field_of(s, sl, "members_after"), field_of(s, sl, "moved"),
+               field_of(s, sl, "partitions"), field_of(s, sl, "ranges_changed"), n);
+    }
+    /* Three passes over the lines: nodes, then moves, then ranges. */
+    static const char *const kinds[] = {"node ", "move ", "range "};
+    for (int pass = 0; pass < 3; pass++) {
+        int count = 0;
+        if (c->json && pass > 0)
+            printf("],\"%s\":[", pass == 1 ? "moves" : "ranges");
+        for (const char *line = body; line && *line;) {
+            const char *end = strchr(line, '\n');
+            size_t len = end ? (size_t)(end - line) : strlen(line);
+            if (strncmp(line, kinds[pass], strlen(kinds[pass])) == 0) {
+                if (pass == 0) {
+                    size_t rl;
+                    const char *role = field_text(line, len, "role", &rl);
+                    if (c->json) {
+                        printf("%s{\"id\":%" PRIu64 ",\"before\":%" PRIu64 ",\"after\":%" PRIu64
+                               ",\"share_before\":%.6f,\"share_after\":%.6f,\"zone\":%" PRIu64
+                               ",\"role\":\"", count ? "," : "", field_of(line, len, "id"),
+                               field_of(line, len, "before"), field_of(line, len, "after"),
+                               (double)field_of(line, len, "share_before_ppm") / 1e6,
+                               (double)field_of(line, len, "share_after_ppm") / 1e6,
+                               field_of(line, len, "zone"));
+                        print_token(role ? role : "", rl);
+                        printf("\"}");
+                    } else {
+                        printf("  %4" PRIu64 "  %4" PRIu64 " -> %-4" PRIu64 "  %.4f -> %.4f",
+                               field_of(line, len, "id"), field_of(line, len, "before"),
+                               field_of(line, len, "after"),
+                               (double)field_of(line, len, "share_before_ppm") / 1e6,
+                               (double)field_of(line, len, "share_after_ppm") / 1e6);
+                        if (role && !(rl == 5 && strncmp(role, "stays", 5) == 0)) {
+                            printf("  (");
+                            print_token(role, rl);
+                            printf(")");
+                        }
+                        printf("\n");
+                    }
+                } else if (pass == 1) {
+                    if (c->json)
+                        printf("%s{\"partition\":%" PRIu64 ",\"from\":%" PRIu64 ",\"to\":%" PRIu64
+                               "}", count ? "," : "", field_of(line, len, "partition"),
+                               field_of(line, len, "from"), field_of(line, len, "to"));
+                    else
+                        printf("%s    partition %" PRIu64 ": node %" PRIu64 " -> node %" PRIu64
+                               "\n", count ? "" : "  partitions that change owner:\n",
+                               field_of(line, len, "partition"), field_of(line, len, "from"),
+                               field_of(line, len, "to"));
+                } else {
+                    if (c->json) {
+                        printf("%s{\"range\":%" PRIu64 ",\"before\":", count ? "," : "",
+                               field_of(line, len, "index"));
+                        print_id_list(line, len, "before", 1);
+                        printf(",\"after\":");
+                        print_id_list(line, len, "after", 1);
+                        printf("}");
+                    } else {
+                        printf("%s    range %" PRIu64 ": ", count ? ""
+                               : "  key ranges whose replicas change (preference lists):\n",
+                               field_of(line, len, "index"));
+                        print_id_list(line, len, "before", 0);
+                        printf(" -> ");
+                        print_id_list(line, len, "after", 0);
+                        printf("\n");
+                    }
+                }
+                count++;
+            }
+            line = end ? end + 1 : NULL;
+        }
+    }
+    if (c->json) {
+        printf("]");
+    } else if (field_of(s, sl, "zone_warnings")) {
+        printf("  warning: %" PRIu64 " key ranges would keep their %" PRIu64 " replicas in "
+               "fewer than %" PRIu64 " zones\n", field_of(s, sl, "zone_warnings"), n, n);
+    }
+}
+
+/* The peer with this id (the first one when via is 0), or NULL. */
+static const net_uv_peer_t *peer_of(const net_uv_peer_t *peers, size_t count, uint32_t via)
+{
+    for (size_t i = 0; i < count; i++)
+        if (via == 0 || peers[i].id == via)
+            return &peers[i];
+    return NULL;
+}
+
+static int run_ring_status(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count,
+                           int ids_known, int quiet, uint64_t *latest_out);
+
+/*
+ * plan (commit = 0) or commit: the node `via` computes the new table from its own ring and
+ * reports it; a commit also records it there. A commit first asks every node for its ring
+ * version, and refuses a node behind another: one change at a time.
+ */
+static int run_plan(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count, uint32_t via,
+                    const net_admin_args_t *args, int commit, int ids_known)
+{
+    const char *what = commit ? "commit" : "plan";
+    const net_uv_peer_t *target = peer_of(peers, peer_count, via);
+    if (!target) {
+        fprintf(stderr, "dynctl: %s: --via %u is not a node of the cluster file\n", what, via);
+        return EXIT_USAGE;
+    }
+    if (commit) {
+        uint64_t latest = 0;
+        if (run_ring_status(c, peers, peer_count, ids_known, 1, &latest) != EXIT_OK)
+            return EXIT_OTHER;
+        size_t idx = (size_t)(target - peers);
+        const char *body = c->stats_body[idx];
+        /* A node that is down cannot be compared: say so, since it may hold a newer ring. */
+        for (size_t i = 0; i < peer_count; i++)
+            if (!c->stats_body[i] && i != idx)
+                fprintf(stderr, "dynctl: commit: warning: node %u did not answer; its ring "
+                        "version is unknown\n", peers[i].id);
+        size_t len;
+        const char *line = body ? find_line(body, "ring ", &len) : NULL;
+        int rc = EXIT_OK;
+        if (!line) {
+            fprintf(stderr, "dynctl: commit: node %u did not answer in %u ms\n", target->id,
+                    c->o->timeout_ms);
+            rc = EXIT_TIMEOUT;
+        } else if (field_of(line, len, "version") < latest) {
+            fprintf(stderr, "dynctl: commit: node %u follows ring version %" PRIu64 ", but "
+                    "another node has version %" PRIu64 ": commit at a node with the latest "
+                    "ring (--via), or wait until gossip brings it (`dynctl ring-status`)\n",
+                    target->id, field_of(line, len, "version"), latest);
+            rc = EXIT_OTHER;
+        }
+        admin_free(c);
+        if (rc != EXIT_OK)
+            return rc;
+    }
+    if (admin_collect(c, target, 1, commit ? NET_ADMIN_COMMIT : NET_ADMIN_PLAN, args) != DYN_OK)
+        return EXIT_OTHER;
+    const char *body = c->stats_body[0];
+    uint32_t node = c->stats_node[0];
+    int rc = EXIT_OK;
+    size_t len;
+    const char *line;
+    if (!body) {
+        fprintf(stderr, "dynctl: %s: node %u did not answer in %u ms%s\n", what, target->id,
+                c->o->timeout_ms, commit ? " (the change may or may not have been committed: "
+                "see `dynctl ring-status`)" : "");
+        rc = EXIT_TIMEOUT;
+    } else if ((line = find_line(body, "error ", &len)) != NULL) {
+        rc = plan_refused(what, node, line, len);
+    } else if (!find_line(body, "plan ", &len)) {
+        fprintf(stderr, "dynctl: %s: node %u sent no plan\n", what, node);
+        rc = EXIT_OTHER;
+    } else {
+        print_plan(c, node, body);
+        line = find_line(body, "result ", &len);
+        if (c->json) {
+            printf(",\"committed\":%s", line ? "true" : "false");
+            if (line)
+                printf(",\"new_version\":%" PRIu64, field_of(line, len, "version"));
+            printf("}\n");
+        } else if (line) {
+            printf("committed at node %u: ring version %" PRIu64 ", %" PRIu64 " partitions "
+                   "move. Gossip takes it to the other nodes, which hand their data on; `dynctl "
+                   "ring-status` shows when every node has it with transfers idle.\n", node,
+                   field_of(line, len, "version"), field_of(line, len, "moved"));
+        } else {
+            printf("nothing applied: `dynctl commit` with the same options applies it.\n");
+        }
+        if (commit && !line) {
+            fprintf(stderr, "dynctl: commit: node %u sent no result\n", node);
+            rc = EXIT_OTHER;
+        }
+    }
+    admin_free(c);
+    return rc;
+}
+
+/*
+ * Every node's ring version and whether its transfers are done: a change has settled when every
+ * node follows the same version, none has heard of a newer one, and all are idle. `quiet` (for
+ * commit's check) prints nothing and keeps the answers in c->stats_body; *latest_out gets the
+ * highest version any node follows or has heard of.
+ */
+static int run_ring_status(ctl_t *c, const net_uv_peer_t *peers, size_t peer_count,
+                           int ids_known, int quiet, uint64_t *latest_out)
+{
+    if (admin_collect(c, peers, peer_count, NET_ADMIN_RING_STATUS, NULL) != DYN_OK)
+        return EXIT_OTHER;
+    uint64_t latest = 0, first_version = 0;
+    int settled = c->pongs == peer_count, seen = 0;
+    for (size_t i = 0; i < peer_count; i++) {
+        size_t len;
+        const char *line = c->stats_body[i] ? find_line(c->stats_body[i], "ring ", &len) : NULL;
+        if (!line)
+            continue;
+        uint64_t v = field_of(line, len, "version"), l = field_of(line, len, "latest");
+        latest = v > latest ? v : latest;
+        latest = l > latest ? l : latest;
+        if (seen && v != first_version)
+            settled = 0;
+        first_version = v;
+        seen = 1;
+        if (l > v || !field_of(line, len, "idle"))
+            settled = 0;
+    }
+    if (latest_out)
+        *latest_out = latest;
+    if (quiet)
+        return EXIT_OK; /* the caller reads c->stats_body, then frees it */
+    if (c->json)
+        printf("{\"nodes\":[");
+    for (size_t i = 0; i < peer_count; i++) {
+        char addr[NET_UV_ADDR_TEXT_MAX];
+        net_uv_format_addr((const struct sockaddr *)&peers[i].addr, addr, sizeof(addr));
+        size_t len;
+        const char *line = c->stats_body[i] ? find_line(c->stats_body[i], "ring ", &len) : NULL;
+        if (c->json) {
+            printf("%s{\"addr\":\"%s\",\"up\":%s", i ? "," : "", addr, line ? "true" : "false");
+            if (line)
+                printf(",\"id\":%u,\"version\":%" PRIu64 ",\"latest\":%" PRIu64 ",\"idle\":%s,"
+                       "\"partitions\":%" PRIu64 ",\"owned\":%" PRIu64 ",\"members\":%" PRIu64,
+                       c->stats_node[i], field_of(line, len, "version"),
+                       field_of(line, len, "latest"),
+                       field_of(line, len, "idle") ? "true" : "false",
+                       field_of(line, len, "partitions"), field_of(line, len, "owned"),
+                       field_of(line, len, "members"));
+            printf("}");
+        } else if (line) {
+            printf("node %u  %s  ring version %" PRIu64 "%s  transfers %s  owns %" PRIu64 " of %"
+                   PRIu64 " partitions (ring of %" PRIu64 " members)\n", c->stats_node[i], addr,
+                   field_of(line, len, "version"),
+                   field_of(line, len, "latest") > field_of(line, len, "version")
+                       ? " (a newer one is pending)" : "",
+                   field_of(line, len, "idle") ? "idle" : "BUSY", field_of(line, len, "owned"),
+                   field_of(line, len, "partitions"), field_of(line, len, "members"));
+        } else {
+            print_down(c, &peers[i], addr, ids_known);
+        }
+    }
+    if (c->json)
+        printf("],\"answered\":%zu,\"asked\":%zu,\"version\":%" PRIu64 ",\"settled\":%s}\n",
+               c->pongs, peer_count, latest, settled ? "true" : "false");
+    else if (settled)
+        printf("\n%zu of %zu nodes answered; settled: every node is on ring version %" PRIu64
+               " with transfers idle.\n", c->pongs, peer_count, latest);
+    else
+        printf("\n%zu of %zu nodes answered; not settled: the latest ring version is %" PRIu64
+               ", and some node %s.\n", c->pongs, peer_count, latest,
+               c->pongs == peer_count ? "is behind or still moving data"
+                                      : "did not answer");
+    size_t answered = c->pongs;
+    admin_free(c);
+    return answered == peer_count ? EXIT_OK : EXIT_NOQUORUM;
+}
+
 static void on_timer(void *arg, dyn_time_us now_us, uint64_t timer_id)
 {
     ctl_t *c = arg;
@@ -915,7 +1316,8 @@ int main(int argc, char **argv)
     ctl_options_t o = {.timeout_ms = 2000, .retries = 2, .ops = 10000, .concurrency = 16,
                        .keys = 1000, .value_size = 100, .read_fraction = 0.5};
     enum { O_NODES = 256, O_CLUSTER, O_INSECURE, O_CLIENT_KEY, O_N, O_CONTEXT, O_FILE, O_TIMEOUT, O_RETRIES,
-           O_FORMAT, O_OPS, O_DURATION, O_CONC, O_KEYS, O_VSIZE, O_RFRAC };
+           O_FORMAT, O_OPS, O_DURATION, O_CONC, O_KEYS, O_VSIZE, O_RFRAC, O_JOIN, O_LEAVE,
+           O_REMOVE, O_REPLACE, O_VIA };
     static const struct option longs[] = {
         {"config", required_argument, NULL, 'c'},     {"nodes", required_argument, NULL, O_NODES},
         {"cluster", required_argument, NULL, O_CLUSTER},
@@ -931,11 +1333,18 @@ int main(int argc, char **argv)
         {"concurrency", required_argument, NULL, O_CONC}, {"keys", required_argument, NULL, O_KEYS},
         {"value-size", required_argument, NULL, O_VSIZE},
         {"read-fraction", required_argument, NULL, O_RFRAC},
+        {"join", required_argument, NULL, O_JOIN}, {"leave", required_argument, NULL, O_LEAVE},
+        {"remove", required_argument, NULL, O_REMOVE},
+        {"replace", required_argument, NULL, O_REPLACE}, {"via", required_argument, NULL, O_VIA},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int opt;
     uint32_t u;
+    /* plan and commit: the staged changes, in the order given */
+    static net_admin_args_t changes;
+    uint32_t via = 0;
+    int via_given = 0;
     while ((opt = getopt_long(argc, argv, "c:k:r:w:hV", longs, NULL)) != -1) {
         switch (opt) {
         case 'c': o.config_path = optarg; break;
@@ -997,6 +1406,40 @@ int main(int argc, char **argv)
                 return usage_error("--read-fraction must be between 0 and 1, got '%s'", optarg);
             break;
         }
+        case O_JOIN:
+        case O_LEAVE:
+        case O_REMOVE:
+        case O_REPLACE: {
+            static const char *const names[] = {"--join", "--leave", "--remove", "--replace"};
+            uint8_t kind = (uint8_t)(NET_ADMIN_JOIN + (opt - O_JOIN));
+            net_admin_change_t ch = {.kind = kind};
+            if (changes.change_count == NET_ADMIN_CHANGES_MAX)
+                return usage_error("at most 64 changes at once (%s)", names[opt - O_JOIN]);
+            if (kind == NET_ADMIN_REPLACE) {
+                char old_text[32];
+                const char *eq = strchr(optarg, '=');
+                size_t ol = eq ? (size_t)(eq - optarg) : 0;
+                if (!eq || ol == 0 || ol >= sizeof(old_text))
+                    return usage_error("--replace needs OLD=NEW node ids, got '%s'", optarg);
+                memcpy(old_text, optarg, ol);
+                old_text[ol] = '\0';
+                if (parse_u32(old_text, 1, NET_UV_CLIENT_BASE - 1, &ch.id) ||
+                    parse_u32(eq + 1, 1, NET_UV_CLIENT_BASE - 1, &ch.to) || ch.id == ch.to)
+                    return usage_error("--replace needs OLD=NEW, two different node ids, got "
+                                       "'%s'", optarg);
+            } else if (parse_u32(optarg, 1, NET_UV_CLIENT_BASE - 1, &ch.id)) {
+                fprintf(stderr, "dynctl: %s needs a node id, got '%s'\n", names[opt - O_JOIN],
+                        optarg);
+                return EXIT_USAGE;
+            }
+            changes.changes[changes.change_count++] = ch;
+            break;
+        }
+        case O_VIA:
+            if (parse_u32(optarg, 1, NET_UV_CLIENT_BASE - 1, &via))
+                return usage_error("--via needs a node id, got '%s'", optarg);
+            via_given = 1;
+            break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("dynctl %s\n", DYN_VERSION_STRING); return EXIT_OK;
         default: usage(stderr); return EXIT_USAGE;
@@ -1004,14 +1447,14 @@ int main(int argc, char **argv)
     }
     if (optind >= argc) {
         fprintf(stderr, "dynctl: no command (get, put, delete, locate, ring, status, stats, "
-                "members, member, bench)\n");
+                "members, member, plan, commit, ring-status, bench)\n");
         usage(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[optind++];
     dyn_op_kind_t kind = DYN_OP_GET;
     int is_locate = 0, is_bench = 0, is_status = 0, is_ring = 0, is_stats = 0;
-    int is_members = 0, is_member_set = 0;
+    int is_members = 0, is_member_set = 0, is_plan = 0, is_commit = 0, is_ring_status = 0;
     uint32_t member_id = 0;
     uint8_t member_status = 0;
     if (strcmp(cmd, "get") == 0)
@@ -1032,11 +1475,17 @@ int main(int argc, char **argv)
         is_members = is_bench = 1;
     else if (strcmp(cmd, "member") == 0)
         is_member_set = is_bench = 1;
+    else if (strcmp(cmd, "plan") == 0)
+        is_plan = is_bench = 1;
+    else if (strcmp(cmd, "commit") == 0)
+        is_commit = is_bench = 1;
+    else if (strcmp(cmd, "ring-status") == 0)
+        is_ring_status = is_bench = 1;
     else if (strcmp(cmd, "ring") == 0)
         is_ring = is_locate = is_bench = 1; /* no key, no request: the cluster file's ring */
     else
         return usage_error("unknown command '%s' (get, put, delete, locate, ring, status, stats, "
-                           "members, member, bench)", cmd);
+                           "members, member, plan, commit, ring-status, bench)", cmd);
     const char *key = NULL;
     const char *value_arg = NULL;
     if (!is_bench) {
@@ -1070,6 +1519,12 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
+    if ((changes.change_count || via_given) && !is_plan && !is_commit)
+        return usage_error("--join, --leave, --remove, --replace and --via are for plan and "
+                           "commit only%s", "");
+    if (is_commit && changes.change_count == 0)
+        return usage_error("commit needs a change: --join ID, --leave ID, --remove ID or "
+                           "--replace OLD=NEW%s", "");
     if (o.file && (kind != DYN_OP_PUT || is_locate || is_bench))
         return usage_error("--file is for put only%s", "");
     if (o.context_hex && (kind == DYN_OP_GET || is_locate || is_bench))
@@ -1134,12 +1589,14 @@ int main(int argc, char **argv)
             peers[i].id = config.members[i].id;
             peers[i].addr = config.members[i].addr;
         }
+        /* The cluster file's first ring (spares join later): where requests go first. After a
+         * committed change a node outside a key's list forwards the request, so a stale ring
+         * costs a hop, never an answer. */
         uint32_t *ring_ids = malloc(peer_count * sizeof(uint32_t));
         if (!ring_ids)
             goto out;
-        for (size_t i = 0; i < peer_count; i++)
-            ring_ids[i] = peers[i].id;
-        int rc = dyn_ring_create(&c->ring, &config.ring, ring_ids, peer_count);
+        size_t first = net_config_first_members(&config, ring_ids);
+        int rc = dyn_ring_create(&c->ring, &config.ring, ring_ids, first);
         free(ring_ids);
         if (rc != DYN_OK) {
             fprintf(stderr, "dynctl: %s: invalid ring: %s\n", o.config_path, dyn_strerror(rc));
@@ -1354,6 +1811,10 @@ int main(int argc, char **argv)
         status = run_members(c, peers, peer_count, o.nodes == NULL);
     } else if (is_member_set) {
         status = run_member_set(c, peers, member_id, member_status);
+    } else if (is_plan || is_commit) {
+        status = run_plan(c, peers, peer_count, via, &changes, is_commit, o.nodes == NULL);
+    } else if (is_ring_status) {
+        status = run_ring_status(c, peers, peer_count, o.nodes == NULL, 0, NULL);
     } else if (is_status) {
         status = run_status(c, peers, peer_count, o.nodes == NULL);
     } else if (is_bench) {

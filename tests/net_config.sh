@@ -37,6 +37,14 @@ refuse "n = 1
 nodes = { {id = 1, addr = '127.0.0.1:1'}, {id = 1, addr = '127.0.0.1:2'} }" "appears twice"
 refuse "n = 1
 nodes = { {id = 1, adr = '127.0.0.1:1'} }" "unknown field 'adr'"
+refuse "n, r, w = 1, 1, 1
+nodes = { {id = 1, addr = '127.0.0.1:1', spare = true} }" "every node in 'nodes' is a spare"
+refuse "n, r, w = 1, 1, 1
+nodes = { {id = 1, addr = '127.0.0.1:1', spare = 1} }" "nodes\[1\].spare' must be true or false"
+refuse "n, r, w = 1, 1, 1
+nodes = { {id = 1, addr = '127.0.0.1:1', zone = 70000} }" "nodes\[1\].zone' must be between"
+refuse "nodes = { {id = 1, addr = '127.0.0.1:1'}, {id = 2, addr = '127.0.0.1:2'},
+          {id = 3, addr = '127.0.0.1:3', spare = true} }" "lists only 2 members (spares not counted)"
 refuse "$NODES
 x = = 1" "bad.lua:3:"
 refuse "$NODES

@@ -34,6 +34,8 @@ fail() {
 }
 
 # make_cluster COUNT [extra config lines...]: key file, cluster.lua on free loopback ports.
+# Nodes whose ids are in $SPARES (space-separated; default none) get `spare = true`: they run
+# outside the first ring and view until a commit joins them.
 make_cluster() {
     count=$1
     shift
@@ -45,7 +47,9 @@ make_cluster() {
         echo "nodes = {"
         i=1
         for port in $ports; do
-            echo "  {id = $i, addr = \"127.0.0.1:$port\"},"
+            spare=""
+            case " ${SPARES:-} " in *" $i "*) spare=", spare = true" ;; esac
+            echo "  {id = $i, addr = \"127.0.0.1:$port\"$spare},"
             eval "PORT_$i=$port"
             i=$((i + 1))
         done
