@@ -1326,13 +1326,15 @@ static void on_handoff_reply(dyn_node_t *node, dyn_endpoint_t from, op_t *op, in
     const dyn_storage_t *st = &node->storage;
     const uint8_t *blob;
     size_t length;
-    uint64_t own_high = 0;
-    if (op->ok == op->n &&
+    if (op->ok < op->n ||
         st->ops->get(st->ctx, (dyn_space_t)op->space, op_key(op), op->key_length, &blob,
-                     &length) == DYN_OK &&
-        node_answer_print(blob, length) == op->answer_print[0] &&
-        (hint || (own_high = set_own_high(node, blob, length), true)) &&
-        st->ops->del(st->ctx, (dyn_space_t)op->space, op_key(op), op->key_length) == DYN_OK) {
+                     &length) != DYN_OK ||
+        node_answer_print(blob, length) != op->answer_print[0]) {
+        op_free(node, op, true); /* refused, or changed since it was sent: a later round */
+        return;
+    }
+    uint64_t own_high = hint ? 0 : set_own_high(node, blob, length);
+    if (st->ops->del(st->ctx, (dyn_space_t)op->space, op_key(op), op->key_length) == DYN_OK) {
         if (hint) {
             DYN_ASSERT(node->hints > 0);
             node->hints--;
@@ -1476,13 +1478,13 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
 /* ---- periodic work: probes and hinted handoff ------------------------------------------- */
 
 /*
- * Send a stored set (at space/skey here; its data key is key) to targets[0..n), each to merge it
- * into its data and acknowledge once it is durable. Returns DYN_OK, or DYN_EFULL when the pending
+ * Send a stored set (at space/skey here; its data key is key, of ring hash key_hash) to
+ * targets[0..n), each to merge it into its data and acknowledge once it is durable. Returns DYN_OK, or DYN_EFULL when the pending
  * table is full (try again next tick), or DYN_ENOMEM.
  */
 int node_handoff_send(dyn_node_t *node, dyn_space_t space, const uint8_t *skey, size_t skey_length,
-                      const uint8_t *key, size_t key_length, const uint32_t *targets, uint32_t n,
-                      const uint8_t *blob, size_t blob_length)
+                      const uint8_t *key, size_t key_length, uint64_t key_hash,
+                      const uint32_t *targets, uint32_t n, const uint8_t *blob, size_t blob_length)
 {
     DYN_ASSERT(n >= 1 && n <= DYN_N_MAX && skey_length <= DYN_HINT_KEY_MAX);
     op_t *op = op_alloc(node, OP_HANDOFF, node->now_us);
@@ -1496,7 +1498,7 @@ int node_handoff_send(dyn_node_t *node, dyn_space_t space, const uint8_t *skey, 
     else
         node->xfers_in_flight++;
     memcpy(op->targets, targets, n * sizeof(*targets));
-    op->key_hash = dyn_ring_hash(key, key_length);
+    op->key_hash = key_hash;
     op->key_length = (uint32_t)skey_length;
     if (skey_length > sizeof(op->key_inline) && !(op->key_heap = malloc(skey_length))) {
         op_free(node, op, true);
@@ -1535,12 +1537,11 @@ static int handoff_one(void *arg, const uint8_t *key, size_t key_length, const u
     DYN_ASSERT(key_length > 4 && key_length <= DYN_HINT_KEY_MAX);
     uint32_t owner = (uint32_t)key[0] << 24 | (uint32_t)key[1] << 16 | (uint32_t)key[2] << 8 |
                      key[3];
+    uint64_t key_hash = dyn_ring_hash(key + 4, key_length - 4);
     uint32_t targets[DYN_N_MAX] = {owner};
     uint32_t n = 1;
-    if (node->ring_moved &&
-        !dyn_ring_is_replica(node->ring, dyn_ring_hash(key + 4, key_length - 4), owner,
-                             node->config.n)) {
-        n = node_owners(node, dyn_ring_hash(key + 4, key_length - 4), targets);
+    if (node->ring_moved && !dyn_ring_is_replica(node->ring, key_hash, owner, node->config.n)) {
+        n = node_owners(node, key_hash, targets);
         if (n == 0)
             return 0;
     }
@@ -1548,7 +1549,7 @@ static int handoff_one(void *arg, const uint8_t *key, size_t key_length, const u
         if (node_suspected(node, targets[i]))
             return 0;
     int rc = node_handoff_send(node, DYN_SPACE_HINTS, key, key_length, key + 4, key_length - 4,
-                               targets, n, blob, blob_length);
+                               key_hash, targets, n, blob, blob_length);
     if (rc != DYN_OK)
         return 1;
     node->stats.handoffs_sent++;

@@ -122,8 +122,8 @@ int node_apply_versions(dyn_node_t *node, const place_t *pl, uint64_t key_hash,
 
 /* Send a stored set to targets, deleted here once all acknowledge it durable (node.c). */
 int node_handoff_send(dyn_node_t *node, dyn_space_t space, const uint8_t *skey, size_t skey_length,
-                      const uint8_t *key, size_t key_length, const uint32_t *targets, uint32_t n,
-                      const uint8_t *blob, size_t blob_length);
+                      const uint8_t *key, size_t key_length, uint64_t key_hash,
+                      const uint32_t *targets, uint32_t n, const uint8_t *blob, size_t blob_length);
 
 /* transfer.c: the ring following the view, and moving data to the key's owners. */
 int node_xfer_init(dyn_node_t *node);

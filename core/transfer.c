@@ -111,7 +111,8 @@ static int xfer_one(void *arg, const uint8_t *key, size_t key_length, const uint
     xfer_round_t *round = arg;
     dyn_node_t *node = round->node;
     uint32_t owners[DYN_N_MAX];
-    uint32_t n = node_owners(node, dyn_ring_hash(key, key_length), owners);
+    uint64_t key_hash = dyn_ring_hash(key, key_length);
+    uint32_t n = node_owners(node, key_hash, owners);
     for (uint32_t i = 0; i < n; i++)
         if (owners[i] == node->config.id)
             return 0;
@@ -121,8 +122,8 @@ static int xfer_one(void *arg, const uint8_t *key, size_t key_length, const uint
     for (uint32_t i = 0; i < n; i++)
         if (node_suspected(node, owners[i]))
             return 0; /* every owner must take it: wait until this one is heard from */
-    if (node_handoff_send(node, DYN_SPACE_DATA, key, key_length, key, key_length, owners, n, blob,
-                          blob_length) != DYN_OK)
+    if (node_handoff_send(node, DYN_SPACE_DATA, key, key_length, key, key_length, key_hash,
+                          owners, n, blob, blob_length) != DYN_OK)
         return 1;
     node->stats.transfer_sent++;
     round->budget--;

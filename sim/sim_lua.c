@@ -1284,9 +1284,15 @@ static int l_cluster_plan(lua_State *L)
         lua_newuserdatauv(L, (old_count + joins + replaces + 1) * sizeof(uint32_t), 0);
     DYN_ASSERT(dyn_ring_s3_table(ring, old_table) == DYN_OK);
     /* The current members, ascending: the distinct owners of the table. */
+    uint8_t *owns = lua_newuserdatauv(L, processes + 1, 0);
+    memset(owns, 0, processes + 1);
+    for (size_t p = 0; p < q; p++) {
+        DYN_ASSERT(old_table[p] >= 1 && old_table[p] <= processes);
+        owns[old_table[p]] = 1;
+    }
     size_t olds = 0;
-    for (uint32_t id = 1; id <= processes && olds < old_count; id++)
-        if (dyn_ring_ownership(ring, id, 1) > 0.0)
+    for (uint32_t id = 1; id <= processes; id++)
+        if (owns[id])
             old_ids[olds++] = id;
     DYN_ASSERT(olds == old_count);
     for (size_t i = 0; i < leaves + removes; i++) {
