@@ -31,7 +31,8 @@
  *   ring_seed          1            draws of the ring; must be the same on every node and client
  *   sync               "every_write"  LMDB sync policy: "every_write", "interval" or "none"
  *   sync_interval_ms   1000         flush period under "interval"
- *   map_size_mb        1024         the largest the data file may grow
+ *   map_size_mb        1024         the largest the data file may grow (it is this size from
+ *                                   the start as a sparse file: `du` shows what it holds)
  *   sync_writes        "none"       replicas that fsync before acknowledging: "none", "one", "all"
  *   resolution         "vclock"     "vclock" (siblings) or "lww" (the last-write-wins baseline)
  *   vclock_threshold   10           clock truncation threshold

@@ -166,6 +166,7 @@ typedef struct daemon {
     uv_timer_t flush_timer, stats_timer;
     int stopping;
     int flush_failed;
+    int storage_lost; /* a write batch failed to commit: nothing more leaves, and the node stops */
     uint64_t drops_logged[32]; /* by -status: log rate limiting per kind */
     timing_t timing;
     uint64_t admin_requests, admin_refused;
@@ -274,6 +275,30 @@ static void on_trace(void *arg, const dyn_trace_event_t *ev)
 }
 
 /* Log the first drops of each kind, then one in a thousand: a flood must not flood the log. */
+/*
+ * Group commit: the writes this loop turn made are committed (under every_write, fsynced) before
+ * any datagram leaves, so no reply or acknowledgement runs ahead of the write it answers. A lost
+ * batch withholds what was about to leave: its writes' acknowledgements must not go out.
+ */
+static int before_send(void *arg)
+{
+    daemon_t *d = arg;
+    if (d->storage_lost)
+        return 1;
+    if (!d->store || net_lmdb_commit(d->store) == DYN_OK)
+        return 0;
+    /*
+     * The node's memory now disagrees with its disk (a write it counted toward a quorum is
+     * gone), so it stops, as PostgreSQL does on a failed fsync: a restart resumes from the last
+     * commit with a new epoch, and its peers' hints and anti-entropy repair the rest.
+     */
+    d->storage_lost = 1;
+    say(NET_LOG_ERROR, "LMDB commit failed: this turn's writes are lost; withholding what answers "
+        "them and stopping (a restart resumes from the last commit)");
+    uv_stop(&d->loop);
+    return 1;
+}
+
 static void on_drop(void *arg, const char *why, int status, const struct sockaddr *from)
 {
     daemon_t *d = arg;
@@ -340,11 +365,12 @@ static size_t format_stats(daemon_t *d, char *buf, size_t cap, int with_latency)
         " clients_forgotten=%" PRIu64 " fragmented=%" PRIu64 " reassembled=%" PRIu64
         " fragments_refused=%" PRIu64 " wrong_key=%" PRIu64 " client_refused=%" PRIu64
         " timers=%zu admin_requests=%" PRIu64 " admin_refused=%" PRIu64
-        " untimed_requests=%" PRIu64 "\n",
+        " untimed_requests=%" PRIu64 " withheld=%" PRIu64 "\n",
         u.received, u.delivered, u.sent, u.truncated, u.unknown_sender, u.no_route,
         u.send_too_big, u.send_errors, u.recv_errors, u.clients_forgotten, u.fragmented,
         u.reassembled, u.fragments_refused, u.wrong_key, d->client_refused,
-        net_uv_timers_pending(d->env), d->admin_requests, d->admin_refused, d->timing.untimed);
+        net_uv_timers_pending(d->env), d->admin_requests, d->admin_refused, d->timing.untimed,
+        u.withheld);
     out_add(&o,
         "seal sealed=%" PRIu64 " unsealed=%" PRIu64 " too_short=%" PRIu64
         " bad_format=%" PRIu64 " wrong_cluster=%" PRIu64 " unknown_key=%" PRIu64
@@ -384,9 +410,9 @@ static size_t format_stats(daemon_t *d, char *buf, size_t cap, int with_latency)
     out_add(&o,
         "store puts=%" PRIu64 " dels=%" PRIu64 " gets=%" PRIu64 " scans=%" PRIu64
         " syncs=%" PRIu64 " corrupt_records=%" PRIu64 " corrupt_unlisted=%" PRIu64
-        " long_collisions=%" PRIu64 "\n",
+        " long_collisions=%" PRIu64 " batches=%" PRIu64 " batches_lost=%" PRIu64 "\n",
         l.puts, l.dels, l.gets, l.scans, l.syncs, l.corrupt_records, l.corrupt_unlisted,
-        l.long_collisions);
+        l.long_collisions, l.batches, l.batches_lost);
     return o.len;
 }
 
@@ -1149,7 +1175,8 @@ static int run(const options_t *o)
         .clients_max = c->clients_max, .socket_buffer_bytes = (int)c->socket_buffer_kb * 1024,
     };
     net_uv_handler_t handler = {.on_message = on_message, .on_timer = on_timer,
-                                .trace = on_trace, .on_drop = on_drop, .arg = d};
+                                .trace = on_trace, .on_drop = on_drop,
+                                .before_send = before_send, .arg = d};
     rc = net_uv_create(&uc, &handler, &d->env, err, sizeof(err));
     free(peers);
     sodium_memzero(key, sizeof(key));

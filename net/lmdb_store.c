@@ -40,6 +40,10 @@
 /* The long record's header: the short one, then the key's length (u16 little-endian). */
 #define LONG_HEADER_BYTES (NET_LMDB_RECORD_HEADER_BYTES + 2u)
 #define RECORD_SEED 0x6c6d64627265636fULL /* "lmdbreco" */
+/* The most a write batch holds before it is committed mid-turn: its changes, and their bytes. */
+#define BATCH_CHANGES_MAX 64u
+#define BATCH_BYTES_MAX (1u << 20)
+
 
 DYN_STATIC_ASSERT(NET_LMDB_RECORD_HEADER_BYTES == 1 + 8, "header: format byte + 64-bit sum");
 DYN_STATIC_ASSERT(NET_LMDB_KEY_MAX <= UINT16_MAX, "key lengths fit 16 bits");
@@ -64,6 +68,16 @@ struct net_lmdb {
     /* The snapshot gets read from; live until the next write commits (see the header). */
     MDB_txn *read_txn;
     bool read_live;
+    /* The write batch: one transaction for every put and del until net_lmdb_commit, and a copy
+     * of each change so that one failed change does not take the batch's others with it. */
+    MDB_txn *write_txn;
+    uint8_t *log;
+    size_t log_length, log_capacity;
+    uint32_t batch_changes;
+    bool batch_alone; /* the map is nearly full: this batch ends after one change */
+    size_t page_size;
+    size_t batch_headroom; /* see net_lmdb_options_t */
+    bool batch_lost; /* a failed change could not be split from the batch: all of it is gone */
     net_lmdb_stats_t stats;
     corrupt_list_t corrupt[DYN_SPACE_COUNT_];
 };
@@ -283,7 +297,9 @@ int net_lmdb_open(const char *dir, const net_lmdb_options_t *opt, net_lmdb_t **o
         return DYN_ENOMEM;
     }
     s->sync = o.sync;
-    unsigned flags = MDB_NOTLS;
+    s->batch_headroom = o.batch_headroom_bytes ? o.batch_headroom_bytes
+                                               : NET_LMDB_BATCH_HEADROOM_DEFAULT;
+    unsigned flags = MDB_NOTLS | MDB_WRITEMAP;
     if (o.sync == NET_SYNC_INTERVAL)
         flags |= MDB_NOSYNC;
     else if (o.sync == NET_SYNC_NONE)
@@ -329,6 +345,8 @@ int net_lmdb_open(const char *dir, const net_lmdb_options_t *opt, net_lmdb_t **o
     }
     /* Capped so that a long key's stored form fits NET_LMDB_KEY_LIMIT-sized buffers; a build
      * with a larger MDB_MAXKEYSIZE just sends more keys to the long databases. */
+    MDB_stat st;
+    s->page_size = mdb_env_stat(s->env, &st) == 0 ? st.ms_psize : 4096;
     int max = mdb_env_get_maxkeysize(s->env);
     DYN_ASSERT(max > (int)LONG_HASH_BYTES);
     s->inline_max = (size_t)max < NET_LMDB_KEY_LIMIT ? (size_t)max : NET_LMDB_KEY_LIMIT;
@@ -336,8 +354,158 @@ int net_lmdb_open(const char *dir, const net_lmdb_options_t *opt, net_lmdb_t **o
     return DYN_OK;
 }
 
+/* ---- the write batch ---------------------------------------------------------------- */
+
+/*
+ * Each change of the batch is logged (its header, key and blob) as it is made. When LMDB fails a
+ * change, the transaction is fit only for abort, which would take the batch's earlier changes
+ * with it though their puts have returned DYN_OK: the log lets them be made again, alone.
+ */
+typedef struct log_head {
+    uint8_t op, space;
+    uint16_t pad;
+    uint32_t key_length, blob_length;
+} log_head_t;
+
+enum { LOG_PUT = 1, LOG_DEL = 2 };
+
+static int apply(net_lmdb_t *s, MDB_txn *txn, uint8_t op, dyn_space_t space, const uint8_t *key,
+                 size_t key_length, const uint8_t *blob, size_t blob_length, bool *broken);
+
+/* Append a change; *key_copy and *blob_copy point at the log's copies until the next append. */
+static int log_append(net_lmdb_t *s, uint8_t op, dyn_space_t space, const uint8_t *key,
+                      size_t key_length, const uint8_t *blob, size_t blob_length,
+                      const uint8_t **key_copy, const uint8_t **blob_copy)
+{
+    size_t need = sizeof(log_head_t) + key_length + blob_length;
+    if (s->log_capacity - s->log_length < need) {
+        size_t cap = s->log_capacity ? s->log_capacity : 4096;
+        while (cap - s->log_length < need)
+            cap *= 2;
+        uint8_t *log = realloc(s->log, cap);
+        if (!log)
+            return DYN_ENOMEM;
+        s->log = log;
+        s->log_capacity = cap;
+    }
+    log_head_t h = {.op = op, .space = (uint8_t)space, .key_length = (uint32_t)key_length,
+                    .blob_length = (uint32_t)blob_length};
+    uint8_t *p = s->log + s->log_length;
+    memcpy(p, &h, sizeof h);
+    memcpy(p + sizeof h, key, key_length);
+    if (blob_length)
+        memcpy(p + sizeof h + key_length, blob, blob_length);
+    *key_copy = p + sizeof h;
+    *blob_copy = p + sizeof h + key_length;
+    s->log_length += need;
+    return DYN_OK;
+}
+
+/* End the get snapshot: called after a write commits, never before (see put). */
+static void end_read(net_lmdb_t *s)
+{
+    if (s->read_live) {
+        mdb_txn_reset(s->read_txn);
+        s->read_live = false;
+    }
+}
+
+/* Commit the batch, if one is open; a failure marks it lost for net_lmdb_commit to report. */
+static int batch_commit(net_lmdb_t *s)
+{
+    if (!s->write_txn)
+        return 0;
+    int rc = mdb_txn_commit(s->write_txn);
+    s->write_txn = NULL;
+    s->log_length = 0;
+    s->batch_changes = 0;
+    end_read(s);
+    if (rc != 0) {
+        s->batch_lost = true;
+        s->stats.batches_lost++;
+        return rc;
+    }
+    s->stats.batches++;
+    if (s->sync == NET_SYNC_EVERY_WRITE)
+        s->stats.syncs++;
+    return 0;
+}
+
+/* Make the logged changes from `at` on in txn; `one` stops after the first. 0, or -1 on failure. */
+static int redo(net_lmdb_t *s, MDB_txn *txn, size_t *at, bool one)
+{
+    while (*at < s->log_length) {
+        log_head_t h;
+        memcpy(&h, s->log + *at, sizeof h);
+        const uint8_t *key = s->log + *at + sizeof h;
+        bool broken = false;
+        int st = apply(s, txn, h.op, (dyn_space_t)h.space, key, h.key_length,
+                       key + h.key_length, h.blob_length, &broken);
+        if (broken || (st != DYN_OK && st != DYN_ENOTFOUND))
+            return -1;
+        *at += sizeof h + h.key_length + h.blob_length;
+        if (one)
+            break;
+    }
+    return 0;
+}
+
+/*
+ * A change broke the batch's transaction: make the logged changes again in a new one, and if
+ * that fails too (the batch together does not fit where its changes did one by one), one
+ * transaction per change, as if there had been no batch.
+ */
+static void batch_redo(net_lmdb_t *s)
+{
+    mdb_txn_abort(s->write_txn);
+    s->write_txn = NULL;
+    size_t at = 0;
+    MDB_txn *txn;
+    /* A failed commit frees its transaction; a failed change leaves it to abort. */
+    if (s->log_length && mdb_txn_begin(s->env, NULL, 0, &txn) == 0) {
+        if (redo(s, txn, &at, false) != 0) {
+            mdb_txn_abort(txn);
+            at = 0;
+        } else if (mdb_txn_commit(txn) != 0) {
+            at = 0;
+        }
+    }
+    while (at < s->log_length) {
+        size_t from = at;
+        if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
+            break;
+        if (redo(s, txn, &at, true) != 0) {
+            mdb_txn_abort(txn);
+            break;
+        }
+        if (mdb_txn_commit(txn) != 0) {
+            at = from;
+            break;
+        }
+    }
+    if (at < s->log_length) {
+        s->batch_lost = true;
+        s->stats.batches_lost++;
+    } else {
+        s->stats.batches++;
+    }
+    s->log_length = 0;
+    s->batch_changes = 0;
+    end_read(s);
+}
+
+int net_lmdb_commit(net_lmdb_t *s)
+{
+    batch_commit(s);
+    if (!s->batch_lost)
+        return DYN_OK;
+    s->batch_lost = false;
+    return DYN_EIO;
+}
+
 int net_lmdb_flush(net_lmdb_t *s)
 {
+    batch_commit(s);
     int rc = mdb_env_sync(s->env, 1);
     if (rc != 0)
         return DYN_EIO;
@@ -350,9 +518,12 @@ int net_lmdb_close(net_lmdb_t *s)
     if (!s)
         return DYN_OK;
     int rc = net_lmdb_flush(s);
+    if (rc == DYN_OK && s->batch_lost)
+        rc = DYN_EIO;
     if (s->read_txn)
         mdb_txn_abort(s->read_txn);
     mdb_env_close(s->env);
+    free(s->log);
     free(s);
     return rc;
 }
@@ -375,24 +546,15 @@ size_t net_lmdb_key_inline_max(const net_lmdb_t *s)
 
 /* ---- the storage interface ------------------------------------------------------------- */
 
-/* End the get snapshot: called after a write commits, never before (see put). */
-static void end_read(net_lmdb_t *s)
-{
-    if (s->read_live) {
-        mdb_txn_reset(s->read_txn);
-        s->read_live = false;
-    }
-}
-
-/* A long key's get, in the get snapshot (already live). */
-static int long_get(net_lmdb_t *s, dyn_space_t space, const uint8_t *key, size_t key_length,
-                    const uint8_t **blob, size_t *blob_length)
+/* A long key's get, in txn (the batch's, or the get snapshot). */
+static int long_get(net_lmdb_t *s, MDB_txn *txn, dyn_space_t space, const uint8_t *key,
+                    size_t key_length, const uint8_t **blob, size_t *blob_length)
 {
     uint8_t stored[NET_LMDB_KEY_LIMIT];
     long_stored_key(s, key, key_length, stored);
     MDB_val k = {.mv_size = s->inline_max, .mv_data = stored};
     MDB_val v;
-    int rc = mdb_get(s->read_txn, s->dbi_long[space], &k, &v);
+    int rc = mdb_get(txn, s->dbi_long[space], &k, &v);
     if (rc != 0)
         return status_of(rc);
     long_record_t r;
@@ -417,7 +579,9 @@ static int lmdb_get(void *ctx, dyn_space_t space, const uint8_t *key, size_t key
     s->stats.gets++;
     if (key_length == 0 || key_length > NET_LMDB_KEY_MAX)
         return DYN_ENOTFOUND; /* no such key can have been stored */
-    if (!s->read_live) {
+    /* While a batch is open, read through it: it sees its own changes. */
+    MDB_txn *txn = s->write_txn;
+    if (!txn && !s->read_live) {
         int rc = s->read_txn ? mdb_txn_renew(s->read_txn)
                              : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->read_txn);
         if (rc != 0) {
@@ -429,11 +593,13 @@ static int lmdb_get(void *ctx, dyn_space_t space, const uint8_t *key, size_t key
         }
         s->read_live = true;
     }
+    if (!txn)
+        txn = s->read_txn;
     if (key_length > s->inline_max)
-        return long_get(s, space, key, key_length, blob, blob_length);
+        return long_get(s, txn, space, key, key_length, blob, blob_length);
     MDB_val k = {.mv_size = key_length, .mv_data = (void *)key};
     MDB_val v;
-    int rc = mdb_get(s->read_txn, s->dbi[space], &k, &v);
+    int rc = mdb_get(txn, s->dbi[space], &k, &v);
     if (rc != 0)
         return status_of(rc);
     if (!record_ok(key, key_length, &v)) {
@@ -442,30 +608,6 @@ static int lmdb_get(void *ctx, dyn_space_t space, const uint8_t *key, size_t key
     }
     *blob = (const uint8_t *)v.mv_data + NET_LMDB_RECORD_HEADER_BYTES;
     *blob_length = v.mv_size - NET_LMDB_RECORD_HEADER_BYTES;
-    return DYN_OK;
-}
-
-/* Commit a write transaction, then release the get snapshot and account for the write. */
-static int commit_write(net_lmdb_t *s, MDB_txn *txn)
-{
-    int rc = mdb_txn_commit(txn);
-    if (rc != 0)
-        return status_of(rc);
-    end_read(s);
-    if (s->sync == NET_SYNC_EVERY_WRITE)
-        s->stats.syncs++;
-    return DYN_OK;
-}
-
-/* Commit, then forget the key's corrupt listing (its record is new or gone) and count. */
-static int finish_write(net_lmdb_t *s, MDB_txn *txn, dyn_space_t space, const uint8_t *key,
-                        size_t key_length, uint64_t *counter)
-{
-    int rc = commit_write(s, txn);
-    if (rc != DYN_OK)
-        return rc;
-    forget_corrupt(s, space, key, key_length);
-    (*counter)++;
     return DYN_OK;
 }
 
@@ -489,29 +631,111 @@ static int long_find(net_lmdb_t *s, MDB_txn *txn, dyn_space_t space, const uint8
     return DYN_EIO;
 }
 
-static int long_put(net_lmdb_t *s, MDB_txn *txn, dyn_space_t space, const uint8_t *key,
-                    size_t key_length, const uint8_t *blob, size_t blob_length)
+/*
+ * Make one change in txn. *broken is set when LMDB failed it and the transaction may only be
+ * aborted now; a change refused for its own sake (a del of an absent key, a long key whose slot
+ * another key holds) leaves the transaction as it was.
+ */
+static int apply(net_lmdb_t *s, MDB_txn *txn, uint8_t op, dyn_space_t space, const uint8_t *key,
+                 size_t key_length, const uint8_t *blob, size_t blob_length, bool *broken)
 {
     uint8_t stored[NET_LMDB_KEY_LIMIT];
-    long_stored_key(s, key, key_length, stored);
-    MDB_val k = {.mv_size = s->inline_max, .mv_data = stored};
-    MDB_val v;
-    int rc = long_find(s, txn, space, key, key_length, &k, &v);
-    if (rc != DYN_OK && rc != DYN_ENOTFOUND)
-        return rc;
-    k = (MDB_val){.mv_size = s->inline_max, .mv_data = stored};
-    v = (MDB_val){.mv_size = LONG_HEADER_BYTES + key_length + blob_length, .mv_data = NULL};
-    rc = mdb_put(txn, s->dbi_long[space], &k, &v, MDB_RESERVE);
-    if (rc != 0)
+    MDB_val k = {.mv_size = key_length, .mv_data = (void *)key};
+    MDB_dbi dbi = s->dbi[space];
+    bool is_long = key_length > s->inline_max;
+    if (is_long) {
+        long_stored_key(s, key, key_length, stored);
+        k = (MDB_val){.mv_size = s->inline_max, .mv_data = stored};
+        dbi = s->dbi_long[space];
+        MDB_val v;
+        int rc = long_find(s, txn, space, key, key_length, &k, &v);
+        if (rc == DYN_EIO) /* the slot is another key's: ours is not stored, and cannot be */
+            return op == LOG_DEL ? DYN_ENOTFOUND : DYN_EIO;
+        if (rc != DYN_OK && rc != DYN_ENOTFOUND) {
+            *broken = true;
+            return rc;
+        }
+        if (op == LOG_DEL && rc == DYN_ENOTFOUND)
+            return DYN_ENOTFOUND;
+        k = (MDB_val){.mv_size = s->inline_max, .mv_data = stored};
+    }
+    int rc;
+    if (op == LOG_DEL) {
+        rc = mdb_del(txn, dbi, &k, NULL);
+        if (rc == MDB_NOTFOUND)
+            return DYN_ENOTFOUND;
+    } else {
+        /* MDB_RESERVE hands us the value's room in a dirty page, so the blob is copied once. */
+        size_t header = is_long ? LONG_HEADER_BYTES + key_length : NET_LMDB_RECORD_HEADER_BYTES;
+        MDB_val v = {.mv_size = header + blob_length, .mv_data = NULL};
+        rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+        if (rc == 0) {
+            uint8_t *p = v.mv_data;
+            uint8_t format = is_long ? RECORD_FORMAT_LONG : RECORD_FORMAT;
+            p[0] = format;
+            put_u64le(p + 1, record_sum(format, key, key_length, blob, blob_length));
+            if (is_long) {
+                p[NET_LMDB_RECORD_HEADER_BYTES] = (uint8_t)key_length;
+                p[NET_LMDB_RECORD_HEADER_BYTES + 1] = (uint8_t)(key_length >> 8);
+                memcpy(p + LONG_HEADER_BYTES, key, key_length);
+            }
+            if (blob_length) /* blob may be NULL for an empty value */
+                memcpy(p + header, blob, blob_length);
+        }
+    }
+    if (rc != 0) {
+        *broken = true;
         return status_of(rc);
-    uint8_t *p = v.mv_data;
-    p[0] = RECORD_FORMAT_LONG;
-    put_u64le(p + 1, record_sum(RECORD_FORMAT_LONG, key, key_length, blob, blob_length));
-    p[NET_LMDB_RECORD_HEADER_BYTES] = (uint8_t)key_length;
-    p[NET_LMDB_RECORD_HEADER_BYTES + 1] = (uint8_t)(key_length >> 8);
-    memcpy(p + LONG_HEADER_BYTES, key, key_length);
-    if (blob_length)
-        memcpy(p + LONG_HEADER_BYTES + key_length, blob, blob_length);
+    }
+    return DYN_OK;
+}
+
+/*
+ * A put or del joins the batch. It is made from the log's copy: the blob may be one get returned
+ * from a page of this very transaction, which the change itself may rewrite.
+ */
+static int change(net_lmdb_t *s, uint8_t op, dyn_space_t space, const uint8_t *key,
+                  size_t key_length, const uint8_t *blob, size_t blob_length, uint64_t *counter)
+{
+    if (!s->write_txn) {
+        int rc = mdb_txn_begin(s->env, NULL, 0, &s->write_txn);
+        if (rc != 0) {
+            s->write_txn = NULL;
+            return status_of(rc);
+        }
+        MDB_envinfo info;
+        size_t used = mdb_env_info(s->env, &info) == 0 ? (info.me_last_pgno + 1) * s->page_size
+                                                       : SIZE_MAX;
+        s->batch_alone = used > info.me_mapsize || info.me_mapsize - used < s->batch_headroom;
+    }
+    size_t mark = s->log_length;
+    const uint8_t *key_copy, *blob_copy;
+    int rc = log_append(s, op, space, key, key_length, blob, blob_length, &key_copy, &blob_copy);
+    if (rc != DYN_OK)
+        return rc;
+    bool broken = false;
+    rc = apply(s, s->write_txn, op, space, key_copy, key_length, blob_copy, blob_length, &broken);
+    if (rc != DYN_OK) {
+        s->log_length = mark; /* not part of the batch */
+        if (broken)
+            batch_redo(s);
+        return rc;
+    }
+    if (s->batch_alone) {
+        /* The change is the whole batch, so its own result tells of the commit. */
+        rc = batch_commit(s);
+        if (rc != 0) {
+            s->batch_lost = false;
+            s->stats.batches_lost--;
+            return status_of(rc);
+        }
+    } else if (++s->batch_changes >= BATCH_CHANGES_MAX || s->log_length > BATCH_BYTES_MAX) {
+        /* A turn that writes a great deal (a transfer's merge) commits as it goes: the batch's
+         * dirty pages and its log stay bounded. */
+        batch_commit(s);
+    }
+    forget_corrupt(s, space, key, key_length);
+    (*counter)++;
     return DYN_OK;
 }
 
@@ -525,36 +749,7 @@ static int lmdb_put(void *ctx, dyn_space_t space, const uint8_t *key, size_t key
     if (key_length > NET_LMDB_KEY_MAX ||
         blob_length > UINT32_MAX - LONG_HEADER_BYTES - NET_LMDB_KEY_MAX)
         return DYN_ETOOBIG;
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc != 0)
-        return status_of(rc);
-    if (key_length > s->inline_max) {
-        rc = long_put(s, txn, space, key, key_length, blob, blob_length);
-        if (rc != DYN_OK) {
-            mdb_txn_abort(txn);
-            return rc;
-        }
-        return finish_write(s, txn, space, key, key_length, &s->stats.puts);
-    }
-    MDB_val k = {.mv_size = key_length, .mv_data = (void *)key};
-    MDB_val v = {.mv_size = NET_LMDB_RECORD_HEADER_BYTES + blob_length, .mv_data = NULL};
-    /*
-     * MDB_RESERVE hands us the value's room in a dirty page, so the blob is copied once. The blob
-     * may be one get returned: it lies in a page of the get snapshot, still open, so this
-     * transaction cannot have reused that page.
-     */
-    rc = mdb_put(txn, s->dbi[space], &k, &v, MDB_RESERVE);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return status_of(rc);
-    }
-    uint8_t *p = v.mv_data;
-    p[0] = RECORD_FORMAT;
-    put_u64le(p + 1, record_sum(RECORD_FORMAT, key, key_length, blob, blob_length));
-    if (blob_length) /* blob may be NULL for an empty value */
-        memcpy(p + NET_LMDB_RECORD_HEADER_BYTES, blob, blob_length);
-    return finish_write(s, txn, space, key, key_length, &s->stats.puts);
+    return change(s, LOG_PUT, space, key, key_length, blob, blob_length, &s->stats.puts);
 }
 
 static int lmdb_del(void *ctx, dyn_space_t space, const uint8_t *key, size_t key_length)
@@ -563,32 +758,7 @@ static int lmdb_del(void *ctx, dyn_space_t space, const uint8_t *key, size_t key
     DYN_ASSERT(space < DYN_SPACE_COUNT_);
     if (key_length == 0 || key_length > NET_LMDB_KEY_MAX)
         return DYN_ENOTFOUND;
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc != 0)
-        return status_of(rc);
-    uint8_t stored[NET_LMDB_KEY_LIMIT];
-    MDB_val k = {.mv_size = key_length, .mv_data = (void *)key};
-    MDB_dbi dbi = s->dbi[space];
-    if (key_length > s->inline_max) {
-        long_stored_key(s, key, key_length, stored);
-        k = (MDB_val){.mv_size = s->inline_max, .mv_data = stored};
-        dbi = s->dbi_long[space];
-        MDB_val v;
-        rc = long_find(s, txn, space, key, key_length, &k, &v);
-        if (rc == DYN_EIO)
-            rc = DYN_ENOTFOUND; /* the slot is another key's: ours is not stored */
-        if (rc != DYN_OK) {
-            mdb_txn_abort(txn);
-            return rc;
-        }
-    }
-    rc = mdb_del(txn, dbi, &k, NULL);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return status_of(rc);
-    }
-    return finish_write(s, txn, space, key, key_length, &s->stats.dels);
+    return change(s, LOG_DEL, space, key, key_length, NULL, 0, &s->stats.dels);
 }
 
 /* One key and blob of a scan, pointing into the scan's snapshot. */
@@ -684,6 +854,8 @@ static int lmdb_scan(void *ctx, dyn_space_t space, dyn_storage_scan_fn fn, void 
     net_lmdb_t *s = ctx;
     DYN_ASSERT(space < DYN_SPACE_COUNT_);
     s->stats.scans++;
+    /* The scan's snapshot must hold the batch: commit it (a loss is reported by commit). */
+    batch_commit(s);
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0)
@@ -729,9 +901,12 @@ static int lmdb_scan(void *ctx, dyn_space_t space, dyn_storage_scan_fn fn, void 
 static int lmdb_sync(void *ctx)
 {
     net_lmdb_t *s = ctx;
+    batch_commit(s);
+    if (s->batch_lost)
+        return DYN_EIO; /* still reported by net_lmdb_commit, so that nothing acknowledges it */
     switch (s->sync) {
     case NET_SYNC_INTERVAL: return net_lmdb_flush(s);
-    case NET_SYNC_EVERY_WRITE: return DYN_OK; /* every commit was fsynced already */
+    case NET_SYNC_EVERY_WRITE: return DYN_OK; /* the commit was fsynced */
     case NET_SYNC_NONE: return DYN_OK;        /* by definition; see the header */
     }
     DYN_ASSERT(0);

@@ -16,18 +16,29 @@
  * the key is counted and remembered (up to NET_LMDB_CORRUPT_MAX keys per space) so that the
  * daemon can fetch the record again from its peers (net_lmdb_take_corrupt).
  *
- * Durability: every put and del is its own committed LMDB transaction, so what get returns is
- * always committed. Whether a commit also reaches the platter is the sync policy:
+ * The map is writable (MDB_WRITEMAP): a commit writes its pages in place in the map instead of
+ * through write(2) from malloc'd copies, which was a fifth of a loaded node's time. The price is
+ * LMDB's protection against stray writes into the map by this process (the record checksums
+ * still catch a damaged value), and a data file as large as the map from the start: sparse, so
+ * `du` shows what it holds.
  *
- *   NET_SYNC_EVERY_WRITE  each commit is fsynced before put/del returns. Nothing acknowledged is
- *                         lost even to a power cut; costs one fsync (0.1 to 10 ms) per write.
+ * Durability: puts and dels join one LMDB write transaction, the batch, which
+ * net_lmdb_commit() commits (a scan, the storage `sync` op, net_lmdb_flush() and close commit it
+ * too). The daemon commits before any datagram leaves (net_uv_handler_t.before_send), so a
+ * reply or acknowledgement never leaves before the write it answers is committed: one commit, and
+ * under every_write one fsync, serves every write that one turn of the event loop made (group
+ * commit). A get sees the batch's changes. Whether a commit also reaches the platter is the sync
+ * policy:
+ *
+ *   NET_SYNC_EVERY_WRITE  each commit is fsynced. Nothing acknowledged is lost even to a power
+ *                         cut; costs one fsync (0.1 to 10 ms) per loop turn that wrote.
  *   NET_SYNC_INTERVAL     commits are not fsynced (MDB_NOSYNC); the storage `sync` op and
  *                         net_lmdb_flush() fsync everything committed so far, and the daemon calls
- *                         flush on a timer. A crash of the process loses nothing (the data is in
- *                         the kernel's page cache); a crash of the machine loses the commits since
- *                         the last sync, and LMDB warns that the file itself may be damaged
- *                         unless the filesystem preserves write order (record checksums catch
- *                         damaged values, not a damaged tree). The paper's buffered writes
+ *                         flush on a timer. A crash of the process loses nothing committed (the
+ *                         data is in the kernel's page cache); a crash of the machine loses the
+ *                         commits since the last sync, and LMDB warns that the file itself may be
+ *                         damaged unless the filesystem preserves write order (record checksums
+ *                         catch damaged values, not a damaged tree). The paper's buffered writes
  *                         (section 6.1): N replicas cover for one machine's lost buffer.
  *   NET_SYNC_NONE         no fsync at all (MDB_NOSYNC | MDB_NOMETASYNC) except by an explicit
  *                         net_lmdb_flush() or at close; the storage `sync` op does nothing, so
@@ -35,14 +46,22 @@
  *                         sync_writes) do not hold across a machine crash. For tests and
  *                         benchmarks, and for nodes whose data can be rebuilt from replicas.
  *
- * The get pointer: a get returns a pointer straight into LMDB's memory map, read inside a read
- * transaction that the engine keeps open until the next put or del has committed. LMDB never
- * reuses a page that an open read transaction can see, so every blob handed out since the last
- * write stays valid and unchanged, with no copy, and a put may be handed a blob get returned. This
- * is more than storage.h promises (a scan does not end it). The price is one pinned snapshot while
- * no write happens, which is free: only writes reclaim pages, and each write releases the snapshot
- * right after it commits. Copying into an engine buffer instead would cost a copy per read and
- * could not keep two gets' blobs valid at once without a buffer per get.
+ * A change LMDB fails (the map full, an I/O error) leaves the transaction fit only for abort; the
+ * engine keeps a copy of the batch's changes and makes the others again in a new transaction, so
+ * one refused put costs nobody else's. Only when that fails too, or a commit fails, is the batch
+ * lost, and net_lmdb_commit() says so: the caller must then withhold what it was about to send.
+ * A batch that runs the map full can find that its changes, made again, no longer all fit; so
+ * once the map has less than the batch headroom left, every change commits alone, as it did
+ * before batches, and fails alone.
+ *
+ * The get pointer: outside a batch, a get returns a pointer straight into LMDB's memory map, read
+ * inside a read transaction that the engine keeps open until the next commit. LMDB never reuses a
+ * page that an open read transaction can see, so those blobs stay valid and unchanged, with no
+ * copy. Inside a batch a get reads through the batch's transaction, and its blob may sit in a
+ * page the batch's next change rewrites: valid until the next put, del or scan, as storage.h
+ * promises and no longer. A put may be handed a blob get returned: the change is made from the
+ * engine's copy of it. The read snapshot is one pinned snapshot while no write happens, which is
+ * free: only writes reclaim pages, and each commit releases it.
  *
  * A scan reads a snapshot of its own, taken when it starts: its callback may call get (and, should
  * it ever need to, put or del, which the scan then does not see). The key and blob a scan passes
@@ -79,7 +98,12 @@ typedef struct net_lmdb_options {
      * whole pages. A put that would outgrow it fails with DYN_EFULL. */
     size_t map_size_bytes;
     net_sync_policy_t sync;
+    /* Batches are made only while the map has this much room left (see Durability); 0 means
+     * NET_LMDB_BATCH_HEADROOM_DEFAULT. Tests lower it to run a batch into a full map. */
+    size_t batch_headroom_bytes;
 } net_lmdb_options_t;
+
+#define NET_LMDB_BATCH_HEADROOM_DEFAULT ((size_t)16 << 20) /* 16 MiB */
 
 #define NET_LMDB_MAP_SIZE_DEFAULT ((size_t)1 << 30) /* 1 GiB */
 
@@ -104,6 +128,8 @@ typedef struct net_lmdb_stats {
     uint64_t corrupt_unlisted;/* corrupt keys not remembered: the list was full, or the record's
                                  key itself was damaged */
     uint64_t long_collisions; /* long-key puts refused: another key had its prefix and hash */
+    uint64_t batches;         /* write batches committed */
+    uint64_t batches_lost;    /* write batches that failed to commit (see Durability) */
 } net_lmdb_stats_t;
 
 typedef struct net_lmdb net_lmdb_t;
@@ -126,7 +152,14 @@ int net_lmdb_close(net_lmdb_t *store);
 
 dyn_storage_t net_lmdb_storage(net_lmdb_t *store);
 
-/* fsync every committed change, whatever the policy. DYN_OK or DYN_EIO. */
+/*
+ * Commit the write batch, if one is open (under every_write, fsynced). DYN_OK, or DYN_EIO when
+ * changes made since the last call were lost: their puts and dels returned DYN_OK, but nothing
+ * that depends on them may be acknowledged.
+ */
+int net_lmdb_commit(net_lmdb_t *store);
+
+/* Commit the batch, then fsync every committed change, whatever the policy. DYN_OK or DYN_EIO. */
 int net_lmdb_flush(net_lmdb_t *store);
 
 net_lmdb_stats_t net_lmdb_stats(const net_lmdb_t *store);

@@ -515,6 +515,12 @@ static socklen_t addr_length(const struct sockaddr_storage *a)
     return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
+/* The owner's before_send: 0 to let datagrams leave. */
+static int before_send(net_uv_t *env)
+{
+    return env->handler.before_send ? env->handler.before_send(env->handler.arg) : 0;
+}
+
 /* Send the batch: sendmmsg until done; the rest to libuv's queue if the kernel is full. */
 static void tx_flush(net_uv_t *env)
 {
@@ -523,6 +529,10 @@ static void tx_flush(net_uv_t *env)
         return;
     env->tx_count = 0;
     env->tx_used = 0;
+    if (before_send(env) != 0) {
+        env->stats.withheld += n;
+        return;
+    }
     struct mmsghdr msgs[TX_BATCH];
     struct iovec iov[TX_BATCH];
     for (uint32_t i = 0; i < n; i++) {
@@ -556,8 +566,18 @@ static void tx_flush(net_uv_t *env)
                          env->tx_arena + env->tx_offset[i], env->tx_length[i]);
 }
 
-static void on_tx_prepare(uv_prepare_t *h) { tx_flush(h->data); }
-static void on_tx_check(uv_check_t *h) { tx_flush(h->data); }
+/* Each loop turn ends its writes, whether or not anything is sent (a stored hint answers no
+ * one), so that no write waits in an open batch while the loop sleeps. */
+static void turn_flush(net_uv_t *env)
+{
+    if (env->tx_count)
+        tx_flush(env);
+    else
+        (void)before_send(env);
+}
+
+static void on_tx_prepare(uv_prepare_t *h) { turn_flush(h->data); }
+static void on_tx_check(uv_check_t *h) { turn_flush(h->data); }
 
 /* Seal one plaintext of at most NET_UV_PLAIN_MAX bytes into one datagram, into the batch when it
  * fits, else (a large fragment) straight out after the batch. */
@@ -584,6 +604,10 @@ static int send_datagram(net_uv_t *env, net_seal_t *seal, const struct sockaddr 
         return DYN_OK;
     }
     tx_flush(env);
+    if (before_send(env) != 0) {
+        env->stats.withheld++;
+        return DYN_OK; /* as if lost on the wire */
+    }
     int rc = net_seal(seal, bytes, length, env->tx_frame, sizeof(env->tx_frame),
                       &frame_length);
     if (rc != DYN_OK) {

@@ -97,6 +97,13 @@ typedef struct net_uv_handler {
     void (*trace)(void *arg, const dyn_trace_event_t *event);
     /* Optional: a datagram was dropped; `why` is a static string, `status` a dyn_status_t. */
     void (*on_drop)(void *arg, const char *why, int status, const struct sockaddr *from);
+    /*
+     * Optional: called before datagrams leave (the batch's sendmmsg, a large fragment sent at
+     * once) and once per loop turn even when nothing is sent, so that what the owner wrote while
+     * producing them is committed first (the daemon's group commit). Nonzero withholds what is
+     * waiting: the datagrams are dropped and counted in stats.withheld.
+     */
+    int (*before_send)(void *arg);
     void *arg;
 } net_uv_handler_t;
 
@@ -140,6 +147,7 @@ typedef struct net_uv_stats {
     uint64_t fragments_refused; /* fragments malformed, or refused by the table's bounds */
     uint64_t wrong_key;      /* authentic, but a node under the client key or a client under the
                                 cluster key (only with a client key) */
+    uint64_t withheld;       /* datagrams dropped because before_send refused them */
 } net_uv_stats_t;
 
 typedef struct net_uv net_uv_t;

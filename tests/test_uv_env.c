@@ -220,6 +220,78 @@ static void test_exchange_and_clients(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The owner's before_send runs before anything leaves, every loop turn; a refusal withholds. */
+typedef struct gate {
+    int calls, refuse;
+} gate_t;
+
+static gate_t the_gate;
+
+static int gate_before_send(void *arg)
+{
+    (void)arg;
+    the_gate.calls++;
+    return the_gate.refuse;
+}
+
+static void test_before_send(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    recorder_t rx_rec = {.loop = &loop}, tx_rec = {.loop = &loop};
+    net_uv_peer_t placeholder = {.id = 1};
+    char err[80];
+    net_uv_parse_addr("127.0.0.1:9", &placeholder.addr, err, sizeof(err));
+    net_uv_t *rx = make_env(&loop, &rx_rec, 1, "127.0.0.1:0", &placeholder, 1, 0);
+    net_uv_peer_t peer;
+    self_peer(rx, 1, &peer);
+    struct sockaddr_storage addr;
+    net_uv_parse_addr("127.0.0.1:0", &addr, err, sizeof(err));
+    net_uv_config_t c = {
+        .loop = &loop, .bind_addr = (const struct sockaddr *)&addr, .peers = &peer,
+        .peer_count = 1, .cluster = "unit", .key = test_key, .key_id = 1, .sender_id = NET_UV_CLIENT_BASE + 9,
+        .sender_epoch = net_uv_wall_now(),
+    };
+    net_uv_handler_t h = {.on_message = rec_message, .on_timer = rec_timer,
+                          .before_send = gate_before_send, .arg = &tx_rec};
+    net_uv_t *tx;
+    assert_int_equal(net_uv_create(&c, &h, &tx, err, sizeof(err)), DYN_OK);
+    dyn_env_t e = net_uv_env(tx);
+
+    /* Sending only batches: the gate is asked when the batch leaves, at the loop's turn. */
+    the_gate = (gate_t){0};
+    assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"one", 3), DYN_OK);
+    assert_int_equal(the_gate.calls, 0);
+    run_until(&loop, &rx_rec.received, 1);
+    assert_true(the_gate.calls >= 1);
+    assert_string_equal(rx_rec.text[0], "one");
+
+    /* Refused: the batch is dropped and counted, and the loop goes on turning. */
+    the_gate.refuse = 1;
+    assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"two", 3), DYN_OK);
+    assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"three", 5), DYN_OK);
+    int calls = the_gate.calls;
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_true(the_gate.calls > calls);
+    assert_int_equal(net_uv_stats(tx).withheld, 2);
+    /* A message in fragments: each fragment is withheld. */
+    static uint8_t big[NET_UV_PLAIN_MAX + 1000];
+    assert_int_equal(dyn_env_send(&e, 1, big, sizeof(big)), DYN_OK);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(net_uv_stats(tx).withheld, 2 + 2);
+    the_gate.refuse = 0;
+    assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"four", 4), DYN_OK);
+    run_until(&loop, &rx_rec.received, 2);
+    assert_string_equal(rx_rec.text[1], "four"); /* nothing withheld arrived */
+    assert_int_equal(net_uv_stats(tx).withheld, 4);
+
+    net_uv_destroy(tx);
+    net_uv_destroy(rx);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_addresses(void **state)
 {
     (void)state;
@@ -250,6 +322,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timers),
         cmocka_unit_test(test_exchange_and_clients),
+        cmocka_unit_test(test_before_send),
         cmocka_unit_test(test_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
