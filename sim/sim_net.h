@@ -40,9 +40,11 @@ const sim_dist_t *sim_net_latency(const sim_net_t *net);
 
 /*
  * The one-way delay of a datagram in microseconds (>= 1), ignoring faults. `type` is the message
- * type read from the header, 0 if unreadable.
+ * type read from the header, 0 if unreadable. Delays of the default latency are drawn from `rng`
+ * in batches, so a call may draw nothing or many; the sequence of delays is still a function of
+ * the stream's seed.
  */
-dyn_time_us sim_net_delay(const sim_net_t *net, dyn_endpoint_t from, dyn_endpoint_t to,
+dyn_time_us sim_net_delay(sim_net_t *net, dyn_endpoint_t from, dyn_endpoint_t to,
                           dyn_msg_type_t type, gsl_rng *rng);
 
 typedef enum sim_net_drop {

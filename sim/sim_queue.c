@@ -32,15 +32,23 @@ typedef struct slot {
  * slot pool: lanes are read front to back, so this memory streams through the cache instead of
  * being touched at random. Entry i of the lane's history sits at
  * ring[(head + i - head_abs) & mask].
+ *
+ * Lane events are timers: no payload, one kind per lane. Storing only what a timer has keeps an
+ * entry at 32 bytes, half a full event's; most entries are timeouts cancelled long before they are
+ * due and popped only to be dropped, so what a lane costs is mostly this memory streaming by.
  */
 typedef struct lane_entry {
-    uint64_t seq;
-    uint8_t cancelled;
-    sim_event_t ev;
+    dyn_time_us time;
+    uint64_t seq;                   /* LANE_CANCELLED set once cancelled */
+    uint64_t a;
+    uint32_t target, source;
 } lane_entry_t;
+
+#define LANE_CANCELLED (1ULL << 63)
 
 typedef struct lane {
     uint64_t key;
+    uint32_t kind;
     lane_entry_t *ring;
     size_t head, count, capacity;   /* capacity is a power of two */
     uint64_t head_abs;              /* how many entries were ever popped from this lane */
@@ -59,13 +67,26 @@ struct sim_queue {
     lane_t lanes[SIM_QUEUE_LANES_MAX];
     uint32_t lane_count;
     size_t lane_events;
+    sim_event_t peeked;             /* a lane head as sim_queue_peek shows it */
+    /*
+     * earliest()'s answer, kept while pushes leave it true: the loop peeks right after each pop
+     * (look-ahead), and the pop after asks again, so without this the lane heads and the heap
+     * top would be compared twice per event.
+     */
+    int next_source;                /* NEXT_UNKNOWN, or what earliest() would return */
+    dyn_time_us next_time;
+    uint64_t next_seq;
 };
+
+#define NEXT_UNKNOWN (-3)
 
 sim_queue_t *sim_queue_create(void)
 {
     sim_queue_t *q = calloc(1, sizeof(*q));
-    if (q)
+    if (q) {
         q->free_head = UINT32_MAX;
+        q->next_source = NEXT_UNKNOWN;
+    }
     return q;
 }
 
@@ -191,6 +212,19 @@ static int heap_insert(sim_queue_t *q, heap_entry_t e)
     return 0;
 }
 
+/* A push of (time, seq) from `source`: the earliest entry is either what it was or this one. */
+static inline void note_push(sim_queue_t *q, int source, dyn_time_us time, uint64_t seq)
+{
+    if (q->next_source == NEXT_UNKNOWN)
+        return;
+    if (q->next_source == -2 || time < q->next_time ||
+        (time == q->next_time && seq < q->next_seq)) {
+        q->next_source = source;
+        q->next_time = time;
+        q->next_seq = seq;
+    }
+}
+
 uint64_t sim_queue_push(sim_queue_t *q, const sim_event_t *ev)
 {
     uint64_t handle = 0;
@@ -201,6 +235,7 @@ uint64_t sim_queue_push(sim_queue_t *q, const sim_event_t *ev)
         release_slot(q, e.slot);
         return 0;
     }
+    note_push(q, -1, e.time, e.seq);
     return handle;
 }
 
@@ -221,21 +256,23 @@ static inline void lane_prefetch(const lane_t *lane)
 #endif
 }
 
-static lane_t *find_lane(sim_queue_t *q, uint64_t key)
+static lane_t *find_lane(sim_queue_t *q, uint64_t key, uint32_t kind)
 {
     for (uint32_t i = 0; i < q->lane_count; i++)
-        if (q->lanes[i].key == key)
+        if (q->lanes[i].key == key && q->lanes[i].kind == kind)
             return &q->lanes[i];
     if (q->lane_count == SIM_QUEUE_LANES_MAX)
         return NULL;
     lane_t *lane = &q->lanes[q->lane_count++];
     lane->key = key;
+    lane->kind = kind;
     return lane;
 }
 
 uint64_t sim_queue_push_lane(sim_queue_t *q, const sim_event_t *ev, uint64_t lane_key)
 {
-    lane_t *lane = find_lane(q, lane_key);
+    /* A lane entry has no room for a payload: an event with one goes to the heap. */
+    lane_t *lane = ev->data || ev->arg || ev->length ? NULL : find_lane(q, lane_key, ev->kind);
     if (!lane)
         return sim_queue_push(q, ev);
     if (lane->count == lane->capacity) {
@@ -253,13 +290,18 @@ uint64_t sim_queue_push_lane(sim_queue_t *q, const sim_event_t *ev, uint64_t lan
     if (lane->count > 0) {
         const lane_entry_t *tail =
             &lane->ring[(lane->head + lane->count - 1) & (lane->capacity - 1)];
-        DYN_ASSERT(tail->ev.time <= ev->time); /* a lane must stay sorted */
+        DYN_ASSERT(tail->time <= ev->time); /* a lane must stay sorted */
     }
     lane_entry_t *e = &lane->ring[(lane->head + lane->count) & (lane->capacity - 1)];
+    const volatile sim_event_t *src = ev; /* field-wide loads: see event_copy_in */
+    e->time = src->time;
     e->seq = q->seq++;
-    e->cancelled = 0;
-    event_copy_in(&e->ev, ev);
+    e->a = src->a;
+    e->target = src->target;
+    e->source = src->source;
     uint64_t position = lane->head_abs + lane->count;
+    if (lane->count == 0) /* behind a head, a push changes nothing at the front */
+        note_push(q, (int)(lane - q->lanes), e->time, e->seq);
     lane->count++;
     q->lane_events++;
     return LANE_HANDLE_BIT | ((uint64_t)(lane - q->lanes) << 56) | (position & LANE_POS_MASK);
@@ -275,7 +317,8 @@ void sim_queue_cancel(sim_queue_t *q, uint64_t handle)
         lane_t *lane = &q->lanes[index];
         if (position < lane->head_abs || position >= lane->head_abs + lane->count)
             return; /* already popped */
-        lane->ring[(lane->head + (position - lane->head_abs)) & (lane->capacity - 1)].cancelled = 1;
+        lane->ring[(lane->head + (position - lane->head_abs)) & (lane->capacity - 1)].seq |=
+            LANE_CANCELLED;
         return;
     }
     uint32_t s = (uint32_t)handle;
@@ -330,9 +373,18 @@ static heap_entry_t heap_pop(sim_queue_t *q)
     return top;
 }
 
-/* The source holding the earliest entry: -1 for the heap, a lane index, or -2 if empty. */
-static int earliest(const sim_queue_t *q)
+static inline void lane_event(const lane_t *lane, const lane_entry_t *e, sim_event_t *out)
 {
+    *out = (sim_event_t){
+        .time = e->time, .kind = lane->kind, .target = e->target, .source = e->source, .a = e->a,
+    };
+}
+
+/* The source holding the earliest entry: -1 for the heap, a lane index, or -2 if empty. */
+static int earliest(sim_queue_t *q)
+{
+    if (q->next_source != NEXT_UNKNOWN)
+        return q->next_source;
     int best = q->size ? -1 : -2;
     dyn_time_us time = q->size ? q->heap[0].time : 0;
     uint64_t seq = q->size ? q->heap[0].seq : 0;
@@ -341,12 +393,16 @@ static int earliest(const sim_queue_t *q)
         if (lane->count == 0)
             continue;
         const lane_entry_t *head = &lane->ring[lane->head];
-        if (best == -2 || head->ev.time < time || (head->ev.time == time && head->seq < seq)) {
-            time = head->ev.time;
-            seq = head->seq;
+        uint64_t head_seq = head->seq & ~LANE_CANCELLED;
+        if (best == -2 || head->time < time || (head->time == time && head_seq < seq)) {
+            time = head->time;
+            seq = head_seq;
             best = (int)i;
         }
     }
+    q->next_source = best;
+    q->next_time = time;
+    q->next_seq = seq;
     return best;
 }
 
@@ -357,10 +413,9 @@ int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
         int source = earliest(q);
         if (source == -2)
             return 0;
-        dyn_time_us next = source == -1 ? q->heap[0].time
-                                        : q->lanes[source].ring[q->lanes[source].head].ev.time;
-        if (next > limit_us)
+        if (q->next_time > limit_us)
             return -1;
+        q->next_source = NEXT_UNKNOWN;
         if (source >= 0) {
             lane_t *lane = &q->lanes[source];
             lane_entry_t *e = &lane->ring[lane->head];
@@ -369,12 +424,9 @@ int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
             lane->head_abs++;
             lane->count--;
             q->lane_events--;
-            if (e->cancelled) {
-                if (discard)
-                    discard(&e->ev);
-                continue;
-            }
-            *out = e->ev;
+            if (e->seq & LANE_CANCELLED)
+                continue; /* nothing to discard: lane events carry no payload */
+            lane_event(lane, e, out);
             return 1;
         }
         heap_entry_t e = heap_pop(q);
@@ -390,14 +442,16 @@ int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
     }
 }
 
-const sim_event_t *sim_queue_peek(const sim_queue_t *q)
+const sim_event_t *sim_queue_peek(sim_queue_t *q)
 {
     int source = earliest(q);
     if (source == -2)
         return NULL;
     if (source == -1)
         return &q->slots[q->heap[0].slot].ev;
-    return &q->lanes[source].ring[q->lanes[source].head].ev;
+    const lane_t *lane = &q->lanes[source];
+    lane_event(lane, &lane->ring[lane->head], &q->peeked);
+    return &q->peeked;
 }
 
 size_t sim_queue_size(const sim_queue_t *q) { return q->size + q->lane_events; }

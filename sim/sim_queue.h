@@ -47,8 +47,9 @@ void sim_queue_destroy(sim_queue_t *q);
 uint64_t sim_queue_push(sim_queue_t *q, const sim_event_t *ev);
 /*
  * Schedule into the FIFO lane named `lane_key` (e.g. the delay in microseconds). The caller
- * guarantees times pushed into one lane never decrease (asserted). When more than
- * SIM_QUEUE_LANES_MAX distinct keys are in use, the event goes to the heap instead.
+ * guarantees times pushed into one lane of a kind never decrease (asserted). Lanes are for timers:
+ * an event with data, arg or length set, or one that would need more than SIM_QUEUE_LANES_MAX
+ * distinct (key, kind) lanes, goes to the heap instead.
  */
 uint64_t sim_queue_push_lane(sim_queue_t *q, const sim_event_t *ev, uint64_t lane_key);
 #define SIM_QUEUE_LANES_MAX 8
@@ -65,9 +66,9 @@ int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
 /*
  * The event the next pop would consider first, or NULL when none is scheduled; it may be a
  * cancelled one. For look-ahead (prefetching what it will touch) only: the pointer is valid until
- * the next push or pop.
+ * the next push, pop or peek.
  */
-const sim_event_t *sim_queue_peek(const sim_queue_t *q);
+const sim_event_t *sim_queue_peek(sim_queue_t *q);
 /* Scheduled events, cancelled ones included until they are popped. */
 size_t sim_queue_size(const sim_queue_t *q);
 uint64_t sim_queue_pushed(const sim_queue_t *q);

@@ -99,11 +99,15 @@ struct sim_world {
     void *progress_arg;
 };
 
-/* The fixed-layout record each event contributes to the digest. */
+/*
+ * The fixed-layout record each event contributes to the digest. A message's bytes are not hashed
+ * into it: they are appended to the batch as they are sent (digest_payload), while they are still
+ * in cache, and the batch's streaming hash takes them in bulk, cheaper than a one-shot hash per
+ * message. A delivery's record names the message by sender, length and time.
+ */
 typedef struct digest_record {
     uint64_t time;
     uint64_t a;
-    uint64_t payload_hash;
     uint32_t kind, target, source, length;
 } digest_record_t;
 
@@ -145,20 +149,24 @@ static inline uint8_t *digest_reserve(sim_world_t *w, size_t length)
 static inline void put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, sizeof v); }
 static inline void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, sizeof v); }
 
-DYN_STATIC_ASSERT(sizeof(digest_record_t) == 3 * 8 + 4 * 4, "digest records have no padding");
+DYN_STATIC_ASSERT(sizeof(digest_record_t) == 2 * 8 + 4 * 4, "digest records have no padding");
 
 static void digest_event(sim_world_t *w, uint32_t kind, uint32_t target, uint32_t source,
-                         uint64_t a, const void *payload, uint32_t length)
+                         uint64_t a, uint32_t length)
 {
-    uint64_t payload_hash = payload ? XXH3_64bits(payload, length) : 0;
     uint8_t *p = digest_reserve(w, sizeof(digest_record_t));
     put_u64(p + offsetof(digest_record_t, time), w->now_us);
     put_u64(p + offsetof(digest_record_t, a), a);
-    put_u64(p + offsetof(digest_record_t, payload_hash), payload_hash);
     put_u32(p + offsetof(digest_record_t, kind), kind);
     put_u32(p + offsetof(digest_record_t, target), target);
     put_u32(p + offsetof(digest_record_t, source), source);
     put_u32(p + offsetof(digest_record_t, length), length);
+}
+
+/* A message's bytes, once, when it is sent (or dropped): see digest_record_t. */
+static inline void digest_payload(sim_world_t *w, const void *bytes, size_t length)
+{
+    digest_append(w, bytes, length);
 }
 
 static uint8_t *msg_alloc(sim_world_t *w, size_t length)
@@ -417,9 +425,11 @@ static int env_send(void *ctx, dyn_endpoint_t to, const uint8_t *bytes, size_t l
                   w->streams[SIM_STREAM_NET], &fate);
     if (fate.copies == 0) {
         /* Lost on the wire: like UDP, the sender is not told. The digest records it. */
-        digest_event(w, EV_DROP, to, ep->id, fate.dropped, bytes, (uint32_t)length);
+        digest_event(w, EV_DROP, to, ep->id, fate.dropped, (uint32_t)length);
+        digest_payload(w, bytes, length);
         return DYN_OK;
     }
+    digest_payload(w, bytes, length);
     uint64_t ahead = prefetch_on_send(w, to, bytes, length);
     for (uint32_t c = 0; c < fate.copies; c++) {
         uint8_t *copy = msg_alloc(w, length);
@@ -817,7 +827,7 @@ static void dispatch(sim_world_t *w, sim_event_t *ev)
     switch (ev->kind) {
     case EV_DELIVER: {
         w->messages++;
-        digest_event(w, ev->kind, ev->target, ev->source, 0, ev->data, ev->length);
+        digest_event(w, ev->kind, ev->target, ev->source, 0, ev->length);
         if (ev->target >= 1 && ev->target <= w->node_count) {
             sim_node_t *sn = &w->nodes[ev->target - 1];
             if (sn->state == SIM_NODE_PAUSED) {
@@ -838,7 +848,7 @@ static void dispatch(sim_world_t *w, sim_event_t *ev)
         break;
     }
     case EV_TIMER:
-        digest_event(w, ev->kind, ev->target, 0, ev->a, NULL, 0);
+        digest_event(w, ev->kind, ev->target, 0, ev->a, 0);
         if (ev->target >= 1 && ev->target <= w->node_count) {
             sim_node_t *sn = &w->nodes[ev->target - 1];
             if (ev->source != sn->incarnation || sn->state == SIM_NODE_DOWN)
@@ -854,7 +864,7 @@ static void dispatch(sim_world_t *w, sim_event_t *ev)
                                 ev->a);
         break;
     case EV_CALLBACK: {
-        digest_event(w, ev->kind, 0, 0, ev->a, NULL, 0);
+        digest_event(w, ev->kind, 0, 0, ev->a, 0);
         sim_callback_fn fn;
         *(void **)&fn = ev->data;
         fn(w, ev->arg, ev->a);
