@@ -192,6 +192,28 @@ size_t dyn_node_hint_key(uint32_t owner, const uint8_t *key, size_t key_length, 
     return 4 + key_length;
 }
 
+dyn_node_work_t *dyn_node_work_create(void)
+{
+    dyn_node_work_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    dyn_msg_init(&w->rx, DYN_MSG_CLIENT_GET);
+    dyn_siblings_init(&w->scratch);
+    return w;
+}
+
+void dyn_node_work_destroy(dyn_node_work_t *w)
+{
+    if (!w)
+        return;
+    dyn_msg_clear(&w->rx);
+    dyn_siblings_clear(&w->scratch);
+    free(w->live_view);
+    free(w->tx);
+    free(w->blob);
+    free(w);
+}
+
 dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *ring,
                             dyn_storage_t storage, dyn_env_t env)
 {
@@ -211,8 +233,14 @@ dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *r
         free(node);
         return NULL;
     }
-    dyn_msg_init(&node->rx, DYN_MSG_CLIENT_GET);
-    dyn_siblings_init(&node->scratch);
+    node->w = config->work;
+    if (!node->w) {
+        node->w = node->w_own = dyn_node_work_create();
+        if (!node->w) {
+            free(node);
+            return NULL;
+        }
+    }
     /* Hints survive restarts in their own space; count them once, then keep the count. */
     if (storage.ops->scan(storage.ctx, DYN_SPACE_HINTS, count_hint, &node->hints) < 0 ||
         node_reap_init(node) != DYN_OK || node_gossip_init(node) != DYN_OK ||
@@ -223,6 +251,7 @@ dyn_node_t *dyn_node_create(const dyn_node_config_t *config, const dyn_ring_t *r
         node_reap_free(node);
         node_gossip_free(node);
         node_fd_free(node);
+        dyn_node_work_destroy(node->w_own);
         free(node);
         return NULL;
     }
@@ -236,11 +265,7 @@ void dyn_node_destroy(dyn_node_t *node)
     for (uint32_t i = 0; i < node->ops_used; i++)
         dyn_siblings_clear(&node->ops[i].merged);
     free(node->ops);
-    dyn_msg_clear(&node->rx);
-    dyn_siblings_clear(&node->scratch);
-    free(node->live_view);
-    free(node->tx);
-    free(node->blob);
+    dyn_node_work_destroy(node->w_own);
     free(node->suspects);
     node_ae_free(node);
     node_reap_free(node);
@@ -328,20 +353,20 @@ int node_send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
 {
     /* Encode straight into the buffer, which has grown to the largest message sent so far;
      * only a larger one pays for sizing first. */
-    int length = node->tx ? dyn_codec_encode(msg, node->tx, node->tx_capacity) : DYN_ETOOBIG;
+    int length = node->w->tx ? dyn_codec_encode(msg, node->w->tx, node->w->tx_capacity) : DYN_ETOOBIG;
     if (length == DYN_ETOOBIG) {
         size_t size = dyn_codec_encoded_size(msg);
         if (size == 0)
             return DYN_ETOOBIG;
-        int rc = reserve(&node->tx, &node->tx_capacity, size);
+        int rc = reserve(&node->w->tx, &node->w->tx_capacity, size);
         if (rc != DYN_OK)
             return rc;
-        length = dyn_codec_encode(msg, node->tx, node->tx_capacity);
+        length = dyn_codec_encode(msg, node->w->tx, node->w->tx_capacity);
         DYN_ASSERT(length == (int)size);
     }
     if (length < 0)
         return length;
-    int rc = dyn_env_send(&node->env, to, node->tx, (size_t)length);
+    int rc = dyn_env_send(&node->env, to, node->w->tx, (size_t)length);
     return rc < 0 ? rc : length;
 }
 
@@ -532,7 +557,7 @@ place_t node_data_place(const uint8_t *key, size_t key_length)
 }
 
 /*
- * Decode the stored siblings at `pl` into node->scratch (empty if absent); values borrow storage.
+ * Decode the stored siblings at `pl` into node->w->scratch (empty if absent); values borrow storage.
  * *print (may be NULL) receives the fingerprint of what was stored; *found (may be NULL) whether
  * anything was.
  */
@@ -540,7 +565,7 @@ static int load_at(dyn_node_t *node, const place_t *pl, uint64_t *print, bool *f
 {
     const uint8_t *blob;
     size_t blob_length;
-    dyn_siblings_t *set = &node->scratch;
+    dyn_siblings_t *set = &node->w->scratch;
     int rc = node->storage.ops->get(node->storage.ctx, pl->space, pl->key, pl->key_length, &blob,
                                     &blob_length);
     if (found)
@@ -564,14 +589,14 @@ static int load_at(dyn_node_t *node, const place_t *pl, uint64_t *print, bool *f
 }
 
 /*
- * Before a write changes node->scratch, just loaded from DATA: note what it replaces, for the
+ * Before a write changes node->w->scratch, just loaded from DATA: note what it replaces, for the
  * Merkle tree. Only write paths call it, so reads pay nothing for anti-entropy.
  */
 static void note_replaced(dyn_node_t *node, bool found)
 {
     node->loaded_print = found && node->config.anti_entropy
-                             ? dyn_siblings_dots_print(&node->scratch) : 0;
-    node->loaded_own_high = found ? node_own_high(node, &node->scratch) : 0;
+                             ? dyn_siblings_dots_print(&node->w->scratch) : 0;
+    node->loaded_own_high = found ? node_own_high(node, &node->w->scratch) : 0;
 }
 
 /* Load a key's data for a write the coordinator is about to make. */
@@ -587,31 +612,31 @@ static int load_for_write(dyn_node_t *node, const uint8_t *key, size_t key_lengt
 static int store_scratch(dyn_node_t *node, const place_t *pl, uint64_t key_hash)
 {
     /* As in send_msg: encode into the grown buffer, size first only when it does not fit. */
-    int length = node->blob ? dyn_codec_encode_siblings(&node->scratch, node->blob,
-                                                        node->blob_capacity)
+    int length = node->w->blob ? dyn_codec_encode_siblings(&node->w->scratch, node->w->blob,
+                                                        node->w->blob_capacity)
                             : DYN_ETOOBIG;
     if (length == DYN_ETOOBIG) {
-        size_t size = dyn_codec_siblings_size(&node->scratch);
-        int rc = size ? reserve(&node->blob, &node->blob_capacity, size) : DYN_ETOOBIG;
+        size_t size = dyn_codec_siblings_size(&node->w->scratch);
+        int rc = size ? reserve(&node->w->blob, &node->w->blob_capacity, size) : DYN_ETOOBIG;
         if (rc != DYN_OK)
             return rc;
-        length = dyn_codec_encode_siblings(&node->scratch, node->blob, node->blob_capacity);
+        length = dyn_codec_encode_siblings(&node->w->scratch, node->w->blob, node->w->blob_capacity);
         DYN_ASSERT(length == (int)size);
     }
     /* The set came from validated parts; failing to encode it is a broken invariant. */
     DYN_ASSERT(length > 0);
     /* The scratch set may borrow the old stored blob; it is encoded before the put replaces it. */
     int rc = node->storage.ops->put(node->storage.ctx, pl->space, pl->key, pl->key_length,
-                                    node->blob, (size_t)length);
+                                    node->w->blob, (size_t)length);
     if (rc != DYN_OK)
         return rc;
     trace(node, pl->space == DYN_SPACE_DATA ? DYN_TRACE_STORE_WRITE : DYN_TRACE_HINT_STORED, 0,
-          0, node->scratch.count, key_hash);
+          0, node->w->scratch.count, key_hash);
     if (pl->space == DYN_SPACE_DATA) {
         if (node->config.anti_entropy)
             node_ae_note_write(node, key_hash, node->loaded_print,
-                               dyn_siblings_dots_print(&node->scratch));
-        node_reap_note_write(node, pl->key, pl->key_length, key_hash, &node->scratch);
+                               dyn_siblings_dots_print(&node->w->scratch));
+        node_reap_note_write(node, pl->key, pl->key_length, key_hash, &node->w->scratch);
         if (node->ring_moved)
             node_xfer_note_write(node, key_hash);
         /*
@@ -621,22 +646,22 @@ static int store_scratch(dyn_node_t *node, const place_t *pl, uint64_t key_hash)
          * what it knew as the key's floor, as a reap does.
          */
         if (node->loaded_own_high &&
-            node_own_high(node, &node->scratch) < node->loaded_own_high)
+            node_own_high(node, &node->w->scratch) < node->loaded_own_high)
             node_reap_keep_floor(node, key_hash, node->loaded_own_high);
     }
     return DYN_OK;
 }
 
 /*
- * Reconcile a version into node->scratch under the configured resolution. Returns as
+ * Reconcile a version into node->w->scratch under the configured resolution. Returns as
  * dyn_siblings_add does. Under last-write-wins only the latest stamp survives, whatever the
  * causality: the write just added may itself be dropped, which is the baseline's known loss.
  */
 static int reconcile(dyn_node_t *node, const dyn_version_t *version, uint32_t siblings_max)
 {
     if (node->config.resolution == DYN_RESOLVE_LWW)
-        return dyn_siblings_add_lww(&node->scratch, version, DYN_SIB_BORROW);
-    return dyn_siblings_add(&node->scratch, version, DYN_SIB_BORROW, siblings_max);
+        return dyn_siblings_add_lww(&node->w->scratch, version, DYN_SIB_BORROW);
+    return dyn_siblings_add(&node->w->scratch, version, DYN_SIB_BORROW, siblings_max);
 }
 
 /* Merge a replica's answer into a get's reconciled set under the configured resolution. */
@@ -790,9 +815,9 @@ static void on_handoff(dyn_node_t *node, dyn_endpoint_t from, const dyn_msg_t *m
  */
 static dyn_version_t *version_view(dyn_node_t *node)
 {
-    if (!node->live_view)
-        node->live_view = calloc(DYN_SIBLINGS_MAX, sizeof(dyn_version_t));
-    return node->live_view;
+    if (!node->w->live_view)
+        node->w->live_view = calloc(DYN_SIBLINGS_MAX, sizeof(dyn_version_t));
+    return node->w->live_view;
 }
 
 static void reply_get(dyn_node_t *node, op_t *op)
@@ -813,8 +838,8 @@ static void reply_get(dyn_node_t *node, op_t *op)
         live = 0;
         for (uint32_t i = 0; i < op->merged.count; i++)
             if (!(op->merged.items[i].flags & DYN_VERSION_TOMBSTONE))
-                node->live_view[live++] = op->merged.items[i];
-        reply.siblings.items = node->live_view;
+                node->w->live_view[live++] = op->merged.items[i];
+        reply.siblings.items = node->w->live_view;
         reply.siblings.count = live;
         reply.siblings.capacity = DYN_SIBLINGS_MAX;
     }
@@ -858,11 +883,11 @@ static void read_repair(dyn_node_t *node, op_t *op)
     if (!differ)
         return;
     size_t size = dyn_codec_siblings_size(&op->merged);
-    if (size == 0 || reserve(&node->blob, &node->blob_capacity, size) != DYN_OK)
+    if (size == 0 || reserve(&node->w->blob, &node->w->blob_capacity, size) != DYN_OK)
         return; /* repair is best effort; anti-entropy catches what it misses */
-    int length = dyn_codec_encode_siblings(&op->merged, node->blob, node->blob_capacity);
+    int length = dyn_codec_encode_siblings(&op->merged, node->w->blob, node->w->blob_capacity);
     DYN_ASSERT(length == (int)size);
-    uint64_t reconciled = node_answer_print(node->blob, (size_t)length);
+    uint64_t reconciled = node_answer_print(node->w->blob, (size_t)length);
     dyn_msg_t repair;
     dyn_msg_init(&repair, DYN_MSG_REPLICA_PUT);
     repair.replica_flags = DYN_REPLICA_REPAIR;
@@ -1003,16 +1028,16 @@ static void forward(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t from, d
     node->stats.forwarded++;
     trace(node, DYN_TRACE_FORWARD, coordinator, msg->request_id, 0, key_hash);
     int n = DYN_ENOMEM;
-    if (reserve(&node->tx, &node->tx_capacity, length + 10) == DYN_OK)
+    if (reserve(&node->w->tx, &node->w->tx_capacity, length + 10) == DYN_OK)
         n = dyn_codec_forward_request(bytes, length, op_id(node, op), DYN_REQ_FORWARDED,
-                                      node->tx, node->tx_capacity);
+                                      node->w->tx, node->w->tx_capacity);
     DYN_ASSERT(n != DYN_EBADMSG && n != DYN_EINVAL); /* it decoded, so it has the layout */
     if (n < 0) {
         op_free(node, op, true);
         reply_status(node, from, msg->request_id, n);
         return;
     }
-    dyn_env_send(&node->env, coordinator, node->tx, (size_t)n);
+    dyn_env_send(&node->env, coordinator, node->w->tx, (size_t)n);
 }
 
 /*
@@ -1028,9 +1053,9 @@ static void relay_reply(dyn_node_t *node, dyn_endpoint_t from, op_t *op, const u
         return;
     }
     int n = DYN_ETOOBIG;
-    if (reserve(&node->tx, &node->tx_capacity, length + 10) == DYN_OK)
-        n = dyn_codec_with_request_id(bytes, length, op->origin_request_id, node->tx,
-                                      node->tx_capacity);
+    if (reserve(&node->w->tx, &node->w->tx_capacity, length + 10) == DYN_OK)
+        n = dyn_codec_with_request_id(bytes, length, op->origin_request_id, node->w->tx,
+                                      node->w->tx_capacity);
     if (n < 0) {
         reply_status(node, op->origin, op->origin_request_id, n);
     } else {
@@ -1038,7 +1063,7 @@ static void relay_reply(dyn_node_t *node, dyn_endpoint_t from, op_t *op, const u
             node->stats.replies_ok++;
         else
             node->stats.replies_failed++;
-        dyn_env_send(&node->env, op->origin, node->tx, (size_t)n);
+        dyn_env_send(&node->env, op->origin, node->w->tx, (size_t)n);
     }
     op_free(node, op, true);
 }
@@ -1069,8 +1094,8 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
     if (rc != DYN_OK)
         return rc;
     uint64_t last = dyn_vclock_get(&msg->context, c->id, c->epoch);
-    for (uint32_t i = 0; i < node->scratch.count; i++) {
-        const dyn_version_t *v = &node->scratch.items[i];
+    for (uint32_t i = 0; i < node->w->scratch.count; i++) {
+        const dyn_version_t *v = &node->w->scratch.items[i];
         uint64_t seen = dyn_vclock_get(&v->clock, c->id, c->epoch);
         if (v->dot.node == c->id && v->dot.epoch == c->epoch && v->dot.counter > seen)
             seen = v->dot.counter;
@@ -1093,10 +1118,10 @@ static int coordinate_local_put(dyn_node_t *node, dyn_time_us now_us, const dyn_
         if (!version_view(node))
             return DYN_ENOMEM;
         uint32_t tombs = 0;
-        for (uint32_t i = 0; i < node->scratch.count; i++)
-            if (node->scratch.items[i].flags & DYN_VERSION_TOMBSTONE)
-                node->live_view[tombs++] = node->scratch.items[i];
-        const dyn_siblings_t deleted = {tombs, tombs, node->live_view};
+        for (uint32_t i = 0; i < node->w->scratch.count; i++)
+            if (node->w->scratch.items[i].flags & DYN_VERSION_TOMBSTONE)
+                node->w->live_view[tombs++] = node->w->scratch.items[i];
+        const dyn_siblings_t deleted = {tombs, tombs, node->w->live_view};
         dyn_vclock_t past;
         dyn_siblings_context(&deleted, &past);
         dyn_vclock_t claim;
@@ -1235,7 +1260,7 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
             place_t pl = place_of(node, hints[self_index], msg->key, msg->key_length);
             int rc = load_at(node, &pl, &print, NULL);
             if (rc == DYN_OK)
-                rc = merge_answer(node, &op->merged, &node->scratch);
+                rc = merge_answer(node, &op->merged, &node->w->scratch);
             if (rc >= 0)
                 op->answer_print[self_index] = print;
             op_answer(node, op, (uint32_t)self_index, rc < 0 ? rc : DYN_OK);
@@ -1282,13 +1307,13 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         op_progress(node, op);
 }
 
-/* The highest counter of this node's actor in an encoded stored set (node->scratch is used). */
+/* The highest counter of this node's actor in an encoded stored set (node->w->scratch is used). */
 static uint64_t set_own_high(dyn_node_t *node, const uint8_t *blob, size_t length)
 {
-    int rc = dyn_codec_decode_siblings(blob, length, &node->scratch);
+    int rc = dyn_codec_decode_siblings(blob, length, &node->w->scratch);
     DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
-    uint64_t high = node_own_high(node, &node->scratch);
-    node->scratch.count = 0; /* its values borrowed the stored bytes, about to be deleted */
+    uint64_t high = node_own_high(node, &node->w->scratch);
+    node->w->scratch.count = 0; /* its values borrowed the stored bytes, about to be deleted */
     return high;
 }
 
@@ -1412,7 +1437,7 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
             return DYN_OK;
         }
     }
-    dyn_msg_t *msg = &node->rx;
+    dyn_msg_t *msg = &node->w->rx;
     int rc = dyn_codec_decode(bytes, length, msg);
     if (rc != DYN_OK) {
         node->stats.bad_messages++;

@@ -22,8 +22,8 @@
  *
  * Ownership: the node borrows the ring it is created with and the storage engine (both must
  * outlive it, and the ring may be shared by many nodes); rings built from later partition tables
- * come from config.ring_cache or its own. It owns everything else and frees it in
- * dyn_node_destroy().
+ * come from config.ring_cache or its own, and its workspace from config.work or its own. It owns
+ * everything else and frees it in dyn_node_destroy().
  */
 #ifndef DYN_NODE_H
 #define DYN_NODE_H
@@ -106,7 +106,22 @@ typedef struct dyn_node_config {
     /* Rings built from the view's partition tables are taken from this cache, shared with the
      * other nodes that use it (the simulator's); NULL: the node keeps its own. Borrowed. */
     struct dyn_ring_cache *ring_cache;
+    /* The workspace (dyn_node_work_t below), shared with the other nodes that use it; NULL: the
+     * node makes its own. Borrowed. */
+    struct dyn_node_work *work;
 } dyn_node_config_t;
+
+/*
+ * A node's workspace: the buffers it uses only while one entry point runs (the decoded incoming
+ * message, the sibling set a write builds, the encode buffers), a few kilobytes that grow to the
+ * largest message seen. Nodes whose entry points never run at the same time (on one thread, none
+ * calling into another) may share one: when thousands of simulated nodes take turns, one set of
+ * these buffers stays in cache where each node's own would be a miss. The host owns a shared
+ * workspace and destroys it after the last node using it.
+ */
+typedef struct dyn_node_work dyn_node_work_t;
+dyn_node_work_t *dyn_node_work_create(void);
+void dyn_node_work_destroy(dyn_node_work_t *w); /* NULL is a no-op */
 
 /*
  * Defaults: N=3 R=2 W=2, 1 s timeout, threshold 10, 100 siblings, 65536 pending requests, hinted

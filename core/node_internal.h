@@ -44,6 +44,20 @@ typedef struct place {
     size_t key_length;
 } place_t;
 
+/*
+ * What a node uses only while one entry point runs (node.h: dyn_node_work_t). Nothing here may
+ * carry state from one call to the next: nodes sharing a workspace take turns in it.
+ */
+struct dyn_node_work {
+    dyn_msg_t rx;                 /* decoded incoming message */
+    dyn_siblings_t scratch;       /* local sibling set during a write */
+    dyn_version_t *live_view;     /* DYN_SIBLINGS_MAX versions: live siblings of a get reply */
+    uint8_t *tx;                  /* encode buffer, grows to the largest message sent */
+    size_t tx_capacity;
+    uint8_t *blob;                /* encoded sibling set being stored */
+    size_t blob_capacity;
+};
+
 struct dyn_node {
     dyn_node_config_t config;
     const dyn_ring_t *ring;
@@ -57,13 +71,8 @@ struct dyn_node {
     uint32_t ops_used;
     uint32_t free_head;           /* UINT32_MAX when no freed slot is waiting */
 
-    dyn_msg_t rx;                 /* decoded incoming message, reused */
-    dyn_siblings_t scratch;       /* local sibling set during a write, reused */
-    dyn_version_t *live_view;     /* DYN_SIBLINGS_MAX versions: live siblings of a get reply */
-    uint8_t *tx;                  /* encode buffer, grows to the largest message sent */
-    size_t tx_capacity;
-    uint8_t *blob;                /* encoded sibling set being stored */
-    size_t blob_capacity;
+    dyn_node_work_t *w;           /* config.work, or w_own */
+    dyn_node_work_t *w_own;       /* the node's own workspace, when config.work is NULL */
 
     uint32_t *suspects;           /* peers suspected down, sorted ascending */
     uint32_t suspect_count, suspect_capacity;

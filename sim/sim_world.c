@@ -76,6 +76,8 @@ struct sim_world {
     /* Rings built from partition tables, shared by every node and the world (ring_cache.h);
      * the world holds each table it committed until the end, the newest being current. */
     dyn_ring_cache_t *rings;
+    /* One workspace for every node: they take turns on this thread (node.h). */
+    dyn_node_work_t *work;
     const dyn_ring_t **committed;
     uint32_t committed_count;
     const dyn_ring_t *current;
@@ -256,6 +258,7 @@ void sim_world_destroy(sim_world_t *w)
         dyn_ring_cache_release(w->rings, w->committed[i]);
     free(w->committed);
     dyn_ring_cache_destroy(w->rings);
+    dyn_node_work_destroy(w->work);
     dyn_ring_destroy(w->ring);
     dyn_membership_destroy(w->members);
     for (int s = 1; s < SIM_STREAM_COUNT_; s++)
@@ -528,6 +531,7 @@ static dyn_node_t *start_node(sim_world_t *w, sim_node_t *sn)
     dyn_node_config_t nc = w->cluster.node;
     nc.id = sn->ep.id;
     nc.ring_cache = w->rings;
+    nc.work = w->work;
     nc.seed = dyn_seed_derive(w->seed, SIM_STREAM_NODE_BASE + nc.id +
                                            ((uint64_t)sn->incarnation << 32));
     sn->state = SIM_NODE_UP;
@@ -583,7 +587,8 @@ int sim_world_create_cluster(sim_world_t *w, const sim_cluster_config_t *config,
     uint32_t *ids = malloc(config->nodes * sizeof(uint32_t));
     w->nodes = calloc(total, sizeof(sim_node_t));
     w->rings = dyn_ring_cache_create();
-    if (!ids || !w->nodes || !w->rings) {
+    w->work = dyn_node_work_create();
+    if (!ids || !w->nodes || !w->rings || !w->work) {
         free(ids);
         snprintf(err, err_size, "out of memory");
         return -1;
