@@ -513,6 +513,11 @@ int net_lmdb_flush(net_lmdb_t *s)
     return DYN_OK;
 }
 
+int net_lmdb_sync_committed(net_lmdb_t *s)
+{
+    return mdb_env_sync(s->env, 1) == 0 ? DYN_OK : DYN_EIO;
+}
+
 int net_lmdb_close(net_lmdb_t *s)
 {
     if (!s)

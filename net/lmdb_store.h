@@ -33,9 +33,10 @@
  *   NET_SYNC_EVERY_WRITE  each commit is fsynced. Nothing acknowledged is lost even to a power
  *                         cut; costs one fsync (0.1 to 10 ms) per loop turn that wrote.
  *   NET_SYNC_INTERVAL     commits are not fsynced (MDB_NOSYNC); the storage `sync` op and
- *                         net_lmdb_flush() fsync everything committed so far, and the daemon calls
- *                         flush on a timer. A crash of the process loses nothing committed (the
- *                         data is in the kernel's page cache); a crash of the machine loses the
+ *                         net_lmdb_flush() fsync everything committed so far, and the daemon
+ *                         syncs on a timer, off its loop (net_lmdb_sync_committed). A crash of
+ *                         the process loses nothing committed (the data is in the kernel's page
+ *                         cache); a crash of the machine loses the
  *                         commits since the last sync, and LMDB warns that the file itself may be
  *                         damaged unless the filesystem preserves write order (record checksums
  *                         catch damaged values, not a damaged tree). The paper's buffered writes
@@ -161,6 +162,13 @@ int net_lmdb_commit(net_lmdb_t *store);
 
 /* Commit the batch, then fsync every committed change, whatever the policy. DYN_OK or DYN_EIO. */
 int net_lmdb_flush(net_lmdb_t *store);
+
+/*
+ * fsync what is committed, and nothing else: no commit, no counters. The one call that may run on
+ * another thread while the engine's own thread goes on reading and writing (LMDB's env sync is a
+ * sync of the map or the file), so a daemon can flush off its event loop. DYN_OK or DYN_EIO.
+ */
+int net_lmdb_sync_committed(net_lmdb_t *store);
 
 net_lmdb_stats_t net_lmdb_stats(const net_lmdb_t *store);
 
