@@ -277,7 +277,6 @@ static void on_trace(void *arg, const dyn_trace_event_t *ev)
         say(NET_LOG_INFO, "peer %u heard from again", ev->peer);
 }
 
-/* Log the first drops of each kind, then one in a thousand: a flood must not flood the log. */
 /*
  * Group commit: the writes this loop turn made are committed (under every_write, fsynced) before
  * any datagram leaves, so no reply or acknowledgement runs ahead of the write it answers. A lost
@@ -303,6 +302,7 @@ static int commit_turn(daemon_t *d)
 
 static int before_send(void *arg) { return commit_turn(arg); }
 
+/* Log the first drops of each kind, then one in a thousand: a flood must not flood the log. */
 static void on_drop(void *arg, const char *why, int status, const struct sockaddr *from)
 {
     daemon_t *d = arg;
@@ -415,9 +415,9 @@ static size_t format_stats(daemon_t *d, char *buf, size_t cap, int with_latency)
         "store puts=%" PRIu64 " dels=%" PRIu64 " gets=%" PRIu64 " scans=%" PRIu64
         " syncs=%" PRIu64 " corrupt_records=%" PRIu64 " corrupt_unlisted=%" PRIu64
         " long_collisions=%" PRIu64 " batches=%" PRIu64 " batches_lost=%" PRIu64
-        " background_syncs=%" PRIu64 "\n",
+        " disk_full=%" PRIu64 " background_syncs=%" PRIu64 "\n",
         l.puts, l.dels, l.gets, l.scans, l.syncs, l.corrupt_records, l.corrupt_unlisted,
-        l.long_collisions, l.batches, l.batches_lost, d->background_syncs);
+        l.long_collisions, l.batches, l.batches_lost, l.disk_full, d->background_syncs);
     return o.len;
 }
 

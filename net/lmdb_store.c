@@ -20,9 +20,11 @@
  * at times (the get snapshot and a scan's), which LMDB allows only when reader slots belong to
  * transactions rather than threads.
  */
+#define _POSIX_C_SOURCE 200809L /* posix_fallocate */
 #include "net/lmdb_store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -43,7 +45,6 @@
 /* The most a write batch holds before it is committed mid-turn: its changes, and their bytes. */
 #define BATCH_CHANGES_MAX 64u
 #define BATCH_BYTES_MAX (1u << 20)
-
 
 DYN_STATIC_ASSERT(NET_LMDB_RECORD_HEADER_BYTES == 1 + 8, "header: format byte + 64-bit sum");
 DYN_STATIC_ASSERT(NET_LMDB_KEY_MAX <= UINT16_MAX, "key lengths fit 16 bits");
@@ -77,6 +78,7 @@ struct net_lmdb {
     bool batch_alone; /* the map is nearly full: this batch ends after one change */
     size_t page_size;
     size_t batch_headroom; /* see net_lmdb_options_t */
+    size_t reserved;       /* bytes of the data file given blocks (reserve_disk) */
     bool batch_lost; /* a failed change could not be split from the batch: all of it is gone */
     net_lmdb_stats_t stats;
     corrupt_list_t corrupt[DYN_SPACE_COUNT_];
@@ -274,6 +276,8 @@ static void say(char *err, size_t errlen, const char *dir, const char *what, int
         snprintf(err, errlen, "lmdb store '%s': %s: %s", dir, what, mdb_strerror(rc));
 }
 
+static int reserve_disk(net_lmdb_t *s, size_t used, size_t mapsize);
+
 int net_lmdb_open(const char *dir, const net_lmdb_options_t *opt, net_lmdb_t **out, char *err,
                   size_t errlen)
 {
@@ -319,6 +323,20 @@ int net_lmdb_open(const char *dir, const net_lmdb_options_t *opt, net_lmdb_t **o
         what = "opening";
         rc = mdb_env_open(s->env, dir, flags, 0600);
     }
+    if (rc == 0) {
+        /* Blocks for the first writes, the databases' creation among them (reserve_disk). */
+        what = "giving the data file its first blocks";
+        MDB_stat st;
+        MDB_envinfo info = {0};
+        rc = mdb_env_stat(s->env, &st);
+        if (rc == 0)
+            rc = mdb_env_info(s->env, &info);
+        if (rc == 0) {
+            s->page_size = st.ms_psize;
+            int r = reserve_disk(s, (info.me_last_pgno + 1) * s->page_size, info.me_mapsize);
+            rc = r == DYN_OK ? 0 : r == DYN_EFULL ? ENOSPC : EIO;
+        }
+    }
     MDB_txn *txn = NULL;
     if (rc == 0) {
         what = "creating its databases";
@@ -345,8 +363,6 @@ int net_lmdb_open(const char *dir, const net_lmdb_options_t *opt, net_lmdb_t **o
     }
     /* Capped so that a long key's stored form fits NET_LMDB_KEY_LIMIT-sized buffers; a build
      * with a larger MDB_MAXKEYSIZE just sends more keys to the long databases. */
-    MDB_stat st;
-    s->page_size = mdb_env_stat(s->env, &st) == 0 ? st.ms_psize : 4096;
     int max = mdb_env_get_maxkeysize(s->env);
     DYN_ASSERT(max > (int)LONG_HASH_BYTES);
     s->inline_max = (size_t)max < NET_LMDB_KEY_LIMIT ? (size_t)max : NET_LMDB_KEY_LIMIT;
@@ -486,7 +502,7 @@ static void batch_redo(net_lmdb_t *s)
     if (at < s->log_length) {
         s->batch_lost = true;
         s->stats.batches_lost++;
-    } else {
+    } else if (s->log_length) {
         s->stats.batches++;
     }
     s->log_length = 0;
@@ -505,7 +521,9 @@ int net_lmdb_commit(net_lmdb_t *s)
 
 int net_lmdb_flush(net_lmdb_t *s)
 {
-    batch_commit(s);
+    /* A lost batch stays to be reported by net_lmdb_commit too. */
+    if (batch_commit(s) != 0 || s->batch_lost)
+        return DYN_EIO;
     int rc = mdb_env_sync(s->env, 1);
     if (rc != 0)
         return DYN_EIO;
@@ -598,13 +616,23 @@ static int lmdb_get(void *ctx, dyn_space_t space, const uint8_t *key, size_t key
         }
         s->read_live = true;
     }
+    bool in_batch = txn != NULL;
     if (!txn)
         txn = s->read_txn;
-    if (key_length > s->inline_max)
-        return long_get(s, txn, space, key, key_length, blob, blob_length);
+    if (key_length > s->inline_max) {
+        int st = long_get(s, txn, space, key, key_length, blob, blob_length);
+        if (in_batch && st != DYN_OK && st != DYN_ENOTFOUND)
+            batch_redo(s); /* LMDB may have marked the batch's transaction failed; see below */
+        return st;
+    }
     MDB_val k = {.mv_size = key_length, .mv_data = (void *)key};
     MDB_val v;
     int rc = mdb_get(txn, s->dbi[space], &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND && in_batch) {
+        /* A damaged page met by a read fails the whole transaction in LMDB: remake the batch
+         * from its log so that one bad page costs this get, not the turn's writes. */
+        batch_redo(s);
+    }
     if (rc != 0)
         return status_of(rc);
     if (!record_ok(key, key_length, &v)) {
@@ -696,41 +724,106 @@ static int apply(net_lmdb_t *s, MDB_txn *txn, uint8_t op, dyn_space_t space, con
 }
 
 /*
+ * The writable map's file is sparse, and a page written into a hole that the filesystem cannot
+ * fill faults (SIGBUS) rather than failing a write. So the file is given its blocks ahead of the
+ * writes, a headroom at a time: a full disk then refuses a put with DYN_EFULL, as a full map does.
+ * A batch writes at most a few megabytes past the map's last page (its changes, capped, and the
+ * pages they copy), well inside the half headroom kept reserved.
+ */
+static int reserve_disk(net_lmdb_t *s, size_t used, size_t mapsize)
+{
+    if (used + s->batch_headroom / 2 <= s->reserved || s->reserved >= mapsize)
+        return DYN_OK;
+    size_t target = used + s->batch_headroom < mapsize ? used + s->batch_headroom : mapsize;
+    mdb_filehandle_t fd;
+    if (mdb_env_get_fd(s->env, &fd) != 0)
+        return DYN_EIO;
+    int rc = posix_fallocate(fd, (off_t)s->reserved, (off_t)(target - s->reserved));
+    if (rc != 0) {
+        s->stats.disk_full += rc == ENOSPC;
+        return rc == ENOSPC ? DYN_EFULL : DYN_EIO;
+    }
+    s->reserved = target;
+    return DYN_OK;
+}
+
+/* Open the batch's transaction, if none is open. Near the end of the map it holds one change. */
+static int batch_begin(net_lmdb_t *s)
+{
+    if (s->write_txn)
+        return DYN_OK;
+    MDB_envinfo info = {0};
+    if (mdb_env_info(s->env, &info) != 0)
+        return DYN_EIO;
+    size_t used = (info.me_last_pgno + 1) * s->page_size;
+    int rc = reserve_disk(s, used, info.me_mapsize);
+    if (rc != DYN_OK)
+        return rc;
+    rc = mdb_txn_begin(s->env, NULL, 0, &s->write_txn);
+    if (rc != 0) {
+        s->write_txn = NULL;
+        return status_of(rc);
+    }
+    s->batch_alone = used > info.me_mapsize || info.me_mapsize - used < s->batch_headroom;
+    return DYN_OK;
+}
+
+/* A change cut from a broken batch, made again alone: the others may be what filled the map. */
+static int change_alone(net_lmdb_t *s, uint8_t op, dyn_space_t space, const uint8_t *key,
+                        size_t key_length, const uint8_t *blob, size_t blob_length)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0)
+        return status_of(rc);
+    bool broken = false;
+    int st = apply(s, txn, op, space, key, key_length, blob, blob_length, &broken);
+    if (st != DYN_OK) {
+        mdb_txn_abort(txn);
+        return st;
+    }
+    rc = mdb_txn_commit(txn);
+    end_read(s);
+    if (rc != 0)
+        return status_of(rc);
+    s->stats.batches++;
+    return DYN_OK;
+}
+
+/*
  * A put or del joins the batch. It is made from the log's copy: the blob may be one get returned
  * from a page of this very transaction, which the change itself may rewrite.
  */
 static int change(net_lmdb_t *s, uint8_t op, dyn_space_t space, const uint8_t *key,
                   size_t key_length, const uint8_t *blob, size_t blob_length, uint64_t *counter)
 {
-    if (!s->write_txn) {
-        int rc = mdb_txn_begin(s->env, NULL, 0, &s->write_txn);
-        if (rc != 0) {
-            s->write_txn = NULL;
-            return status_of(rc);
-        }
-        MDB_envinfo info;
-        size_t used = mdb_env_info(s->env, &info) == 0 ? (info.me_last_pgno + 1) * s->page_size
-                                                       : SIZE_MAX;
-        s->batch_alone = used > info.me_mapsize || info.me_mapsize - used < s->batch_headroom;
-    }
+    int rc = batch_begin(s);
+    if (rc != DYN_OK)
+        return rc;
     size_t mark = s->log_length;
     const uint8_t *key_copy, *blob_copy;
-    int rc = log_append(s, op, space, key, key_length, blob, blob_length, &key_copy, &blob_copy);
+    rc = log_append(s, op, space, key, key_length, blob, blob_length, &key_copy, &blob_copy);
     if (rc != DYN_OK)
         return rc;
     bool broken = false;
     rc = apply(s, s->write_txn, op, space, key_copy, key_length, blob_copy, blob_length, &broken);
     if (rc != DYN_OK) {
         s->log_length = mark; /* not part of the batch */
-        if (broken)
-            batch_redo(s);
-        return rc;
-    }
-    if (s->batch_alone) {
-        /* The change is the whole batch, so its own result tells of the commit. */
+        if (!broken)
+            return rc;
+        batch_redo(s);
+        if (s->batch_lost)
+            return rc;
+        rc = change_alone(s, op, space, key, key_length, blob, blob_length);
+        if (rc != DYN_OK)
+            return rc;
+    } else if (s->batch_alone) {
+        /* The change is the whole batch, so its own result tells of the commit; a loss of an
+         * earlier batch not yet reported stays to be reported. */
+        bool earlier = s->batch_lost;
         rc = batch_commit(s);
         if (rc != 0) {
-            s->batch_lost = false;
+            s->batch_lost = earlier;
             s->stats.batches_lost--;
             return status_of(rc);
         }

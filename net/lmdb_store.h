@@ -20,7 +20,10 @@
  * through write(2) from malloc'd copies, which was a fifth of a loaded node's time. The price is
  * LMDB's protection against stray writes into the map by this process (the record checksums
  * still catch a damaged value), and a data file as large as the map from the start: sparse, so
- * `du` shows what it holds.
+ * `du` shows what it holds. A page written into a hole the disk has no room for would fault
+ * (SIGBUS) instead of failing a write, so the engine gives the file its blocks ahead of the
+ * writes (posix_fallocate, the batch headroom at a time, the first at open): a full disk refuses
+ * the put or del that needs more with DYN_EFULL, and an open with DYN_EIO and a message.
  *
  * Durability: puts and dels join one LMDB write transaction, the batch, which
  * net_lmdb_commit() commits (a scan, the storage `sync` op, net_lmdb_flush() and close commit it
@@ -104,7 +107,7 @@ typedef struct net_lmdb_options {
     size_t batch_headroom_bytes;
 } net_lmdb_options_t;
 
-#define NET_LMDB_BATCH_HEADROOM_DEFAULT ((size_t)16 << 20) /* 16 MiB */
+#define NET_LMDB_BATCH_HEADROOM_DEFAULT ((size_t)8 << 20) /* 8 MiB */
 
 #define NET_LMDB_MAP_SIZE_DEFAULT ((size_t)1 << 30) /* 1 GiB */
 
@@ -131,6 +134,7 @@ typedef struct net_lmdb_stats {
     uint64_t long_collisions; /* long-key puts refused: another key had its prefix and hash */
     uint64_t batches;         /* write batches committed */
     uint64_t batches_lost;    /* write batches that failed to commit (see Durability) */
+    uint64_t disk_full;       /* puts and dels refused: the disk had no room for the file */
 } net_lmdb_stats_t;
 
 typedef struct net_lmdb net_lmdb_t;

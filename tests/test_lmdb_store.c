@@ -812,6 +812,76 @@ static void test_batch_into_full_map(void **state)
     tmpdir_remove(&t);
 }
 
+/*
+ * A put too large for the map breaks the batch it joins: the batch's other puts are made again and
+ * committed, and the large one, tried alone, is refused. Nothing acknowledged is lost.
+ */
+static void test_batch_redo_keeps_the_others(void **state)
+{
+    (void)state;
+    tmpdir_t t;
+    tmpdir_make(&t);
+    net_lmdb_options_t opt = {.map_size_bytes = 1 << 20, .sync = NET_SYNC_NONE,
+                              .batch_headroom_bytes = 1};
+    net_lmdb_t *s = NULL;
+    char err[256];
+    assert_int_equal(net_lmdb_open(t.path, &opt, &s, err, sizeof(err)), DYN_OK);
+    dyn_storage_t st = net_lmdb_storage(s);
+    uint8_t small[100];
+    memset(small, 's', sizeof(small));
+    for (int i = 0; i < 10; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%04d", i);
+        assert_int_equal(st.ops->put(st.ctx, DYN_SPACE_DATA, (const uint8_t *)key, strlen(key),
+                                     small, sizeof(small)), DYN_OK);
+    }
+    size_t big_length = 2 << 20;
+    uint8_t *big = calloc(1, big_length);
+    assert_non_null(big);
+    assert_int_equal(st.ops->put(st.ctx, DYN_SPACE_DATA, (const uint8_t *)"big", 3, big,
+                                 big_length), DYN_EFULL);
+    free(big);
+    assert_int_equal(net_lmdb_commit(s), DYN_OK);
+    assert_int_equal(net_lmdb_stats(s).batches_lost, 0);
+    assert_int_equal(net_lmdb_close(s), DYN_OK);
+    assert_int_equal(net_lmdb_open(t.path, &opt, &s, err, sizeof(err)), DYN_OK);
+    st = net_lmdb_storage(s);
+    for (int i = 0; i < 10; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%04d", i);
+        const uint8_t *blob;
+        size_t length;
+        assert_int_equal(st.ops->get(st.ctx, DYN_SPACE_DATA, (const uint8_t *)key, strlen(key),
+                                     &blob, &length), DYN_OK);
+        assert_int_equal(length, sizeof(small));
+    }
+    const uint8_t *blob;
+    size_t length;
+    assert_int_equal(st.ops->get(st.ctx, DYN_SPACE_DATA, (const uint8_t *)"big", 3, &blob,
+                                 &length), DYN_ENOTFOUND);
+    assert_int_equal(net_lmdb_close(s), DYN_OK);
+    tmpdir_remove(&t);
+}
+
+/* The map's file is sparse, and the engine gives it blocks ahead of the writes (reserve_disk). */
+static void test_file_blocks_reserved(void **state)
+{
+    (void)state;
+    tmpdir_t t;
+    tmpdir_make(&t);
+    net_lmdb_t *s = open_store(&t, NET_SYNC_NONE);
+    char path[sizeof(t.path) + 16];
+    snprintf(path, sizeof(path), "%s/data.mdb", t.path);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal((size_t)sb.st_size, NET_LMDB_MAP_SIZE_DEFAULT); /* the whole map, sparse */
+    size_t allocated = (size_t)sb.st_blocks * 512;
+    assert_true(allocated >= NET_LMDB_BATCH_HEADROOM_DEFAULT);
+    assert_true(allocated < NET_LMDB_MAP_SIZE_DEFAULT / 4);
+    assert_int_equal(net_lmdb_close(s), DYN_OK);
+    tmpdir_remove(&t);
+}
+
 /* ---- limits and errors ------------------------------------------------------------------- */
 
 static void test_map_full(void **state)
@@ -952,6 +1022,8 @@ int main(void)
         cmocka_unit_test(test_map_full),
         cmocka_unit_test(test_batch_reads_its_own_writes),
         cmocka_unit_test(test_batch_into_full_map),
+        cmocka_unit_test(test_batch_redo_keeps_the_others),
+        cmocka_unit_test(test_file_blocks_reserved),
         cmocka_unit_test(test_bad_directory),
         STORAGE_CONTRACT_TEST(test_stats_and_names),
         STORAGE_CONTRACT_TESTS,
