@@ -369,12 +369,13 @@ static size_t format_stats(daemon_t *d, char *buf, size_t cap, int with_latency)
         " clients_forgotten=%" PRIu64 " fragmented=%" PRIu64 " reassembled=%" PRIu64
         " fragments_refused=%" PRIu64 " wrong_key=%" PRIu64 " client_refused=%" PRIu64
         " timers=%zu admin_requests=%" PRIu64 " admin_refused=%" PRIu64
-        " untimed_requests=%" PRIu64 " withheld=%" PRIu64 "\n",
+        " untimed_requests=%" PRIu64 " withheld=%" PRIu64 " bundles_sent=%" PRIu64
+        " bundled=%" PRIu64 " bundles_received=%" PRIu64 " bundles_refused=%" PRIu64 "\n",
         u.received, u.delivered, u.sent, u.truncated, u.unknown_sender, u.no_route,
         u.send_too_big, u.send_errors, u.recv_errors, u.clients_forgotten, u.fragmented,
         u.reassembled, u.fragments_refused, u.wrong_key, d->client_refused,
         net_uv_timers_pending(d->env), d->admin_requests, d->admin_refused, d->timing.untimed,
-        u.withheld);
+        u.withheld, u.bundles_sent, u.bundled, u.bundles_received, u.bundles_refused);
     out_add(&o,
         "seal sealed=%" PRIu64 " unsealed=%" PRIu64 " too_short=%" PRIu64
         " bad_format=%" PRIu64 " wrong_cluster=%" PRIu64 " unknown_key=%" PRIu64

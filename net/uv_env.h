@@ -148,6 +148,10 @@ typedef struct net_uv_stats {
     uint64_t wrong_key;      /* authentic, but a node under the client key or a client under the
                                 cluster key (only with a client key) */
     uint64_t withheld;       /* datagrams dropped because before_send refused them */
+    uint64_t bundles_sent;   /* datagrams that carried several messages (bundle.h) */
+    uint64_t bundled;        /* messages sent in them */
+    uint64_t bundles_received; /* bundles unsealed and delivered, message by message */
+    uint64_t bundles_refused;  /* authentic, but not a well-formed bundle: nothing delivered */
 } net_uv_stats_t;
 
 typedef struct net_uv net_uv_t;

@@ -29,6 +29,7 @@
 
 #include "core/codec.h"
 #include "core/status.h"
+#include "net/bundle.h"
 #include "net/seal.h"
 #include "net/uv_env.h"
 
@@ -184,6 +185,15 @@ static int forge(const char *addr_text, const char *key_file, const char *cluste
     send_expect_silence(p, f, n, "authentic-garbage");                      /* bad_messages */
     n = seal_into(p->good, junk + 1, NET_UV_PLAIN_MAX, f);
     send_expect_silence(p, f, n, "authentic-oversized-garbage");            /* bad_messages */
+    /* Bundles (bundle.h): one that claims three messages and holds two is refused whole; a
+     * well-formed one of two garbage messages is opened, and core refuses each. */
+    const uint8_t short_bundle[] = {NET_BUNDLE_MARKER, 3, 0, 2, 0, 0xD7, 1, 2, 0, 0xD7, 2};
+    n = seal_into(p->good, short_bundle, sizeof(short_bundle), f);
+    send_expect_silence(p, f, n, "authentic-malformed-bundle");             /* bundles_refused */
+    const uint8_t junk_bundle[] = {NET_BUNDLE_MARKER, 2, 0, 3, 0, 0xD7, 0xEE, 0xEE,
+                                   3, 0, 0xD7, 0xAA, 0xAA};
+    n = seal_into(p->good, junk_bundle, sizeof(junk_bundle), f);
+    send_expect_silence(p, f, n, "authentic-bundle-of-garbage");            /* bad_messages */
 
     /* The genuine request is answered... */
     n = seal_into(p->good, put, (size_t)put_len, f);
@@ -211,7 +221,8 @@ static int forge(const char *addr_text, const char *key_file, const char *cluste
     send_expect_silence(p, genuine, genuine_len, "replayed");               /* replayed */
 
     printf("too_short=2\nbad_format=2\nwrong_cluster=1\nunknown_key=1\nbad_auth=4\n"
-           "replayed=1\nunknown_sender=1\nbad_messages=2\n");
+           "replayed=1\nunknown_sender=1\nbad_messages=4\nbundles_refused=1\n"
+           "bundles_received=1\n");
     free(genuine);
     free(junk);
     net_seal_destroy(p->good);

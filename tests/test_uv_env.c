@@ -267,24 +267,40 @@ static void test_before_send(void **state)
     assert_true(the_gate.calls >= 1);
     assert_string_equal(rx_rec.text[0], "one");
 
-    /* Refused: the batch is dropped and counted, and the loop goes on turning. */
+    /* Refused: the batch is dropped and counted, and the loop goes on turning. Two messages to
+     * one destination in one turn are one datagram, a bundle. */
     the_gate.refuse = 1;
     assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"two", 3), DYN_OK);
     assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"three", 5), DYN_OK);
     int calls = the_gate.calls;
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_true(the_gate.calls > calls);
-    assert_int_equal(net_uv_stats(tx).withheld, 2);
+    assert_int_equal(net_uv_stats(tx).withheld, 1);
+    assert_int_equal(net_uv_stats(tx).bundles_sent, 1);
     /* A message in fragments: each fragment is withheld. */
     static uint8_t big[NET_UV_PLAIN_MAX + 1000];
     assert_int_equal(dyn_env_send(&e, 1, big, sizeof(big)), DYN_OK);
     uv_run(&loop, UV_RUN_NOWAIT);
-    assert_int_equal(net_uv_stats(tx).withheld, 2 + 2);
+    assert_int_equal(net_uv_stats(tx).withheld, 1 + 2);
     the_gate.refuse = 0;
     assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"four", 4), DYN_OK);
     run_until(&loop, &rx_rec.received, 2);
     assert_string_equal(rx_rec.text[1], "four"); /* nothing withheld arrived */
-    assert_int_equal(net_uv_stats(tx).withheld, 4);
+    assert_int_equal(net_uv_stats(tx).withheld, 3);
+
+    /* Let through: one turn's messages to one destination arrive in one datagram, in order. */
+    assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"five", 4), DYN_OK);
+    assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"six", 3), DYN_OK);
+    assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"seven", 5), DYN_OK);
+    uint64_t received_before = net_uv_stats(rx).received;
+    run_until(&loop, &rx_rec.received, 5);
+    assert_string_equal(rx_rec.text[2], "five");
+    assert_string_equal(rx_rec.text[3], "six");
+    assert_string_equal(rx_rec.text[4], "seven");
+    assert_int_equal(net_uv_stats(rx).received, received_before + 1);
+    assert_int_equal(net_uv_stats(rx).bundles_received, 1);
+    assert_int_equal(net_uv_stats(tx).bundles_sent, 2);
+    assert_int_equal(net_uv_stats(tx).bundled, 2 + 3);
 
     net_uv_destroy(tx);
     net_uv_destroy(rx);
