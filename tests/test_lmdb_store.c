@@ -60,15 +60,20 @@ static void tmpdir_remove(tmpdir_t *t)
     rmdir(t->path);
 }
 
-static net_lmdb_t *open_store(const tmpdir_t *t, net_sync_policy_t sync)
+static net_lmdb_t *open_with(const tmpdir_t *t, const net_lmdb_options_t *opt)
 {
-    net_lmdb_options_t opt = {.sync = sync};
     net_lmdb_t *s = NULL;
     char err[256];
-    int rc = net_lmdb_open(t->path, &opt, &s, err, sizeof(err));
+    int rc = net_lmdb_open(t->path, opt, &s, err, sizeof(err));
     if (rc != DYN_OK)
         fail_msg("open %s: %s (%s)", t->path, dyn_strerror(rc), err);
     return s;
+}
+
+static net_lmdb_t *open_store(const tmpdir_t *t, net_sync_policy_t sync)
+{
+    net_lmdb_options_t opt = {.sync = sync};
+    return open_with(t, &opt);
 }
 
 /* ---- the contract, on an engine that never fsyncs (speed; durability is tested below) ---- */
@@ -777,9 +782,7 @@ static void test_batch_into_full_map(void **state)
     tmpdir_make(&t);
     net_lmdb_options_t opt = {.map_size_bytes = 256 * 1024, .sync = NET_SYNC_NONE,
                               .batch_headroom_bytes = 1};
-    net_lmdb_t *s = NULL;
-    char err[256];
-    assert_int_equal(net_lmdb_open(t.path, &opt, &s, err, sizeof(err)), DYN_OK);
+    net_lmdb_t *s = open_with(&t, &opt);
     dyn_storage_t st = net_lmdb_storage(s);
     uint8_t value[1000];
     memset(value, 'v', sizeof(value));
@@ -794,7 +797,7 @@ static void test_batch_into_full_map(void **state)
     int lost = net_lmdb_commit(s) != DYN_OK;
     assert_int_equal(net_lmdb_stats(s).batches_lost, (uint64_t)lost);
     assert_int_equal(net_lmdb_close(s), DYN_OK);
-    assert_int_equal(net_lmdb_open(t.path, &opt, &s, err, sizeof(err)), DYN_OK);
+    s = open_with(&t, &opt);
     st = net_lmdb_storage(s);
     int missing = 0;
     for (int j = 0; j < i - 1; j++) {
@@ -823,9 +826,7 @@ static void test_batch_redo_keeps_the_others(void **state)
     tmpdir_make(&t);
     net_lmdb_options_t opt = {.map_size_bytes = 1 << 20, .sync = NET_SYNC_NONE,
                               .batch_headroom_bytes = 1};
-    net_lmdb_t *s = NULL;
-    char err[256];
-    assert_int_equal(net_lmdb_open(t.path, &opt, &s, err, sizeof(err)), DYN_OK);
+    net_lmdb_t *s = open_with(&t, &opt);
     dyn_storage_t st = net_lmdb_storage(s);
     uint8_t small[100];
     memset(small, 's', sizeof(small));
@@ -844,7 +845,7 @@ static void test_batch_redo_keeps_the_others(void **state)
     assert_int_equal(net_lmdb_commit(s), DYN_OK);
     assert_int_equal(net_lmdb_stats(s).batches_lost, 0);
     assert_int_equal(net_lmdb_close(s), DYN_OK);
-    assert_int_equal(net_lmdb_open(t.path, &opt, &s, err, sizeof(err)), DYN_OK);
+    s = open_with(&t, &opt);
     st = net_lmdb_storage(s);
     for (int i = 0; i < 10; i++) {
         char key[16];
