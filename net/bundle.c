@@ -52,7 +52,9 @@ static size_t get_u16(const uint8_t *p) { return (size_t)p[0] | (size_t)p[1] << 
 
 int net_bundle_check(const uint8_t *plain, size_t length, uint32_t *count)
 {
-    if (length < NET_BUNDLE_HEADER_BYTES || plain[0] != NET_BUNDLE_MARKER)
+    /* No sender makes a longer one: refusing it keeps what is accepted what could be built. */
+    if (length < NET_BUNDLE_HEADER_BYTES || length > NET_BUNDLE_BYTES_MAX ||
+        plain[0] != NET_BUNDLE_MARKER)
         return DYN_EBADMSG;
     size_t n = get_u16(plain + 1);
     if (n < 2 || n > NET_BUNDLE_COUNT_MAX)

@@ -16,8 +16,8 @@
  *          1  count   u16  messages, 2 .. NET_BUNDLE_COUNT_MAX
  *          3  then, count times: a length u16 (at least 1), then that many bytes of one message
  *
- * Strict: the items must fill the plaintext exactly, none may be empty or begin with a bundle's
- * or a fragment's marker, and a bundle that breaks any rule is refused whole, none of its
+ * Strict: the items must fill the plaintext exactly, the whole may not exceed
+ * NET_BUNDLE_BYTES_MAX, no item may be empty or begin with a bundle's or a fragment's marker, and a bundle that breaks any rule is refused whole, none of its
  * messages delivered. A lost bundle loses its messages, each of which core retries or times out
  * as it does for a lost datagram. A bundle holding one message is sealed as that message alone.
  *

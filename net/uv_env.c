@@ -587,24 +587,45 @@ static void tx_send(net_uv_t *env)
 static int send_datagram(net_uv_t *env, net_seal_t *seal, const struct sockaddr *addr,
                          const uint8_t *bytes, size_t length);
 
-/* Seal every open bundle into the batch (bundle.h), then send the batch. */
+/* Seal one open bundle into the batch and empty it. */
+static int seal_bundle(net_uv_t *env, open_bundle_t *ob)
+{
+    size_t length;
+    const uint8_t *plain = net_bundle_plain(&ob->bundle, &length);
+    if (!plain)
+        return DYN_OK;
+    if (ob->bundle.count > 1) {
+        env->stats.bundles_sent++;
+        env->stats.bundled += ob->bundle.count;
+    }
+    int rc = send_datagram(env, ob->seal, (const struct sockaddr *)&ob->addr, plain, length);
+    net_bundle_reset(&ob->bundle);
+    return rc;
+}
+
+/* Seal every open bundle into the batch (bundle.h); before_send never sends, so none is added
+ * while this runs. */
+static void seal_bundles(net_uv_t *env)
+{
+    for (uint32_t i = 0; i < env->bundle_count; i++)
+        (void)seal_bundle(env, &env->bundles[i]);
+    env->bundle_count = 0;
+}
+
 static void tx_flush(net_uv_t *env)
 {
-    uint32_t n = env->bundle_count;
-    env->bundle_count = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        open_bundle_t *ob = &env->bundles[i];
-        size_t length;
-        const uint8_t *plain = net_bundle_plain(&ob->bundle, &length);
-        if (!plain)
-            continue;
-        if (ob->bundle.count > 1) {
-            env->stats.bundles_sent++;
-            env->stats.bundled += ob->bundle.count;
-        }
-        (void)send_datagram(env, ob->seal, (const struct sockaddr *)&ob->addr, plain, length);
-    }
+    seal_bundles(env);
     tx_send(env);
+}
+
+/* The open bundle for (seal, addr), or NULL. */
+static open_bundle_t *find_bundle(net_uv_t *env, const net_seal_t *seal, const addr_key_t *key)
+{
+    for (uint32_t i = 0; i < env->bundle_count; i++)
+        if (env->bundles[i].seal == seal &&
+            memcmp(env->bundles[i].key.bytes, key->bytes, sizeof(key->bytes)) == 0)
+            return &env->bundles[i];
+    return NULL;
 }
 
 /* Each loop turn ends its writes, whether or not anything is sent (a stored hint answers no
@@ -674,27 +695,16 @@ static int send_bundled(net_uv_t *env, net_seal_t *seal, const struct sockaddr *
                         const uint8_t *bytes, size_t length)
 {
     addr_key_t key = key_of(addr);
-    open_bundle_t *ob = NULL;
-    for (uint32_t i = 0; i < env->bundle_count && !ob; i++)
-        if (env->bundles[i].seal == seal &&
-            memcmp(env->bundles[i].key.bytes, key.bytes, sizeof(key.bytes)) == 0)
-            ob = &env->bundles[i];
+    open_bundle_t *ob = find_bundle(env, seal, &key);
     if (ob && !net_bundle_fits(&ob->bundle, length)) {
         /* Full: it leaves with the batch, and this destination starts another. */
-        size_t plain_length;
-        const uint8_t *plain = net_bundle_plain(&ob->bundle, &plain_length);
-        if (ob->bundle.count > 1) {
-            env->stats.bundles_sent++;
-            env->stats.bundled += ob->bundle.count;
-        }
-        int rc = send_datagram(env, seal, addr, plain, plain_length);
-        net_bundle_reset(&ob->bundle);
+        int rc = seal_bundle(env, ob);
         if (rc != DYN_OK)
             return rc;
     }
     if (!ob) {
         if (env->bundle_count == BUNDLES_OPEN_MAX)
-            tx_flush(env);
+            seal_bundles(env);
         ob = &env->bundles[env->bundle_count++];
         ob->key = key;
         memcpy(&ob->addr, addr, addr_len(addr));
@@ -723,12 +733,22 @@ static int env_send(void *ctx, dyn_endpoint_t to, const uint8_t *bytes, size_t l
     }
     /* A client holds only the client key: seal what goes to it under that one. */
     net_seal_t *seal = env->client_seal && to >= NET_UV_CLIENT_BASE ? env->client_seal : env->seal;
+    /* The receiver tells bundles and fragments by their first byte: no message may start so
+     * (core's begin with 0xD7, admin requests with 0xA7). */
+    if (length == 0 || bytes[0] == NET_BUNDLE_MARKER || bytes[0] == NET_FRAG_MARKER)
+        return DYN_EINVAL;
     int rc = DYN_OK;
     uint32_t count = net_frag_count(env->frag, length);
     if (count == 1 && length <= NET_BUNDLE_BYTES_MAX - NET_BUNDLE_HEADER_BYTES -
-                                    NET_BUNDLE_ITEM_HEADER_BYTES) {
-        rc = send_bundled(env, seal, addr, bytes, length);
-    } else if (count == 1) {
+                                    NET_BUNDLE_ITEM_HEADER_BYTES)
+        return send_bundled(env, seal, addr, bytes, length);
+    /* A larger message leaves after what this turn already bundled for its destination, so
+     * that one destination's messages keep their order. */
+    addr_key_t key = key_of(addr);
+    open_bundle_t *ob = find_bundle(env, seal, &key);
+    if (ob && (rc = seal_bundle(env, ob)) != DYN_OK)
+        return rc;
+    if (count == 1) {
         rc = send_datagram(env, seal, addr, bytes, length);
     } else {
         /* Each fragment is a datagram of its own; losing any loses the message (core

@@ -101,7 +101,7 @@ typedef struct net_uv_handler {
      * Optional: called before datagrams leave (the batch's sendmmsg, a large fragment sent at
      * once) and once per loop turn even when nothing is sent, so that what the owner wrote while
      * producing them is committed first (the daemon's group commit). Nonzero withholds what is
-     * waiting: the datagrams are dropped and counted in stats.withheld.
+     * waiting: the datagrams are dropped and counted in stats.withheld. It must not send.
      */
     int (*before_send)(void *arg);
     void *arg;

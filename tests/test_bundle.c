@@ -119,6 +119,23 @@ static void test_malformed(void **state)
     memcpy(p, good, sizeof(good));
     p[9] = NET_FRAG_MARKER;
     assert_int_equal(check(p, sizeof(good)), DYN_EBADMSG); /* a fragment in a bundle */
+
+    /* Longer than any sender makes, though every item is in order: refused. */
+    static uint8_t big[NET_BUNDLE_BYTES_MAX + 1];
+    size_t first =
+        NET_BUNDLE_BYTES_MAX - NET_BUNDLE_HEADER_BYTES - 2 * NET_BUNDLE_ITEM_HEADER_BYTES - 1;
+    memset(big, 0xD7, sizeof(big));
+    big[0] = NET_BUNDLE_MARKER;
+    big[1] = 2;
+    big[2] = 0;
+    big[3] = (uint8_t)first;
+    big[4] = (uint8_t)(first >> 8);
+    size_t at = NET_BUNDLE_HEADER_BYTES + NET_BUNDLE_ITEM_HEADER_BYTES + first;
+    big[at] = 1;
+    big[at + 1] = 0;
+    assert_int_equal(check(big, NET_BUNDLE_BYTES_MAX), DYN_OK); /* the largest: 1 byte last */
+    big[at] = 2;
+    assert_int_equal(check(big, NET_BUNDLE_BYTES_MAX + 1), DYN_EBADMSG);
 }
 
 int main(void)

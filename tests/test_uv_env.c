@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "core/status.h"
+#include "net/bundle.h"
 #include "net/frag.h"
 #include "net/uv_env.h"
 
@@ -301,6 +302,17 @@ static void test_before_send(void **state)
     assert_int_equal(net_uv_stats(rx).bundles_received, 1);
     assert_int_equal(net_uv_stats(tx).bundles_sent, 2);
     assert_int_equal(net_uv_stats(tx).bundled, 2 + 3);
+    /* A message too large to bundle leaves after what the turn bundled for its destination. */
+    static uint8_t large[NET_BUNDLE_BYTES_MAX + 100];
+    memset(large, 'L', sizeof(large));
+    assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"eight", 5), DYN_OK);
+    assert_int_equal(dyn_env_send(&e, 1, large, sizeof(large)), DYN_OK);
+    run_until(&loop, &rx_rec.received, 7);
+    assert_string_equal(rx_rec.text[5], "eight");
+    assert_int_equal(rx_rec.text[6][0], 'L');
+    /* Bytes that would read as a bundle or a fragment are refused, not sent. */
+    assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"\xB5xx", 3), DYN_EINVAL);
+    assert_int_equal(dyn_env_send(&e, 1, (const uint8_t *)"\xF7xx", 3), DYN_EINVAL);
 
     net_uv_destroy(tx);
     net_uv_destroy(rx);
