@@ -523,10 +523,11 @@ int net_lmdb_commit(net_lmdb_t *s)
 int net_lmdb_sync_committed(net_lmdb_t *s)
 {
     /*
-     * fdatasync rather than LMDB's env sync: with a writable map, LMDB 0.9.24 (Debian 12's)
-     * msyncs the whole map, a gigabyte by default, and that walk was the worst of a loaded
-     * node's tail. Linux tracks the pages a shared mapping dirties in the file's page cache, so
-     * fdatasync writes exactly those, meta pages included.
+     * fdatasync rather than LMDB's env sync, which with a writable map msyncs the whole map (a
+     * gigabyte by default) in LMDB 0.9.24, Debian 12's: the same pages get written either way,
+     * since Linux tracks the pages a shared mapping dirties in the file's page cache (meta pages
+     * included), and this call does not depend on the map's size. Linux only: elsewhere fsync
+     * may not see pages dirtied through a mapping.
      */
     mdb_filehandle_t fd;
     if (mdb_env_get_fd(s->env, &fd) != 0)
