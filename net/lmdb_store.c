@@ -448,23 +448,50 @@ static int batch_commit(net_lmdb_t *s)
     return 0;
 }
 
-/* Make the logged changes from `at` on in txn; `one` stops after the first. 0, or -1 on failure. */
-static int redo(net_lmdb_t *s, MDB_txn *txn, size_t *at, bool one)
+/* The logged change at `at`: its header in *h, and its key (its blob follows the key). */
+static const uint8_t *log_entry(const net_lmdb_t *s, size_t at, log_head_t *h)
 {
-    while (*at < s->log_length) {
+    memcpy(h, s->log + at, sizeof *h);
+    return s->log + at + sizeof *h;
+}
+
+/* Make every logged change in txn. 0, or -1 on failure. */
+static int redo(net_lmdb_t *s, MDB_txn *txn)
+{
+    for (size_t at = 0; at < s->log_length;) {
         log_head_t h;
-        memcpy(&h, s->log + *at, sizeof h);
-        const uint8_t *key = s->log + *at + sizeof h;
+        const uint8_t *key = log_entry(s, at, &h);
         bool broken = false;
         int st = apply(s, txn, h.op, (dyn_space_t)h.space, key, h.key_length,
                        key + h.key_length, h.blob_length, &broken);
         if (broken || (st != DYN_OK && st != DYN_ENOTFOUND))
             return -1;
-        *at += sizeof h + h.key_length + h.blob_length;
-        if (one)
-            break;
+        at += sizeof h + h.key_length + h.blob_length;
     }
     return 0;
+}
+
+/* One change in a transaction of its own: a change cut from a broken batch (the others may be
+ * what filled the map), or one of the batch's made again after it broke. */
+static int change_alone(net_lmdb_t *s, uint8_t op, dyn_space_t space, const uint8_t *key,
+                        size_t key_length, const uint8_t *blob, size_t blob_length)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0)
+        return status_of(rc);
+    bool broken = false;
+    int st = apply(s, txn, op, space, key, key_length, blob, blob_length, &broken);
+    if (st != DYN_OK) {
+        mdb_txn_abort(txn);
+        return st;
+    }
+    rc = mdb_txn_commit(txn);
+    end_read(s);
+    if (rc != 0)
+        return status_of(rc);
+    s->stats.batches++;
+    return DYN_OK;
 }
 
 /*
@@ -480,31 +507,25 @@ static void batch_redo(net_lmdb_t *s)
     MDB_txn *txn;
     /* A failed commit frees its transaction; a failed change leaves it to abort. */
     if (s->log_length && mdb_txn_begin(s->env, NULL, 0, &txn) == 0) {
-        if (redo(s, txn, &at, false) != 0) {
+        if (redo(s, txn) != 0) {
             mdb_txn_abort(txn);
-            at = 0;
-        } else if (mdb_txn_commit(txn) != 0) {
-            at = 0;
+        } else if (mdb_txn_commit(txn) == 0) {
+            at = s->log_length;
+            s->stats.batches++;
         }
     }
     while (at < s->log_length) {
-        size_t from = at;
-        if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
+        log_head_t h;
+        const uint8_t *key = log_entry(s, at, &h);
+        int st = change_alone(s, h.op, (dyn_space_t)h.space, key, h.key_length,
+                              key + h.key_length, h.blob_length);
+        if (st != DYN_OK && st != DYN_ENOTFOUND)
             break;
-        if (redo(s, txn, &at, true) != 0) {
-            mdb_txn_abort(txn);
-            break;
-        }
-        if (mdb_txn_commit(txn) != 0) {
-            at = from;
-            break;
-        }
+        at += sizeof h + h.key_length + h.blob_length;
     }
     if (at < s->log_length) {
         s->batch_lost = true;
         s->stats.batches_lost++;
-    } else if (s->log_length) {
-        s->stats.batches++;
     }
     s->log_length = 0;
     s->batch_changes = 0;
@@ -775,28 +796,6 @@ static int batch_begin(net_lmdb_t *s)
         return status_of(rc);
     }
     s->batch_alone = used > info.me_mapsize || info.me_mapsize - used < s->batch_headroom;
-    return DYN_OK;
-}
-
-/* A change cut from a broken batch, made again alone: the others may be what filled the map. */
-static int change_alone(net_lmdb_t *s, uint8_t op, dyn_space_t space, const uint8_t *key,
-                        size_t key_length, const uint8_t *blob, size_t blob_length)
-{
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc != 0)
-        return status_of(rc);
-    bool broken = false;
-    int st = apply(s, txn, op, space, key, key_length, blob, blob_length, &broken);
-    if (st != DYN_OK) {
-        mdb_txn_abort(txn);
-        return st;
-    }
-    rc = mdb_txn_commit(txn);
-    end_read(s);
-    if (rc != 0)
-        return status_of(rc);
-    s->stats.batches++;
     return DYN_OK;
 }
 
