@@ -7,14 +7,44 @@ set -u
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 status=0
 
+# Print FILE:LINE:code with comments, string and character literals blanked, line numbers kept,
+# so a call in a comment or a string is not a hit and no code line is skipped as a comment.
+strip() {
+    for f in "$@"; do
+        awk -v file="$f" '
+        BEGIN { in_comment = 0 }
+        {
+            line = $0; out = ""; i = 1; n = length(line)
+            while (i <= n) {
+                c = substr(line, i, 1); two = substr(line, i, 2)
+                if (in_comment) {
+                    if (two == "*/") { in_comment = 0; i += 2 } else i++
+                    continue
+                }
+                if (two == "/*") { in_comment = 1; out = out " "; i += 2; continue }
+                if (two == "//") break
+                if (c == "\"" || c == "\047") {
+                    q = c; out = out q q; i++
+                    while (i <= n) {
+                        d = substr(line, i, 1)
+                        if (d == "\\") { i += 2; continue }
+                        i++
+                        if (d == q) break
+                    }
+                    continue
+                }
+                out = out c; i++
+            }
+            print file ":" NR ":" out
+        }' "$f"
+    done
+}
+
 scan() {  # scan PATTERN WHY FILES...
     pattern=$1
     why=$2
     shift 2
-    # Match code only: drop string literals, one-line comments and comment-block lines first.
-    hits=$(grep -nE "" "$@" 2>/dev/null |
-        sed -E -e 's/"([^"\\]|\\.)*"/""/g' -e 's|/\*.*\*/||g' -e 's|//.*$||' |
-        grep -vE '^[^:]+:[0-9]+:\s*(/?\*)' | grep -E "$pattern")
+    hits=$(strip "$@" | grep -E "$pattern")
     if [ -n "$hits" ]; then
         printf '%s\n' "$hits" | sed "s|\$| <- $why|"
         status=1
