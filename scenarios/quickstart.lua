@@ -66,7 +66,7 @@ log(string.format("get p99 %.3f ms, put p99 %.3f ms", s.get.p99, s.put.p99))
 -- With R + W > N and no faults, every read quorum meets every write quorum: nothing stale.
 local stale = stale_reads()
 report("stale_read_fraction", stale.fraction)
-if P.r + P.w > 3 then
+if P.r + P.w > P.n then
   check(stale.stale == 0, stale.stale .. " reads missed a write acknowledged before they began")
 end
 
