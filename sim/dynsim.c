@@ -30,6 +30,9 @@
 
 enum { EXIT_PASS = 0, EXIT_CHECK = 1, EXIT_USAGE = 2 };
 
+#define TIME_LIMIT_DEFAULT_S 86400ULL
+#define EVENTS_MAX_DEFAULT 100000000000ULL
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -185,15 +188,26 @@ static void make_replay(const run_options_t *o, char *buf, size_t size)
 {
     snprintf(buf, size, "dynsim run");
     append_arg(buf, size, o->script);
-    char seed_text[32];
-    snprintf(seed_text, sizeof(seed_text), "%" PRIu64, o->seed);
+    char number[32];
+    snprintf(number, sizeof(number), "%" PRIu64, o->seed);
     append_arg(buf, size, "--seed");
-    append_arg(buf, size, seed_text);
+    append_arg(buf, size, number);
     for (size_t i = 0; i < o->define_count; i++) {
         char def[4096];
         snprintf(def, sizeof(def), "%s=%s", o->defines[i].name, o->defines[i].value);
         append_arg(buf, size, "-D");
         append_arg(buf, size, def);
+    }
+    /* The limits decide where a run stops, so a run that hit one replays only with it. */
+    if (o->time_limit_s != TIME_LIMIT_DEFAULT_S) {
+        snprintf(number, sizeof(number), "%" PRIu64, o->time_limit_s);
+        append_arg(buf, size, "--time-limit");
+        append_arg(buf, size, number);
+    }
+    if (o->events_max != EVENTS_MAX_DEFAULT) {
+        snprintf(number, sizeof(number), "%" PRIu64, o->events_max);
+        append_arg(buf, size, "--events-max");
+        append_arg(buf, size, number);
     }
     if (o->fuzz_profile) {
         char profile[64];
@@ -209,6 +223,13 @@ static int run_once(const run_options_t *o)
     make_replay(o, replay, sizeof(replay));
     sim_assert_set_replay(replay);
 
+    if (!o->describe && !o->no_output && o->out_dir) {
+        char err[512];
+        if (sim_output_prepare(o->out_dir, err, sizeof(err)) != 0) {
+            fprintf(stderr, "dynsim: %s\n", err);
+            return EXIT_USAGE;
+        }
+    }
     if (!o->describe)
         printf("seed: %" PRIu64 "\nscenario: %s\n", o->seed, o->script);
     fflush(stdout);
@@ -273,6 +294,7 @@ static int run_once(const run_options_t *o)
             *dot = '\0';
         name = default_name;
     }
+    int output_failed = 0;
     if (!o->no_output) {
         char dir[4096], err[512];
         if (o->out_dir)
@@ -286,18 +308,21 @@ static int run_once(const run_options_t *o)
         };
         if (sim_output_write(dir, &info, w, sl, err, sizeof(err)) != 0) {
             fprintf(stderr, "dynsim: %s\n", err);
-            if (exit_code == EXIT_PASS)
-                exit_code = EXIT_USAGE;
+            output_failed = 1;
         } else {
             printf("output: %s\n", dir);
             for (size_t i = 0; i < sim_lua_plot_count(sl); i++) {
                 if (sim_output_plot(dir, sim_lua_plot(sl, i), err, sizeof(err)) < 0) {
                     fprintf(stderr, "dynsim: %s\n", err);
-                    if (exit_code == EXIT_PASS)
-                        exit_code = EXIT_USAGE;
+                    output_failed = 1;
                 }
             }
         }
+    }
+    /* A passing run whose results could not be written has not passed: nothing shows it did. */
+    if (output_failed && exit_code == EXIT_PASS) {
+        exit_code = EXIT_USAGE;
+        verdict = "ERROR";
     }
     printf("checks: %" PRIu64 " passed, %" PRIu64 " failed\n", sim_lua_checks_passed(sl),
            sim_lua_checks_failed(sl));
@@ -463,7 +488,7 @@ int main(int argc, char **argv)
         {"fuzz-profile", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
-    run_options_t o = {.time_limit_s = 86400, .events_max = 100000000000ULL,
+    run_options_t o = {.time_limit_s = TIME_LIMIT_DEFAULT_S, .events_max = EVENTS_MAX_DEFAULT,
                        .describe = describe};
     int have_seed = 0, have_seeds = 0;
     uint64_t first = 0, last = 0;

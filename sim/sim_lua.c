@@ -79,6 +79,9 @@ struct sim_lua {
     sim_workload_t **workloads;
     size_t workload_count;
 
+    /* Blocking calls still waiting for their completion; a run that stops early frees them. */
+    struct waiter *waiters;
+
     /* Faults injected so far, for the lost-write report. */
     struct fault_record {
         dyn_time_us at_us;
@@ -228,12 +231,32 @@ static int l_spawn(lua_State *L)
     return 0;
 }
 
+/*
+ * A blocking call's thread is resumed later by an event, so it must be one the scheduler owns
+ * (the main chunk or a spawned actor). A coroutine the script made itself would be resumed behind
+ * its creator's back and, when it returned, counted as a finished actor it never was: the run
+ * could end early and pass with checks never reached.
+ */
+static void require_actor(lua_State *L, const char *what)
+{
+    int owned = 0;
+    if (lua_isyieldable(L)) {
+        lua_getfield(L, LUA_REGISTRYINDEX, ACTORS_KEY);
+        lua_pushthread(L);
+        lua_rawget(L, -2);
+        owned = lua_toboolean(L, -1);
+        lua_pop(L, 2);
+    }
+    if (!owned)
+        luaL_error(L, "%s must be called from the scenario's main chunk or a spawn()ed actor, "
+                   "not from a coroutine the script made or a metamethod (use spawn)", what);
+}
+
 static int l_sleep(lua_State *L)
 {
     sim_lua_t *sl = get_sl(L);
     dyn_time_us delay = ms_to_us(L, luaL_checknumber(L, 1), "sleep");
-    if (!lua_isyieldable(L))
-        return luaL_error(L, "sleep cannot be called here (not inside a scenario actor)");
+    require_actor(L, "sleep");
     sim_world_at(sl->world, sim_world_now(sl->world) + delay, resume_event, L, 0);
     return lua_yield(L, 0);
 }
@@ -354,6 +377,14 @@ static int l_data_file(lua_State *L)
     return 0;
 }
 
+/* 64 bits from two 32-bit draws, in an order C fixes (one expression would leave it open). */
+static uint64_t random_bits(gsl_rng *rng)
+{
+    uint64_t first = gsl_rng_get(rng);
+    uint64_t second = gsl_rng_get(rng);
+    return (first << 32) ^ second;
+}
+
 /* random([m [, n]]) with math.random's contract, drawn from the run's Lua stream. */
 static int l_random(lua_State *L)
 {
@@ -366,6 +397,10 @@ static int l_random(lua_State *L)
     case 1:
         lo = 1;
         hi = luaL_checkinteger(L, 1);
+        if (hi == 0) {   /* Lua 5.4: random(0) is an integer with all bits random */
+            lua_pushinteger(L, (lua_Integer)random_bits(rng));
+            return 1;
+        }
         break;
     case 2:
         lo = luaL_checkinteger(L, 1);
@@ -376,7 +411,7 @@ static int l_random(lua_State *L)
     }
     luaL_argcheck(L, lo <= hi, lua_gettop(L), "interval is empty");
     uint64_t span = (uint64_t)hi - (uint64_t)lo + 1;
-    uint64_t r = ((uint64_t)gsl_rng_get(rng) << 32) ^ gsl_rng_get(rng);
+    uint64_t r = random_bits(rng);
     lua_pushinteger(L, (lua_Integer)((uint64_t)lo + (span ? r % span : r)));
     return 1;
 }
@@ -521,12 +556,25 @@ static int l_params(lua_State *L)
                 continue;
             sl->define_used[d] = 1;
             const char *text = sl->defines[d].value;
+            /* An integer default is a count (nodes, ops, keys): 1.5 of one is a typo. */
+            int integer = lua_isinteger(L, -1);
             lua_pop(L, 1);
             if (type == LUA_TNUMBER) {
                 if (!lua_stringtonumber(L, text)) {
                     free(names);
                     return luaL_error(L, "-D %s=%s: '%s' is a number parameter", name, text,
                                       name);
+                }
+                if (integer && !lua_isinteger(L, -1)) {
+                    lua_Number v = lua_tonumber(L, -1);
+                    lua_Integer iv;
+                    if (!lua_numbertointeger(floor(v), &iv) || (lua_Number)iv != v) {
+                        free(names);
+                        return luaL_error(L, "-D %s=%s: '%s' is an integer parameter", name,
+                                          text, name);
+                    }
+                    lua_pop(L, 1);
+                    lua_pushinteger(L, iv);
                 }
             } else if (type == LUA_TBOOLEAN) {
                 int t = strcmp(text, "true") == 0 || strcmp(text, "1") == 0;
@@ -652,6 +700,8 @@ static void parse_dist(lua_State *L, int idx, const char *what, double scale, si
         luaL_error(L, "%s: missing dist= (constant, uniform, exponential, normal, lognormal, "
                    "pareto or mixture)", what);
     out->offset = opt_num(L, idx, "offset", 0) * scale;
+    if (!(out->offset >= 0))   /* a negative shift would only pile draws up at min */
+        luaL_error(L, "%s: offset= must be >= 0", what);
     out->min = opt_num(L, idx, "min", 0) * scale;
     out->max = opt_num(L, idx, "max", 3600e6 / scale) * scale;
     if (!(out->min >= 0) || !(out->max >= out->min))
@@ -883,9 +933,26 @@ static int opt_flag(lua_State *L, int idx, const char *name, int fallback)
     return value;
 }
 
+/*
+ * -D values are consumed by params{}; one given to a scenario that has declared none by the time
+ * it builds its cluster would otherwise be ignored without a word. describe stops here too, as a
+ * scenario with no params{} before its cluster has nothing to list.
+ */
+static void params_gate(lua_State *L, sim_lua_t *sl)
+{
+    if (sl->params_declared)
+        return;
+    if (sl->define_count > 0)
+        luaL_error(L, "-D %s: the scenario declares no parameters (params{...} must come before "
+                   "cluster.new)", sl->defines[0].name);
+    if (sl->describe)
+        luaL_error(L, "the scenario declares no params{} before cluster.new (nothing to describe)");
+}
+
 static int l_cluster_new(lua_State *L)
 {
     sim_lua_t *sl = get_sl(L);
+    params_gate(L, sl);
     luaL_checktype(L, 1, LUA_TTABLE);
     check_options(L, 1, "cluster.new", cluster_keys);
     sim_cluster_config_t cc;
@@ -903,6 +970,11 @@ static int l_cluster_new(lua_State *L)
                                            cc.ring.strategy == DYN_STRATEGY_S3 ? cc.nodes : 1,
                                            1 << 24);
     cc.ring.tokens_per_node = (uint32_t)opt_int(L, 1, "tokens", 8, 1, 4096);
+    lua_getfield(L, 1, "tokens");
+    if (!lua_isnil(L, -1) && cc.ring.strategy == DYN_STRATEGY_S3)
+        return luaL_error(L, "cluster.new: tokens is for S1 and S2; under S3 each node's tokens "
+                          "follow from partitions (Q/S per node)");
+    lua_pop(L, 1);
     cc.node.request_timeout_us = ms_to_us(L, opt_num(L, 1, "timeout", 1000), "timeout");
     if (cc.node.request_timeout_us == 0)
         return luaL_error(L, "cluster.new: timeout must be > 0 ms");
@@ -1848,11 +1920,43 @@ static int l_cluster_workload(lua_State *L)
 /* ---- client operations ------------------------------------------------------------------ */
 
 typedef struct waiter {
+    struct waiter *prev, *next;   /* sl->waiters: a run stopped early still frees them */
     sim_lua_t *sl;
     lua_State *co;
     size_t key_length;   /* puts and deletes keep their key for the lost-write checker */
     uint8_t key[];
 } waiter_t;
+
+static waiter_t *waiter_new(lua_State *L, sim_lua_t *sl, const uint8_t *key, size_t key_length)
+{
+    waiter_t *wt = malloc(sizeof(*wt) + key_length);
+    if (!wt) {
+        luaL_error(L, "out of memory");
+        return NULL;
+    }
+    wt->sl = sl;
+    wt->co = L;
+    wt->key_length = key_length;
+    if (key_length)
+        memcpy(wt->key, key, key_length);
+    wt->prev = NULL;
+    wt->next = sl->waiters;
+    if (sl->waiters)
+        sl->waiters->prev = wt;
+    sl->waiters = wt;
+    return wt;
+}
+
+static void waiter_free(waiter_t *wt)
+{
+    if (wt->prev)
+        wt->prev->next = wt->next;
+    else
+        wt->sl->waiters = wt->next;
+    if (wt->next)
+        wt->next->prev = wt->prev;
+    free(wt);
+}
 
 static const char *status_name(int status)
 {
@@ -1866,7 +1970,7 @@ static void client_done(void *arg, const dyn_client_result_t *res)
     lua_State *co = wt->co;
     sim_lua_t *sl = wt->sl;
     if (sl->failed) {
-        free(wt);
+        waiter_free(wt);
         return;
     }
     /* Scenario calls count in the run's statistics like workload operations. */
@@ -1880,7 +1984,7 @@ static void client_done(void *arg, const dyn_client_result_t *res)
     if (res->status == DYN_OK && res->written)
         sim_checker_ack(sim_world_checker(sl->world), wt->key, wt->key_length, res->written,
                         res->kind, res->end_us);
-    free(wt);
+    waiter_free(wt);
     int nres;
     if (!lua_checkstack(co, 4))
         DYN_ASSERT(0 && "Lua stack exhausted");
@@ -1942,20 +2046,12 @@ static int client_call(lua_State *L, dyn_client_request_t *req)
     if (req->value_length > DYN_VALUE_MAX)
         return luaL_error(L, "%s: the value is %d bytes, over the %d-byte limit", op,
                           (int)req->value_length, (int)DYN_VALUE_MAX);
-    if (!lua_isyieldable(L))
-        return luaL_error(L, "client calls must run inside a scenario actor");
+    require_actor(L, op);
     size_t keep = req->kind == DYN_OP_GET ? 0 : req->key_length;
-    waiter_t *wt = malloc(sizeof(*wt) + keep);
-    if (!wt)
-        return luaL_error(L, "out of memory");
-    wt->sl = sl;
-    wt->co = L;
-    wt->key_length = keep;
-    if (keep)
-        memcpy(wt->key, req->key, keep);
+    waiter_t *wt = waiter_new(L, sl, req->key, keep);
     int rc = dyn_client_submit(lcl->client, sim_world_now(sl->world), req, client_done, wt, NULL);
     if (rc != DYN_OK) {
-        free(wt);
+        waiter_free(wt);
         if (rc == DYN_EINVAL)
             return luaL_error(L, "%s: invalid request (is the context a string a get returned?)",
                               op);
@@ -2008,7 +2104,7 @@ static void workload_done(sim_workload_t *wl, void *arg)
     waiter_t *wt = arg;
     sim_lua_t *sl = wt->sl;
     lua_State *co = wt->co;
-    free(wt);
+    waiter_free(wt);
     if (!sl->failed)
         sim_world_at(sl->world, sim_world_now(sl->world), resume_event, co, 0);
 }
@@ -2018,13 +2114,8 @@ static int l_workload_wait(lua_State *L)
     lua_workload_t *lw = luaL_checkudata(L, 1, WORKLOAD_MT);
     if (sim_workload_done(lw->wl))
         return 0;
-    if (!lua_isyieldable(L))
-        return luaL_error(L, "wait must run inside a scenario actor");
-    waiter_t *wt = malloc(sizeof(*wt));
-    if (!wt)
-        return luaL_error(L, "out of memory");
-    wt->sl = lw->sl;
-    wt->co = L;
+    require_actor(L, "wait");
+    waiter_t *wt = waiter_new(L, lw->sl, NULL, 0);
     sim_workload_on_done(lw->wl, workload_done, wt);
     return lua_yield(L, 0);
 }
@@ -2764,6 +2855,8 @@ void sim_lua_destroy(sim_lua_t *sl)
         return;
     if (sl->L)
         lua_close(sl->L);
+    while (sl->waiters)
+        waiter_free(sl->waiters);
     for (size_t i = 0; i < sl->workload_count; i++)
         sim_workload_destroy(sl->workloads[i]);
     free(sl->workloads);
@@ -2822,6 +2915,13 @@ sim_lua_outcome_t sim_lua_run(sim_lua_t *sl)
         return SIM_LUA_DESCRIBED;
     if (sl->failed)
         return SIM_LUA_ERROR;
+    if (!sl->params_declared && sl->define_count > 0) {
+        char msg[320];
+        snprintf(msg, sizeof(msg), "-D %s: the scenario declares no parameters (no params{...})",
+                 sl->defines[0].name);
+        fail_run(sl, msg);
+        return SIM_LUA_ERROR;
+    }
     if (r == SIM_RUN_TIME_LIMIT || r == SIM_RUN_EVENTS_MAX) {
         char msg[160];
         snprintf(msg, sizeof(msg), "the run hit its %s limit with %u actor(s) still running",

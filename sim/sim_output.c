@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "build_info.h"
 #include "core/status.h"
@@ -87,6 +88,23 @@ int sim_output_mkdir(const char *dir, char *err, size_t err_size)
             }
             path[i] = c;
         }
+    }
+    return 0;
+}
+
+int sim_output_prepare(const char *dir, char *err, size_t err_size)
+{
+    if (sim_output_mkdir(dir, err, err_size) != 0)
+        return -1;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, err_size, "output directory %s is not a directory", dir);
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        snprintf(err, err_size, "cannot write into output directory %s: %s", dir,
+                 strerror(errno));
+        return -1;
     }
     return 0;
 }
@@ -323,36 +341,52 @@ int sim_output_write(const char *dir, const sim_run_info_t *info, sim_world_t *w
     return write_results(dir, info, w, sl, err, err_size);
 }
 
-static int gnuplot_available(void)
-{
-    const char *path = "/usr/bin/gnuplot";
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
+/*
+ * gnuplot runs from an argument vector, never through a shell: the run folder's name comes from
+ * the command line and must not be able to run anything. It still travels inside a gnuplot string,
+ * so the quote that would end that string (and a newline, which ends the -e command) is refused.
+ */
 int sim_output_plot(const char *dir, const char *name, char *err, size_t err_size)
 {
-    char script[4096], cmd[16384];
+    char script[4096], datadir[4200];
     snprintf(script, sizeof(script), "%s/%s.gp", DYN_PLOTS_DIR, name);
     struct stat st;
     if (stat(script, &st) != 0) {
         snprintf(err, err_size, "no plot script %s", script);
         return -1;
     }
-    if (strchr(dir, '\'') || strchr(dir, '"')) {
-        snprintf(err, err_size, "output directory names with quotes are not supported for plots");
+    if (strpbrk(dir, "'\n")) {
+        snprintf(err, err_size, "cannot plot into %s: gnuplot takes no ' or newline in the "
+                 "folder name (the data is written; choose another --out)", dir);
         return -1;
     }
-    snprintf(cmd, sizeof(cmd), "gnuplot -e \"datadir='%s'\" '%s'", dir, script);
-    if (!gnuplot_available()) {
-        printf("plot: gnuplot is not installed; data kept in %s; render later with: %s\n", dir,
-               cmd);
+    snprintf(datadir, sizeof(datadir), "datadir='%s'", dir);
+    char *argv[] = {"gnuplot", "-e", datadir, script, NULL};
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+    if (pid < 0) {
+        snprintf(err, err_size, "cannot start gnuplot: %s", strerror(errno));
+        return -1;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            snprintf(err, err_size, "waiting for gnuplot: %s", strerror(errno));
+            return -1;
+        }
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        printf("plot: gnuplot is not installed; data kept in %s; render later with: "
+               "gnuplot -e \"%s\" %s\n", dir, datadir, script);
         return 1;
     }
-    fflush(stdout);
-    int status = system(cmd);
-    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        snprintf(err, err_size, "gnuplot failed on %s (command: %s)", script, cmd);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        snprintf(err, err_size, "gnuplot failed on %s (datadir '%s')", script, dir);
         return -1;
     }
     printf("plot: %s/%s.png %s/%s.svg\n", dir, name, dir, name);

@@ -38,6 +38,12 @@ void sim_output_summary(FILE *out, sim_world_t *w);
 /* Create `dir` and its parents. Returns 0 or -1 with err filled. */
 int sim_output_mkdir(const char *dir, char *err, size_t err_size);
 
+/*
+ * Create `dir` and check that the run can write into it, before the run starts, so a bad --out
+ * fails in a second rather than after the simulation. Returns 0 or -1 with err filled.
+ */
+int sim_output_prepare(const char *dir, char *err, size_t err_size);
+
 /* Write results.json, history.tsv and latency_percentiles.dat into dir. */
 int sim_output_write(const char *dir, const sim_run_info_t *info, sim_world_t *w,
                      const sim_lua_t *sl, char *err, size_t err_size);

@@ -74,6 +74,67 @@ contains script-error "$tmp/out" "verdict: ERROR"
 expect time-limit 2 "$dynsim" run "$fixtures/sleeps_past_limit.lua" --seed 1 --no-output --time-limit 60
 contains time-limit "$tmp/err" "simulated time limit"
 
+# Limits decide where a run stops, so the replay line carries them and reproduces the run.
+expect events-max 2 "$dynsim" run "$fixtures/check_fails.lua" --seed 3 --no-output --events-max 5
+contains events-max "$tmp/out" "replay: dynsim run $fixtures/check_fails.lua --seed 3 --events-max 5"
+digest1=$(tail -n 1 "$tmp/out")
+replay=$(sed -n 's/^replay: dynsim run //p' "$tmp/out")
+# shellcheck disable=SC2086
+expect events-max-replay 2 "$dynsim" run $replay --no-output
+[ "$(tail -n 1 "$tmp/out")" = "$digest1" ] ||
+    { echo "FAIL events-max-replay: digest differs"; failures=$((failures + 1)); }
+expect time-limit-replay 2 "$dynsim" run "$fixtures/sleeps_past_limit.lua" --seed 1 --no-output --time-limit 60
+contains time-limit-replay "$tmp/out" "--seed 1 --time-limit 60"
+
+expect coroutine-sleep 2 "$dynsim" run "$fixtures/coroutine_sleep.lua" --seed 1 --no-output
+contains coroutine-sleep "$tmp/err" "spawn()ed actor"
+contains coroutine-sleep "$tmp/out" "verdict: ERROR"
+expect no-params-define 2 "$dynsim" run "$fixtures/no_params.lua" --seed 1 --no-output -D x=1
+contains no-params-define "$tmp/err" "-D x: the scenario declares no parameters"
+expect describe-no-params 2 "$dynsim" describe "$fixtures/no_params.lua" &&
+    contains describe-no-params "$tmp/err" "nothing to describe"
+expect integer-param 2 "$dynsim" run "$fixtures/check_fails.lua" --no-output -D nodes=4.5
+contains integer-param "$tmp/err" "'nodes' is an integer parameter"
+
+# The sandbox: no os, io or loaders; the same seed draws the same numbers, another seed others.
+expect sandbox 0 "$dynsim" run "$fixtures/sandbox.lua" --seed 11 --no-output
+grep '^draw' "$tmp/out" > "$tmp/draws1"
+expect sandbox-again 0 "$dynsim" run "$fixtures/sandbox.lua" --seed 11 --no-output
+grep '^draw' "$tmp/out" > "$tmp/draws2"
+expect sandbox-other 0 "$dynsim" run "$fixtures/sandbox.lua" --seed 12 --no-output
+grep '^draw' "$tmp/out" > "$tmp/draws3"
+cmp -s "$tmp/draws1" "$tmp/draws2" ||
+    { echo "FAIL sandbox: one seed drew different numbers"; failures=$((failures + 1)); }
+if cmp -s "$tmp/draws1" "$tmp/draws3" || [ ! -s "$tmp/draws1" ]; then
+    echo "FAIL sandbox: two seeds drew the same numbers"
+    failures=$((failures + 1))
+fi
+
+# A run folder that cannot be written is refused before the run, not after it.
+: > "$tmp/a-file"
+expect out-not-dir 2 "$dynsim" run "$fixtures/check_fails.lua" --seed 5 --out "$tmp/a-file"
+contains out-not-dir "$tmp/err" "is not a directory"
+if grep -q '^seed:' "$tmp/out"; then
+    echo "FAIL out-not-dir: the run started"
+    failures=$((failures + 1))
+fi
+# The folder name reaches gnuplot as an argument, never through a shell.
+expect out-shell 0 "$dynsim" run "$src/scenarios/quickstart.lua" --seed 1 -D ops=300 -q \
+    --out "$tmp/q\$(touch $tmp/INJECTED)x"
+if [ -e "$tmp/INJECTED" ]; then
+    echo "FAIL out-shell: the folder name ran a command"
+    failures=$((failures + 1))
+fi
+
+# The benchmark prints every figure it promises, as name: value lines.
+expect bench-figures 0 "$dynsim" run "$src/scenarios/bench.lua" --seed 1 --no-output -q \
+    -D nodes=8 -D ops=3000 -D keys=500
+for figure in wall_s events_per_wall_s sim_ops_per_wall_s peak_rss_bytes bytes_per_key \
+              bare_heap_events_per_wall_s kernel_ratio; do
+    grep -Eq "^$figure: [0-9.]+$" "$tmp/out" ||
+        { echo "FAIL bench-figures: no '$figure: <number>' line"; failures=$((failures + 1)); }
+done
+
 expect output-folder 1 "$dynsim" run "$fixtures/check_fails.lua" --seed 5 --out "$tmp/run"
 for f in results.json history.tsv latency_percentiles.dat; do
     [ -s "$tmp/run/$f" ] || { echo "FAIL output-folder: no $f"; failures=$((failures + 1)); }
