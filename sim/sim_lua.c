@@ -2030,6 +2030,15 @@ static void read_request_opts(lua_State *L, int idx, dyn_client_request_t *req)
     req->opts.pr = (uint8_t)opt_int(L, idx, "pr", 0, 0, DYN_N_MAX);
     req->opts.pw = (uint8_t)opt_int(L, idx, "pw", 0, 0, DYN_N_MAX);
     req->via = (dyn_endpoint_t)opt_int(L, idx, "via", 0, 0, 65535);
+    /* The coordinator refuses these with a bare "invalid argument": say which number is wrong. */
+    const sim_cluster_config_t *cc = sim_world_cluster_config(get_sl(L)->world);
+    unsigned n = req->opts.n ? req->opts.n : cc->node.n;
+    const struct { const char *name; unsigned value; } quorums[] = {
+        {"r", req->opts.r}, {"w", req->opts.w}, {"pr", req->opts.pr}, {"pw", req->opts.pw}};
+    for (size_t i = 0; i < sizeof(quorums) / sizeof(quorums[0]); i++)
+        if (quorums[i].value > n)
+            luaL_error(L, "request options: %s=%d is more than the key's n=%d replicas",
+                       quorums[i].name, (int)quorums[i].value, (int)n);
 }
 
 static int client_call(lua_State *L, dyn_client_request_t *req)

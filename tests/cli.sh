@@ -96,6 +96,9 @@ expect describe-no-params 2 "$dynsim" describe "$fixtures/no_params.lua" &&
 expect integer-param 2 "$dynsim" run "$fixtures/check_fails.lua" --no-output -D nodes=4.5
 contains integer-param "$tmp/err" "'nodes' is an integer parameter"
 
+expect quorum-over-n 2 "$dynsim" run "$fixtures/quorum_over_n.lua" --seed 1 --no-output
+contains quorum-over-n "$tmp/err" "r=4 is more than the key's n=3 replicas"
+
 # The sandbox: no os, io or loaders; the same seed draws the same numbers, another seed others.
 expect sandbox 0 "$dynsim" run "$fixtures/sandbox.lua" --seed 11 --no-output
 grep '^draw' "$tmp/out" > "$tmp/draws1"
