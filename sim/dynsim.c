@@ -57,6 +57,7 @@ static void usage(FILE *out)
         "      --time-limit SEC  stop after SEC seconds of simulated time; default 86400\n"
         "      --events-max N    stop after N events (default: 10^11)\n"
         "  -q, --quiet           no progress lines\n"
+        "      --progress SEC    a progress line on stderr every SEC wall seconds (default 2)\n"
         "      --fuzz-profile P  set FUZZ.profile as fuzz --profile P does (replay lines use it)\n"
         "  -h, --help            this help\n"
         "\n"
@@ -82,7 +83,7 @@ static int bail(sim_define_t *defines)
 }
 
 typedef struct progress {
-    double start_wall, last_wall;
+    double start_wall, last_wall, interval_s;
     int quiet;
 } progress_t;
 
@@ -90,12 +91,12 @@ static void on_progress(sim_world_t *w, void *arg)
 {
     progress_t *p = arg;
     double now = sim_wall_seconds();
-    if (p->quiet || now - p->last_wall < 2.0)
+    if (p->quiet || now - p->last_wall < p->interval_s)
         return;
     p->last_wall = now;
     double elapsed = now - p->start_wall;
     fprintf(stderr,
-            "progress: wall %.0fs  sim %.3fs  events %" PRIu64 " (%.2fM/s)  ops %" PRIu64
+            "progress: wall %.1fs  sim %.3fs  events %" PRIu64 " (%.2fM/s)  ops %" PRIu64
             " (%.0f/s)\n",
             elapsed, (double)sim_world_now(w) / 1e6, sim_world_events(w),
             (double)sim_world_events(w) / elapsed / 1e6, sim_metrics_total(sim_world_metrics(w)),
@@ -179,6 +180,7 @@ typedef struct run_options {
     size_t define_count;
     const char *out_dir;
     int no_output, quiet, describe;
+    double progress_s;          /* wall seconds between progress lines */
     uint64_t time_limit_s, events_max;
     const char *fuzz_profile;   /* NULL unless run by fuzz */
 } run_options_t;
@@ -245,7 +247,8 @@ static int run_once(const run_options_t *o)
         sim_lua_set_fuzz_profile(sl, o->fuzz_profile);
     sim_world_set_limits(w, o->time_limit_s * 1000000ULL, o->events_max);
     double start = sim_wall_seconds(), cpu_start = sim_wall_cpu_seconds();
-    progress_t progress = {.start_wall = start, .last_wall = start, .quiet = o->quiet};
+    progress_t progress = {.start_wall = start, .last_wall = start, .quiet = o->quiet,
+                           .interval_s = o->progress_s};
     sim_world_set_progress(w, on_progress, &progress);
 
     sim_lua_outcome_t outcome = sim_lua_run(sl);
@@ -444,7 +447,7 @@ static int fuzz(run_options_t base, uint64_t first, uint64_t last, unsigned jobs
             }
         }
         double now = sim_wall_seconds();
-        if (!base.quiet && now - last_report >= 2.0) {
+        if (!base.quiet && now - last_report >= base.progress_s) {
             last_report = now;
             fprintf(stderr, "fuzz: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64 " failed, %.1f seeds/s\n",
                     done, total, failed, (double)done / (now - start));
@@ -483,12 +486,14 @@ int main(int argc, char **argv)
         {"seed", required_argument, NULL, 's'},  {"out", required_argument, NULL, 'o'},
         {"no-output", no_argument, NULL, 'N'},   {"time-limit", required_argument, NULL, 'T'},
         {"events-max", required_argument, NULL, 'E'}, {"quiet", no_argument, NULL, 'q'},
+        {"progress", required_argument, NULL, 'G'},
         {"seeds", required_argument, NULL, 'S'}, {"jobs", required_argument, NULL, 'j'},
         {"shard", required_argument, NULL, 'K'}, {"profile", required_argument, NULL, 'P'},
         {"fuzz-profile", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     run_options_t o = {.time_limit_s = TIME_LIMIT_DEFAULT_S, .events_max = EVENTS_MAX_DEFAULT,
+                       .progress_s = 2.0,
                        .describe = describe};
     int have_seed = 0, have_seeds = 0;
     uint64_t first = 0, last = 0;
@@ -544,6 +549,16 @@ int main(int argc, char **argv)
             }
             break;
         case 'q': o.quiet = 1; break;
+        case 'G': {
+            char *end;
+            o.progress_s = strtod(optarg, &end);
+            if (end == optarg || *end || !(o.progress_s > 0 && o.progress_s <= 86400)) {
+                fprintf(stderr, "dynsim: --progress takes wall seconds (0 < SEC <= 86400), "
+                        "got '%s'\n", optarg);
+                return bail(defines);
+            }
+            break;
+        }
         case 'S':
             if (!fuzzing || parse_range(optarg, &first, &last) != 0) {
                 fprintf(stderr, fuzzing ? "dynsim: --seeds takes A..B with A <= B, got '%s'\n"

@@ -129,6 +129,17 @@ if [ -e "$tmp/INJECTED" ]; then
     failures=$((failures + 1))
 fi
 
+# Progress lines on stderr while a run goes on (every 2 s by default; here every 10 ms).
+expect progress 0 "$dynsim" run "$src/scenarios/quickstart.lua" --seed 1 --no-output --progress 0.01
+contains progress "$tmp/err" "progress: wall "
+expect progress-quiet 0 "$dynsim" run "$src/scenarios/quickstart.lua" --seed 1 --no-output \
+    --progress 0.01 -q
+if [ -s "$tmp/err" ]; then
+    echo "FAIL progress-quiet: -q printed progress"
+    failures=$((failures + 1))
+fi
+expect progress-bad 2 "$dynsim" run "$src/scenarios/quickstart.lua" --progress 0
+
 # The benchmark prints every figure it promises, as name: value lines.
 expect bench-figures 0 "$dynsim" run "$src/scenarios/bench.lua" --seed 1 --no-output -q \
     -D nodes=8 -D ops=3000 -D keys=500
