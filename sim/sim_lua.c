@@ -2386,10 +2386,104 @@ static int l_net_stats(lua_State *L)
     return 1;
 }
 
+/* Append "id" or "{a,b,...}" to a bounded description, marking where it had to stop. */
+static void describe_ids(char *buf, size_t size, const uint32_t *ids, size_t count, int list)
+{
+    size_t n = strlen(buf);
+    for (size_t i = 0; i < count && n + 24 < size; i++) {
+        if (n + 40 >= size && i + 1 < count) {
+            snprintf(buf + n, size - n, "...(+%zu more)", count - i);
+            n = strlen(buf);
+            break;
+        }
+        snprintf(buf + n, size - n, "%s%s%u", i == 0 && list ? "{" : "", i ? "," : "", ids[i]);
+        n = strlen(buf);
+    }
+    if (list && n + 1 < size)
+        snprintf(buf + n, size - n, "}");
+}
+
+/* A node id or an array of them, at stack index idx, as a userdata array left on the stack. */
+static uint32_t *check_node_list(lua_State *L, int idx, const char *what, size_t *count,
+                                 int *list)
+{
+    idx = lua_absindex(L, idx);
+    *list = !lua_isinteger(L, idx);
+    if (!*list) {
+        uint32_t *ids = lua_newuserdatauv(L, sizeof(uint32_t), 0);
+        ids[0] = check_node(L, idx);
+        *count = 1;
+        return ids;
+    }
+    if (!lua_istable(L, idx))
+        luaL_error(L, "net.latency: %s= takes a node id or an array of them", what);
+    lua_Integer len = luaL_len(L, idx);
+    if (len < 1 || len > (lua_Integer)sim_world_node_count(get_sl(L)->world))
+        luaL_error(L, "net.latency: %s= must list between 1 and all nodes", what);
+    uint32_t *ids = lua_newuserdatauv(L, (size_t)len * sizeof(uint32_t), 0);
+    for (lua_Integer i = 1; i <= len; i++) {
+        lua_rawgeti(L, idx, i);
+        ids[i - 1] = check_node(L, -1);
+        lua_pop(L, 1);
+    }
+    *count = (size_t)len;
+    return ids;
+}
+
+/*
+ * net.latency{from = ids, to = ids, dist = latency | false, both_ways = true}: the one-way delay
+ * of every link between the two sets (a slow link, a second datacenter), over latency_by_type and
+ * the default. dist = false lifts the rule. Logged and hashed into the digest like a fault.
+ */
+static int l_net_latency(lua_State *L)
+{
+    static const char *const keys[] = {"from", "to", "dist", "both_ways", NULL};
+    sim_net_t *net = fault_net(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_options(L, 1, "net.latency", keys);
+    lua_getfield(L, 1, "from");
+    lua_getfield(L, 1, "to");
+    lua_getfield(L, 1, "dist");
+    lua_getfield(L, 1, "both_ways");
+    int both = lua_isnil(L, 5) ? 1 : lua_toboolean(L, 5);
+    if (lua_isnil(L, 4))
+        return luaL_error(L, "net.latency: give dist= (a latency as in cluster.new, or false to "
+                          "lift the rule)");
+    size_t from_count, to_count;
+    int from_list, to_list;
+    uint32_t *from = check_node_list(L, 2, "from", &from_count, &from_list);
+    uint32_t *to = check_node_list(L, 3, "to", &to_count, &to_list);
+    sim_dist_t d, *dist = NULL;
+    char shown[160] = "default";
+    if (!(lua_isboolean(L, 4) && !lua_toboolean(L, 4))) {
+        parse_dist(L, 4, "net.latency", 1000.0, &d);
+        dist = &d;
+        sim_dist_describe(&d, 1000.0, "ms", shown, sizeof(shown));
+    }
+    int rc = sim_net_set_link_latency(net, from, from_count, to, to_count, dist);
+    if (rc == DYN_OK && both)
+        rc = sim_net_set_link_latency(net, to, to_count, from, from_count, dist);
+    if (dist)
+        sim_dist_free(&d);
+    if (rc == DYN_EFULL)
+        return luaL_error(L, "net.latency: more than %d link rules", (int)SIM_NET_LINK_RULES_MAX);
+    if (rc != DYN_OK)
+        return luaL_error(L, "net.latency: %s", dyn_strerror(rc));
+    char what[512] = "latency ";
+    describe_ids(what, sizeof(what) - 180, from, from_count, from_list);
+    strcat(what, both ? " <-> " : " -> ");
+    describe_ids(what, sizeof(what) - 170, to, to_count, to_list);
+    strcat(what, " ");
+    strcat(what, shown);
+    fault_event(get_sl(L), what, 0, 0);
+    return 0;
+}
+
 static const luaL_Reg net_functions[] = {
     {"partition", l_net_partition}, {"block", l_net_block}, {"isolate", l_net_isolate},
     {"heal", l_net_heal},           {"loss", l_net_loss},   {"duplicate", l_net_duplicate},
-    {"clog", l_net_clog},           {"stats", l_net_stats}, {NULL, NULL}};
+    {"clog", l_net_clog},           {"stats", l_net_stats}, {"latency", l_net_latency},
+    {NULL, NULL}};
 
 /* ---- checkers -------------------------------------------------------------------------- */
 

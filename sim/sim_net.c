@@ -1,7 +1,9 @@
 /*
  * sim_net.c: delay rules plus the fault state. Blocks are a dense bitmap over ordered node pairs
  * (n^2 bits: 128 KiB at 1,024 nodes), allocated at the first partition; clogs are a short list.
- * `faulty` summarises whether any fault is set, so the common path tests one flag.
+ * `faulty` summarises whether any fault is set, so the common path tests one flag. Link latency
+ * rules are a dense table of rule numbers over ordered node pairs (2 bytes a pair), also allocated
+ * only when the first rule is set.
  */
 #include "sim/sim_net.h"
 
@@ -38,6 +40,9 @@ struct sim_net {
     sim_net_stats_t stats;
     dyn_time_us delays[DELAY_BATCH];  /* drawn from `latency`, used from delay_next on */
     uint32_t delay_next, delay_count;
+    uint16_t *link_rule;      /* [(from - 1) * nodes + (to - 1)]: 0, or 1 + index in link_dists */
+    sim_dist_t *link_dists;
+    uint32_t link_dist_count;
 };
 
 sim_net_t *sim_net_create(void)
@@ -60,6 +65,10 @@ void sim_net_destroy(sim_net_t *net)
         }
     }
     free(net->blocked);
+    for (uint32_t i = 0; i < net->link_dist_count; i++)
+        sim_dist_free(&net->link_dists[i]);
+    free(net->link_dists);
+    free(net->link_rule);
     free(net);
 }
 
@@ -104,8 +113,11 @@ static inline dyn_time_us draw_delay(const sim_dist_t *d, gsl_rng *rng)
 dyn_time_us sim_net_delay(sim_net_t *net, dyn_endpoint_t from, dyn_endpoint_t to,
                           dyn_msg_type_t type, gsl_rng *rng)
 {
-    (void)from;
-    (void)to;
+    if (net->link_rule && from >= 1 && from <= net->nodes && to >= 1 && to <= net->nodes) {
+        uint16_t rule = net->link_rule[(size_t)(from - 1) * net->nodes + (to - 1)];
+        if (rule)
+            return draw_delay(&net->link_dists[rule - 1], rng);
+    }
     if ((int)type >= 1 && type <= DYN_MSG_TYPE_MAX_ && net->per_type[type])
         return draw_delay(net->per_type[type], rng);
     if (net->delay_next == net->delay_count) {
@@ -115,6 +127,46 @@ dyn_time_us sim_net_delay(sim_net_t *net, dyn_endpoint_t from, dyn_endpoint_t to
         net->delay_count = DELAY_BATCH;
     }
     return net->delays[net->delay_next++];
+}
+
+int sim_net_set_link_latency(sim_net_t *net, const uint32_t *from, size_t from_count,
+                             const uint32_t *to, size_t to_count, const sim_dist_t *dist)
+{
+    if (net->nodes == 0)
+        return DYN_EINVAL;
+    for (size_t i = 0; i < from_count; i++)
+        if (from[i] < 1 || from[i] > net->nodes)
+            return DYN_EINVAL;
+    for (size_t i = 0; i < to_count; i++)
+        if (to[i] < 1 || to[i] > net->nodes)
+            return DYN_EINVAL;
+    uint16_t rule = 0;
+    if (dist) {
+        if (net->link_dist_count == SIM_NET_LINK_RULES_MAX)
+            return DYN_EFULL;
+        sim_dist_t *grown =
+            realloc(net->link_dists, (net->link_dist_count + 1) * sizeof(sim_dist_t));
+        if (!grown)
+            return DYN_ENOMEM;
+        net->link_dists = grown;
+        if (sim_dist_copy(&net->link_dists[net->link_dist_count], dist) != 0)
+            return DYN_ENOMEM;
+        rule = (uint16_t)++net->link_dist_count;
+    }
+    if (!net->link_rule) {
+        if (!dist)
+            return DYN_OK;   /* nothing to lift */
+        net->link_rule = calloc((size_t)net->nodes * net->nodes, sizeof(uint16_t));
+        if (!net->link_rule) {
+            sim_dist_free(&net->link_dists[--net->link_dist_count]);
+            return DYN_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < from_count; i++)
+        for (size_t j = 0; j < to_count; j++)
+            if (from[i] != to[j])
+                net->link_rule[(size_t)(from[i] - 1) * net->nodes + (to[j] - 1)] = rule;
+    return DYN_OK;
 }
 
 static void update_faulty(sim_net_t *net)

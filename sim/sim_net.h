@@ -2,8 +2,9 @@
  * sim_net.h: the network model: whether each datagram arrives, how many times, and when.
  *
  * Delay: every datagram's delay is drawn from a distribution chosen by the most specific rule that
- * matches: a per-message-kind distribution (request, replica read, replica write, their replies)
- * if one is set, else the network default.
+ * matches: a per-link distribution (an ordered pair of nodes: a slow link, a second datacenter),
+ * else a per-message-kind distribution (request, replica read, replica write, their replies) if
+ * one is set, else the network default.
  *
  * Faults, named as in Jepsen and FoundationDB: a partition blocks every node pair across its
  * groups (nodes in no group keep talking to everyone, which is how a bridge is built); a block is
@@ -37,6 +38,15 @@ int sim_net_set_latency(sim_net_t *net, const sim_dist_t *dist);
 /* Delay for one message type; overrides the default for it. */
 int sim_net_set_latency_for(sim_net_t *net, dyn_msg_type_t type, const sim_dist_t *dist);
 const sim_dist_t *sim_net_latency(const sim_net_t *net);
+/*
+ * Delay on every link from a node of `from` to a node of `to` (one way; a node to itself is left
+ * alone), over the per-kind and default rules; `dist` NULL lifts the link rule from those links.
+ * Needs the node count (sim_net_set_nodes). Returns DYN_OK, DYN_EINVAL for an unknown node,
+ * DYN_EFULL past SIM_NET_LINK_RULES_MAX calls that set a distribution, or DYN_ENOMEM.
+ */
+#define SIM_NET_LINK_RULES_MAX 65535u
+int sim_net_set_link_latency(sim_net_t *net, const uint32_t *from, size_t from_count,
+                             const uint32_t *to, size_t to_count, const sim_dist_t *dist);
 
 /*
  * The one-way delay of a datagram in microseconds (>= 1), ignoring faults. `type` is the message
