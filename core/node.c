@@ -1496,7 +1496,7 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
         node_gossip_on_message(node, from, msg);
         break;
     }
-    dyn_msg_clear(msg);
+    dyn_msg_recycle(msg); /* the workspace's rx takes the next message: keep its set's array */
     return DYN_OK;
 }
 
