@@ -86,16 +86,17 @@ static void test_queue_total_order(void **state)
 }
 
 /*
- * Pushes and pops interleaved, with the heap growing and shrinking through every depth and every
- * count of children at its last level: each pop is the earliest live event by (time, push order),
- * found by a linear scan of what is pending.
+ * Pushes and pops interleaved, with the wheel and the heap growing and shrinking (the heap through
+ * every depth and every count of children at its last level): each pop is the earliest live event
+ * by (time, push order), found by a linear scan of what is pending. `spread` is how far ahead of
+ * the last pop events are pushed: within the wheel's window, across its end, or mostly beyond it;
+ * with `past`, one push in 16 is earlier than the last pop, which only the heap takes.
  */
-static void test_queue_interleaved(void **state)
+static void queue_interleaved(uint64_t seed, uint64_t spread, int past)
 {
-    (void)state;
     sim_queue_t *q = sim_queue_create();
     dyn_prng_t rng;
-    dyn_prng_seed(&rng, 12);
+    dyn_prng_seed(&rng, seed);
     enum { ROUNDS = 40000, LIVE_MAX = 600 };
     sim_event_t *live = calloc(LIVE_MAX, sizeof(*live));
     size_t live_count = 0;
@@ -106,7 +107,9 @@ static void test_queue_interleaved(void **state)
         uint64_t push_odds = (round / 3000) % 2 ? 3 : 7;
         if (live_count < LIVE_MAX && (live_count == 0 || dyn_prng_below(&rng, 10) < push_odds)) {
             /* Few distinct times, so ties are common. */
-            sim_event_t ev = {.time = now + dyn_prng_below(&rng, 50), .a = next_a++};
+            sim_event_t ev = {.time = now + dyn_prng_below(&rng, spread), .a = next_a++};
+            if (past && now > 0 && dyn_prng_below(&rng, 16) == 0)
+                ev.time = now - 1 - dyn_prng_below(&rng, now < 100 ? now : 100);
             assert_true(sim_queue_push(q, &ev) != 0);
             live[live_count++] = ev;
             continue;
@@ -125,6 +128,15 @@ static void test_queue_interleaved(void **state)
     }
     free(live);
     sim_queue_destroy(q);
+}
+
+static void test_queue_interleaved(void **state)
+{
+    (void)state;
+    queue_interleaved(12, 50, 0);      /* the wheel alone */
+    queue_interleaved(13, 6000, 0);    /* across the end of the wheel's window */
+    queue_interleaved(14, 200000, 0);  /* mostly the heap */
+    queue_interleaved(15, 6000, 1);    /* and some pushes before the last pop */
 }
 
 static void record(sim_metrics_t *m, dyn_op_kind_t kind, int status, uint64_t latency)
