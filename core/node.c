@@ -349,7 +349,8 @@ static int reserve(uint8_t **buf, size_t *capacity, size_t needed)
     return DYN_OK;
 }
 
-int node_send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
+/* Encode into node->w->tx; returns the encoded length or a negative status. */
+static int encode_msg(dyn_node_t *node, const dyn_msg_t *msg)
 {
     /* Encode straight into the buffer, which has grown to the largest message sent so far;
      * only a larger one pays for sizing first. */
@@ -364,6 +365,12 @@ int node_send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
         length = dyn_codec_encode(msg, node->w->tx, node->w->tx_capacity);
         DYN_ASSERT(length == (int)size);
     }
+    return length;
+}
+
+int node_send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
+{
+    int length = encode_msg(node, msg);
     if (length < 0)
         return length;
     int rc = dyn_env_send(&node->env, to, node->w->tx, (size_t)length);
@@ -1296,11 +1303,18 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         op_answer(node, op, (uint32_t)self_index, rc < 0 ? rc : DYN_OK);
     }
     uint64_t id = op_id(node, op);
+    /* Targets of one hint get the same bytes: encode once, and again only where the hint differs
+     * (the environment copies what it is given, so tx still holds them for the next send). */
+    int encoded = DYN_EINVAL;
     for (uint32_t i = 0; i < n; i++) {
         if ((int)i == self_index)
             continue;
-        out.hint = hints[i];
-        node_send_msg(node, targets[i], &out);
+        if (encoded < 0 || out.hint != hints[i]) {
+            out.hint = hints[i];
+            encoded = encode_msg(node, &out);
+        }
+        if (encoded >= 0)
+            dyn_env_send(&node->env, targets[i], node->w->tx, (size_t)encoded);
     }
     /* The op may be freed by op_progress when every replica (e.g. N=1, local) has answered. */
     if (op_lookup(node, id))
