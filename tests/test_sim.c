@@ -90,7 +90,9 @@ static void test_queue_total_order(void **state)
  * every depth and every count of children at its last level): each pop is the earliest live event
  * by (time, push order), found by a linear scan of what is pending. `spread` is how far ahead of
  * the last pop events are pushed: within the wheel's window, across its end, or mostly beyond it;
- * with `past`, one push in 16 is earlier than the last pop, which only the heap takes.
+ * with `past`, one push in 16 is earlier than the last pop, which only the heap takes. One push in
+ * four goes to one of three lanes (in nondecreasing time per lane), and now and then a pending
+ * event is cancelled.
  */
 static void queue_interleaved(uint64_t seed, uint64_t spread, int past)
 {
@@ -99,8 +101,9 @@ static void queue_interleaved(uint64_t seed, uint64_t spread, int past)
     dyn_prng_seed(&rng, seed);
     enum { ROUNDS = 40000, LIVE_MAX = 600 };
     sim_event_t *live = calloc(LIVE_MAX, sizeof(*live));
+    uint64_t *handles = calloc(LIVE_MAX, sizeof(*handles));
     size_t live_count = 0;
-    dyn_time_us now = 0;
+    dyn_time_us now = 0, lane_tail[3] = {0, 0, 0};
     uint64_t next_a = 0;
     for (uint32_t round = 0; round < ROUNDS; round++) {
         /* Drift between filling and draining so the size sweeps up and down. */
@@ -108,12 +111,33 @@ static void queue_interleaved(uint64_t seed, uint64_t spread, int past)
         if (live_count < LIVE_MAX && (live_count == 0 || dyn_prng_below(&rng, 10) < push_odds)) {
             /* Few distinct times, so ties are common. */
             sim_event_t ev = {.time = now + dyn_prng_below(&rng, spread), .a = next_a++};
-            if (past && now > 0 && dyn_prng_below(&rng, 16) == 0)
-                ev.time = now - 1 - dyn_prng_below(&rng, now < 100 ? now : 100);
-            assert_true(sim_queue_push(q, &ev) != 0);
+            uint64_t handle;
+            if (dyn_prng_below(&rng, 4) == 0) {
+                uint32_t lane = (uint32_t)dyn_prng_below(&rng, 3);
+                if (lane_tail[lane] < now)
+                    lane_tail[lane] = now;
+                ev.time = lane_tail[lane] += dyn_prng_below(&rng, spread / 8 + 1);
+                handle = sim_queue_push_lane(q, &ev, 100 + lane);
+            } else {
+                if (past && now > 0 && dyn_prng_below(&rng, 16) == 0)
+                    ev.time = now - 1 - dyn_prng_below(&rng, now < 100 ? now : 100);
+                handle = sim_queue_push(q, &ev);
+            }
+            assert_true(handle != 0);
+            handles[live_count] = handle;
             live[live_count++] = ev;
             continue;
         }
+        if (live_count > 0 && dyn_prng_below(&rng, 8) == 0) {
+            size_t victim = (size_t)dyn_prng_below(&rng, live_count);
+            sim_queue_cancel(q, handles[victim]);
+            live_count--;
+            live[victim] = live[live_count];
+            handles[victim] = handles[live_count];
+            continue;
+        }
+        if (live_count == 0)
+            continue;
         size_t best = 0;
         for (size_t i = 1; i < live_count; i++)
             if (live[i].time < live[best].time ||
@@ -123,10 +147,12 @@ static void queue_interleaved(uint64_t seed, uint64_t spread, int past)
         assert_int_equal(sim_queue_pop(q, DYN_TIME_NEVER, &ev, NULL), 1);
         assert_true(ev.time == live[best].time && ev.a == live[best].a);
         now = ev.time;
-        live[best] = live[--live_count];
-        assert_int_equal(sim_queue_size(q), live_count);
+        live_count--;
+        live[best] = live[live_count];
+        handles[best] = handles[live_count];
     }
     free(live);
+    free(handles);
     sim_queue_destroy(q);
 }
 
