@@ -310,7 +310,7 @@ int dyn_client_on_message(dyn_client_t *c, dyn_time_us now_us, dyn_endpoint_t fr
             /* Ownership is moving: try the next contact now rather than at the deadline. */
             p->contact = (p->contact + 1) % (uint32_t)c->config.node_count;
             attempt(c, p, now_us);
-            dyn_msg_clear(msg);
+            dyn_msg_recycle(msg);
             return DYN_OK;
         }
         /*
@@ -322,7 +322,7 @@ int dyn_client_on_message(dyn_client_t *c, dyn_time_us now_us, dyn_endpoint_t fr
             status = DYN_ETIMEDOUT;
         complete(c, p, now_us, msg, status);
     }
-    dyn_msg_clear(msg);
+    dyn_msg_recycle(msg); /* rx decodes every reply: keep its set's array for the next */
     return DYN_OK;
 }
 

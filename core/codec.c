@@ -723,6 +723,18 @@ void dyn_msg_clear(dyn_msg_t *msg)
     msg->siblings_blob_length = 0;
 }
 
+void dyn_msg_recycle(dyn_msg_t *msg)
+{
+    free(msg->ae_store_);
+    msg->ae_store_ = NULL;
+    msg->indices = NULL;
+    msg->hashes = NULL;
+    msg->keys = NULL;
+    siblings_empty(&msg->siblings);
+    msg->siblings_blob = NULL;
+    msg->siblings_blob_length = 0;
+}
+
 static int key_check(const dyn_msg_t *msg)
 {
     if (msg->key_length > DYN_KEY_MAX)

@@ -143,6 +143,12 @@ typedef struct dyn_msg {
 void dyn_msg_init(dyn_msg_t *msg, dyn_msg_type_t type);
 /* Free what dyn_codec_decode() allocated; the message can be decoded into again. */
 void dyn_msg_clear(dyn_msg_t *msg);
+/*
+ * As dyn_msg_clear, but keep the sibling set's item array for the next decode into msg: a
+ * receiver that decodes every message into one dyn_msg_t then allocates only when a set is
+ * larger than any before. dyn_msg_clear() frees the array when the message is done with.
+ */
+void dyn_msg_recycle(dyn_msg_t *msg);
 
 /* Exact encoded size of msg, or 0 if a field is over its bound. */
 size_t dyn_codec_encoded_size(const dyn_msg_t *msg);

@@ -68,9 +68,18 @@ typedef struct op {
     uint8_t *key_heap;
     uint32_t key_length;
     uint8_t key_inline[48];
-    dyn_siblings_t merged;        /* OP_GET: reconciled answers, values owned */
+    dyn_siblings_t merged;        /* OP_GET: reconciled answers, values owned or in answer */
     dyn_vclock_t written;         /* OP_PUT: the reply's context: past, + dot if contiguous */
     dyn_vclock_entry_t dot;       /* OP_PUT: the write's own dot, named in the reply */
+    /*
+     * OP_GET: a copy of the coordinator's own stored set, which merged was decoded from and
+     * borrows its values from (load_answer); answer_exact while merged is still exactly that set.
+     * Kept from one op to the next in the slot, like merged's array (op_alloc clears only what
+     * comes before `written`).
+     */
+    uint8_t *answer;
+    uint32_t answer_length, answer_capacity;
+    bool answer_exact;
 } op_t;
 
 
@@ -262,8 +271,10 @@ void dyn_node_destroy(dyn_node_t *node)
 {
     if (!node)
         return;
-    for (uint32_t i = 0; i < node->ops_used; i++)
+    for (uint32_t i = 0; i < node->ops_used; i++) {
         dyn_siblings_clear(&node->ops[i].merged);
+        free(node->ops[i].answer);
+    }
     free(node->ops);
     dyn_node_work_destroy(node->w_own);
     free(node->suspects);
@@ -349,7 +360,8 @@ static int reserve(uint8_t **buf, size_t *capacity, size_t needed)
     return DYN_OK;
 }
 
-int node_send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
+/* Encode into node->w->tx; returns the encoded length or a negative status. */
+static int encode_msg(dyn_node_t *node, const dyn_msg_t *msg)
 {
     /* Encode straight into the buffer, which has grown to the largest message sent so far;
      * only a larger one pays for sizing first. */
@@ -364,6 +376,12 @@ int node_send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
         length = dyn_codec_encode(msg, node->w->tx, node->w->tx_capacity);
         DYN_ASSERT(length == (int)size);
     }
+    return length;
+}
+
+int node_send_msg(dyn_node_t *node, dyn_endpoint_t to, const dyn_msg_t *msg)
+{
+    int length = encode_msg(node, msg);
     if (length < 0)
         return length;
     int rc = dyn_env_send(&node->env, to, node->w->tx, (size_t)length);
@@ -490,6 +508,7 @@ static op_t *op_alloc(dyn_node_t *node, op_kind_t kind, dyn_time_us now_us)
     memset(op, 0, offsetof(op_t, written));
     op->merged = merged;
     op->merged.count = 0;
+    op->answer_exact = false;
     op->generation = generation;
     op->kind = kind;
     op->start_us = now_us;
@@ -678,6 +697,43 @@ static int merge_answer(dyn_node_t *node, dyn_siblings_t *merged, const dyn_sibl
 }
 
 /*
+ * A get's first answer, the coordinator's own, straight into the empty op->merged: the stored set
+ * is copied into the op and decoded there, so merged borrows its values (no copy of each) and,
+ * while no other answer changes merged, the reply sends these bytes as they are. Merged into an
+ * empty set under vector clocks, a stored set (none of whose versions supersedes another) is
+ * itself, so this is what merge_answer would have built.
+ */
+static int load_answer(dyn_node_t *node, op_t *op, const place_t *pl, uint64_t *print)
+{
+    DYN_ASSERT(op->merged.count == 0);
+    const uint8_t *blob;
+    size_t length;
+    int rc = node->storage.ops->get(node->storage.ctx, pl->space, pl->key, pl->key_length, &blob,
+                                    &length);
+    if (rc == DYN_ENOTFOUND) {
+        *print = node_answer_print(NULL, 0);
+        return DYN_OK;
+    }
+    if (rc != DYN_OK)
+        return rc;
+    *print = node_answer_print(blob, length);
+    if (length > op->answer_capacity) {
+        uint8_t *grown = realloc(op->answer, length);
+        if (!grown)
+            return DYN_ENOMEM;
+        op->answer = grown;
+        op->answer_capacity = (uint32_t)length;
+    }
+    memcpy(op->answer, blob, length);
+    op->answer_length = (uint32_t)length;
+    /* A stored blob that does not decode is a broken invariant of this node's own storage. */
+    rc = dyn_codec_decode_siblings(op->answer, length, &op->merged);
+    DYN_ASSERT(rc == DYN_OK);
+    op->answer_exact = true;
+    return DYN_OK;
+}
+
+/*
  * Reconcile `count` versions into the set stored at `pl` and store the result. Returns how many
  * were added (0: the store already held them or something newer), or a negative status. A new
  * hint key past hints_max is refused with DYN_EFULL: the hint store is bounded.
@@ -831,6 +887,12 @@ static void reply_get(dyn_node_t *node, op_t *op)
     uint32_t live = dyn_siblings_live_count(&op->merged);
     if (live == op->merged.count) {
         reply.siblings = op->merged; /* a view: the reply is encoded before op is touched again */
+        if (op->answer_exact) {
+            /* merged is the set these bytes encode: send them, and skip checking and encoding
+             * it again (the encoding is canonical, so the bytes are the same) */
+            reply.siblings_blob = op->answer;
+            reply.siblings_blob_length = op->answer_length;
+        }
     } else if (!version_view(node)) {
         reply_status(node, op->origin, op->origin_request_id, DYN_ENOMEM);
         return;
@@ -1258,9 +1320,14 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
             node->stats.replica_reads++;
             uint64_t print = 0;
             place_t pl = place_of(node, hints[self_index], msg->key, msg->key_length);
-            int rc = load_at(node, &pl, &print, NULL);
-            if (rc == DYN_OK)
-                rc = merge_answer(node, &op->merged, &node->w->scratch);
+            int rc;
+            if (node->config.resolution == DYN_RESOLVE_VCLOCK) {
+                rc = load_answer(node, op, &pl, &print);
+            } else {
+                rc = load_at(node, &pl, &print, NULL);
+                if (rc == DYN_OK)
+                    rc = merge_answer(node, &op->merged, &node->w->scratch);
+            }
             if (rc >= 0)
                 op->answer_print[self_index] = print;
             op_answer(node, op, (uint32_t)self_index, rc < 0 ? rc : DYN_OK);
@@ -1296,11 +1363,18 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
         op_answer(node, op, (uint32_t)self_index, rc < 0 ? rc : DYN_OK);
     }
     uint64_t id = op_id(node, op);
+    /* Targets of one hint get the same bytes: encode once, and again only where the hint differs
+     * (the environment copies what it is given, so tx still holds them for the next send). */
+    int encoded = DYN_EINVAL;
     for (uint32_t i = 0; i < n; i++) {
         if ((int)i == self_index)
             continue;
-        out.hint = hints[i];
-        node_send_msg(node, targets[i], &out);
+        if (encoded < 0 || out.hint != hints[i]) {
+            out.hint = hints[i];
+            encoded = encode_msg(node, &out);
+        }
+        if (encoded >= 0)
+            dyn_env_send(&node->env, targets[i], node->w->tx, (size_t)encoded);
     }
     /* The op may be freed by op_progress when every replica (e.g. N=1, local) has answered. */
     if (op_lookup(node, id))
@@ -1409,6 +1483,8 @@ static void on_replica_reply(dyn_node_t *node, dyn_endpoint_t from, const dyn_ms
         bool seen = false;
         for (uint32_t i = 0; i < op->n; i++)
             seen |= op->answer_print[i] == print;
+        if (!seen)
+            op->answer_exact = false;
         int rc = seen ? DYN_OK : merge_answer(node, &op->merged, &msg->siblings);
         if (rc < 0)
             status = rc;
@@ -1496,7 +1572,7 @@ int dyn_node_on_message(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint_t fro
         node_gossip_on_message(node, from, msg);
         break;
     }
-    dyn_msg_clear(msg);
+    dyn_msg_recycle(msg); /* the workspace's rx takes the next message: keep its set's array */
     return DYN_OK;
 }
 

@@ -1,11 +1,14 @@
 /*
- * sim_queue.c: array 4-ary heap of 24-byte (time, seq, slot) entries over a slot pool with a
- * free list, plus FIFO lanes for fixed-delay events. The research baseline (research/perf.md
- * section 1) found the plain binary heap the fastest of the heaps tried at every size; the lanes
- * exist because most pending events of a loaded run are timeouts, which need no heap at all. With
- * the timeouts in lanes the heap holds only about a hundred entries in the benchmark, and there a
- * 4-ary heap with branch-free child selection costs fewer instructions and fewer mispredicted
- * branches than the binary one (cachegrind, bench.lua).
+ * sim_queue.c: a timing wheel of one-microsecond buckets for events due soon, a 4-ary heap of
+ * 24-byte (time, seq, slot) entries for the rest, both over a slot pool with a free list, plus
+ * FIFO lanes for fixed-delay events. The research baseline (research/perf.md section 1) found the
+ * plain binary heap the fastest of the heaps tried at every size; the lanes exist because most
+ * pending events of a loaded run are timeouts, which need no heap at all. With the timeouts in
+ * lanes what is left is mostly messages a network delay away (under a few milliseconds), about a
+ * hundred of them in the benchmark: a bucket per microsecond of the next WHEEL_SIZE holds them in
+ * push order, which is their sequence order, so a push is an append and a pop takes the head of
+ * the first non-empty bucket, found in a two-level bitmap, where the heap compared and moved
+ * entries at every level (perf: the heap's pop was 6 % of the run).
  */
 #include "sim/sim_queue.h"
 
@@ -19,13 +22,40 @@ typedef struct heap_entry {
     uint32_t slot;
 } heap_entry_t;
 
+/*
+ * A slot is one cache line: the event, its sequence number (the wheel's buckets have no room for
+ * it) and a tag. next links the free list, or a wheel bucket's FIFO while the slot is busy.
+ */
 typedef struct slot {
     sim_event_t ev;
-    uint32_t generation;
-    uint32_t next_free;
-    uint8_t cancelled;
-    uint8_t busy;
+    uint64_t seq;
+    uint32_t tag;                   /* generation, and the SLOT_BUSY and SLOT_CANCELLED flags */
+    uint32_t next;
 } slot_t;
+
+#define SLOT_BUSY (1u << 30)
+#define SLOT_CANCELLED (1u << 31)
+#define SLOT_GENERATION_MASK (SLOT_BUSY - 1u)
+#define SLOT_NONE UINT32_MAX
+
+DYN_STATIC_ASSERT(sizeof(slot_t) == 64, "a slot is one cache line");
+
+/*
+ * The wheel covers the WHEEL_SIZE microseconds from the time of the last pop: every event in it is
+ * due in [wheel_now, wheel_now + WHEEL_SIZE), so a bucket holds events of one time only, and the
+ * earliest is in the first non-empty bucket from wheel_now's, circularly. Events outside the
+ * window (far ahead, or before it) go to the heap.
+ */
+#define WHEEL_BITS 12u
+#define WHEEL_SIZE (1u << WHEEL_BITS)
+#define WHEEL_MASK (WHEEL_SIZE - 1u)
+#define WHEEL_WORDS (WHEEL_SIZE / 64u)
+
+DYN_STATIC_ASSERT(WHEEL_WORDS == 64, "one summary word covers the wheel's bitmap");
+
+typedef struct bucket {
+    uint32_t head, tail;            /* slots, SLOT_NONE when empty */
+} bucket_t;
 
 /*
  * A ring buffer of events in nondecreasing (time, seq) order. Events are stored inline, not in the
@@ -64,6 +94,11 @@ struct sim_queue {
     slot_t *slots;
     uint32_t slots_used, slots_capacity, free_head;
     uint64_t seq;
+    bucket_t *buckets;              /* WHEEL_SIZE of them */
+    uint64_t wheel_bits[WHEEL_WORDS];   /* bit b: bucket b is not empty */
+    uint64_t wheel_summary;         /* bit w: wheel_bits[w] is not zero */
+    dyn_time_us wheel_now;          /* the wheel's window starts here: the last time popped */
+    size_t wheel_events;
     lane_t lanes[SIM_QUEUE_LANES_MAX];
     uint32_t lane_count;
     size_t lane_events;
@@ -78,15 +113,26 @@ struct sim_queue {
     uint64_t next_seq;
 };
 
+/* Sources of the earliest event: a lane's index, or one of these. */
+#define SOURCE_HEAP (-1)
+#define SOURCE_NONE (-2)
 #define NEXT_UNKNOWN (-3)
+#define SOURCE_WHEEL (-4)
 
 sim_queue_t *sim_queue_create(void)
 {
     sim_queue_t *q = calloc(1, sizeof(*q));
-    if (q) {
-        q->free_head = UINT32_MAX;
-        q->next_source = NEXT_UNKNOWN;
+    if (!q)
+        return NULL;
+    q->buckets = malloc(WHEEL_SIZE * sizeof(*q->buckets));
+    if (!q->buckets) {
+        free(q);
+        return NULL;
     }
+    for (uint32_t b = 0; b < WHEEL_SIZE; b++)
+        q->buckets[b] = (bucket_t){SLOT_NONE, SLOT_NONE};
+    q->free_head = SLOT_NONE;
+    q->next_source = NEXT_UNKNOWN;
     return q;
 }
 
@@ -97,6 +143,7 @@ void sim_queue_destroy(sim_queue_t *q)
     for (uint32_t i = 0; i < q->lane_count; i++)
         free(q->lanes[i].ring);
     free(q->heap);
+    free(q->buckets);
     free(q->slots);
     free(q);
 }
@@ -146,9 +193,9 @@ static inline void event_copy_in(sim_event_t *dst, const volatile sim_event_t *s
 
 static uint32_t slot_alloc(sim_queue_t *q)
 {
-    if (q->free_head != UINT32_MAX) {
+    if (q->free_head != SLOT_NONE) {
         uint32_t s = q->free_head;
-        q->free_head = q->slots[s].next_free;
+        q->free_head = q->slots[s].next;
         return s;
     }
     if (q->slots_used == q->slots_capacity) {
@@ -159,34 +206,33 @@ static uint32_t slot_alloc(sim_queue_t *q)
         q->slots = slots;
         q->slots_capacity = cap;
     }
-    q->slots[q->slots_used].generation = 0;
+    q->slots[q->slots_used].tag = 0;
     return q->slots_used++;
 }
 
-/* Take a slot for ev; returns the heap entry to file it under, or slot UINT32_MAX on failure. */
+/* Take a slot for ev; returns the heap entry to file it under, or slot SLOT_NONE on failure. */
 static heap_entry_t make_entry(sim_queue_t *q, const sim_event_t *ev, uint64_t *handle)
 {
     heap_entry_t e = {.time = ev->time, .seq = 0, .slot = slot_alloc(q)};
-    if (e.slot == UINT32_MAX)
+    if (e.slot == SLOT_NONE)
         return e;
     slot_t *slot = &q->slots[e.slot];
     event_copy_in(&slot->ev, ev);
-    slot->generation = (slot->generation + 1) & 0x7FFFFFFFu;
-    if (slot->generation == 0)
-        slot->generation = 1;
-    slot->cancelled = 0;
-    slot->busy = 1;
-    e.seq = q->seq++;
-    *handle = ((uint64_t)slot->generation << 32) | e.slot;
+    uint32_t generation = ((slot->tag & SLOT_GENERATION_MASK) + 1) & SLOT_GENERATION_MASK;
+    if (generation == 0)
+        generation = 1;
+    slot->tag = generation | SLOT_BUSY;
+    e.seq = slot->seq = q->seq++;
+    *handle = ((uint64_t)generation << 32) | e.slot;
     return e;
 }
 
 static void release_slot(sim_queue_t *q, uint32_t s)
 {
     slot_t *slot = &q->slots[s];
-    DYN_ASSERT(slot->busy);
-    slot->busy = 0;
-    slot->next_free = q->free_head;
+    DYN_ASSERT(slot->tag & SLOT_BUSY);
+    slot->tag &= ~SLOT_BUSY; /* SLOT_CANCELLED stays for the pop that is releasing it to read */
+    slot->next = q->free_head;
     q->free_head = s;
 }
 
@@ -217,7 +263,7 @@ static inline void note_push(sim_queue_t *q, int source, dyn_time_us time, uint6
 {
     if (q->next_source == NEXT_UNKNOWN)
         return;
-    if (q->next_source == -2 || time < q->next_time ||
+    if (q->next_source == SOURCE_NONE || time < q->next_time ||
         (time == q->next_time && seq < q->next_seq)) {
         q->next_source = source;
         q->next_time = time;
@@ -225,17 +271,39 @@ static inline void note_push(sim_queue_t *q, int source, dyn_time_us time, uint6
     }
 }
 
+/* Append a slot to its time's bucket: the bucket's FIFO is in sequence order. */
+static void wheel_insert(sim_queue_t *q, uint32_t s, dyn_time_us time)
+{
+    uint32_t b = (uint32_t)time & WHEEL_MASK;
+    bucket_t *bucket = &q->buckets[b];
+    q->slots[s].next = SLOT_NONE;
+    if (bucket->head == SLOT_NONE) {
+        bucket->head = s;
+        q->wheel_bits[b / 64u] |= 1ULL << (b % 64u);
+        q->wheel_summary |= 1ULL << (b / 64u);
+    } else {
+        q->slots[bucket->tail].next = s;
+    }
+    bucket->tail = s;
+    q->wheel_events++;
+}
+
 uint64_t sim_queue_push(sim_queue_t *q, const sim_event_t *ev)
 {
     uint64_t handle = 0;
     heap_entry_t e = make_entry(q, ev, &handle);
-    if (e.slot == UINT32_MAX)
+    if (e.slot == SLOT_NONE)
         return 0;
+    if (e.time >= q->wheel_now && e.time - q->wheel_now < WHEEL_SIZE) {
+        wheel_insert(q, e.slot, e.time);
+        note_push(q, SOURCE_WHEEL, e.time, e.seq);
+        return handle;
+    }
     if (heap_insert(q, e) != 0) {
         release_slot(q, e.slot);
         return 0;
     }
-    note_push(q, -1, e.time, e.seq);
+    note_push(q, SOURCE_HEAP, e.time, e.seq);
     return handle;
 }
 
@@ -325,8 +393,8 @@ void sim_queue_cancel(sim_queue_t *q, uint64_t handle)
     if (handle == 0 || s >= q->slots_used)
         return;
     slot_t *slot = &q->slots[s];
-    if (slot->busy && slot->generation == (uint32_t)(handle >> 32))
-        slot->cancelled = 1;
+    if ((slot->tag & (SLOT_BUSY | SLOT_GENERATION_MASK)) == (SLOT_BUSY | (uint32_t)(handle >> 32)))
+        slot->tag |= SLOT_CANCELLED;
 }
 
 /*
@@ -380,21 +448,63 @@ static inline void lane_event(const lane_t *lane, const lane_entry_t *e, sim_eve
     };
 }
 
-/* The source holding the earliest entry: -1 for the heap, a lane index, or -2 if empty. */
+static inline uint32_t lowest_bit(uint64_t bits)
+{
+#if defined(__GNUC__)
+    return (uint32_t)__builtin_ctzll(bits);
+#else
+    uint32_t i = 0;
+    while (!(bits & 1u)) {
+        bits >>= 1;
+        i++;
+    }
+    return i;
+#endif
+}
+
+/*
+ * The first non-empty bucket from wheel_now's, circularly (the wheel must not be empty). Buckets
+ * before wheel_now's in the array hold the window's last times, so they come after the wrap.
+ */
+static uint32_t wheel_first(const sim_queue_t *q)
+{
+    uint32_t start = (uint32_t)q->wheel_now & WHEEL_MASK;
+    uint32_t w = start / 64u;
+    uint64_t bits = q->wheel_bits[w] & (~0ULL << (start % 64u));
+    if (bits)
+        return w * 64u + lowest_bit(bits);
+    uint64_t words = w == WHEEL_WORDS - 1 ? 0 : q->wheel_summary & (~0ULL << (w + 1));
+    if (!words)
+        words = q->wheel_summary; /* wrapped: word w's low bits are the window's end */
+    w = lowest_bit(words);
+    return w * 64u + lowest_bit(q->wheel_bits[w]);
+}
+
+/* The source holding the earliest entry: SOURCE_HEAP, SOURCE_WHEEL, a lane index or SOURCE_NONE. */
 static int earliest(sim_queue_t *q)
 {
     if (q->next_source != NEXT_UNKNOWN)
         return q->next_source;
-    int best = q->size ? -1 : -2;
+    int best = q->size ? SOURCE_HEAP : SOURCE_NONE;
     dyn_time_us time = q->size ? q->heap[0].time : 0;
     uint64_t seq = q->size ? q->heap[0].seq : 0;
+    if (q->wheel_events) {
+        uint32_t b = wheel_first(q);
+        const slot_t *head = &q->slots[q->buckets[b].head];
+        if (best == SOURCE_NONE || head->ev.time < time ||
+            (head->ev.time == time && head->seq < seq)) {
+            time = head->ev.time;
+            seq = head->seq;
+            best = SOURCE_WHEEL;
+        }
+    }
     for (uint32_t i = 0; i < q->lane_count; i++) {
         const lane_t *lane = &q->lanes[i];
         if (lane->count == 0)
             continue;
         const lane_entry_t *head = &lane->ring[lane->head];
         uint64_t head_seq = head->seq & ~LANE_CANCELLED;
-        if (best == -2 || head->time < time || (head->time == time && head_seq < seq)) {
+        if (best == SOURCE_NONE || head->time < time || (head->time == time && head_seq < seq)) {
             time = head->time;
             seq = head_seq;
             best = (int)i;
@@ -406,16 +516,47 @@ static int earliest(sim_queue_t *q)
     return best;
 }
 
+/* Unlink the head of a bucket earliest() found (the one of next_time); returns its slot. */
+static uint32_t wheel_pop(sim_queue_t *q, uint32_t b)
+{
+    bucket_t *bucket = &q->buckets[b];
+    uint32_t s = bucket->head;
+    bucket->head = q->slots[s].next;
+    if (bucket->head == SLOT_NONE) {
+        q->wheel_bits[b / 64u] &= ~(1ULL << (b % 64u));
+        if (!q->wheel_bits[b / 64u])
+            q->wheel_summary &= ~(1ULL << (b / 64u));
+    }
+    q->wheel_events--;
+    return s;
+}
+
 int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
                   void (*discard)(sim_event_t *ev))
 {
     for (;;) {
         int source = earliest(q);
-        if (source == -2)
+        if (source == SOURCE_NONE)
             return 0;
         if (q->next_time > limit_us)
             return -1;
         q->next_source = NEXT_UNKNOWN;
+        /* Everything left is due at next_time or later: the window moves up to it. An event
+         * pushed before the window went to the heap, so the window never moves back. */
+        if (q->next_time > q->wheel_now)
+            q->wheel_now = q->next_time;
+        if (source == SOURCE_WHEEL) {
+            uint32_t s = wheel_pop(q, (uint32_t)q->next_time & WHEEL_MASK);
+            slot_t *slot = &q->slots[s];
+            release_slot(q, s);
+            if (slot->tag & SLOT_CANCELLED) {
+                if (discard)
+                    discard(&slot->ev);
+                continue;
+            }
+            *out = slot->ev;
+            return 1;
+        }
         if (source >= 0) {
             lane_t *lane = &q->lanes[source];
             lane_entry_t *e = &lane->ring[lane->head];
@@ -432,7 +573,7 @@ int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
         heap_entry_t e = heap_pop(q);
         slot_t *slot = &q->slots[e.slot];
         release_slot(q, e.slot);
-        if (slot->cancelled) {
+        if (slot->tag & SLOT_CANCELLED) {
             if (discard)
                 discard(&slot->ev);
             continue;
@@ -445,14 +586,19 @@ int sim_queue_pop(sim_queue_t *q, dyn_time_us limit_us, sim_event_t *out,
 const sim_event_t *sim_queue_peek(sim_queue_t *q)
 {
     int source = earliest(q);
-    if (source == -2)
+    if (source == SOURCE_NONE)
         return NULL;
-    if (source == -1)
+    if (source == SOURCE_HEAP)
         return &q->slots[q->heap[0].slot].ev;
+    if (source == SOURCE_WHEEL)
+        return &q->slots[q->buckets[(uint32_t)q->next_time & WHEEL_MASK].head].ev;
     const lane_t *lane = &q->lanes[source];
     lane_event(lane, &lane->ring[lane->head], &q->peeked);
     return &q->peeked;
 }
 
-size_t sim_queue_size(const sim_queue_t *q) { return q->size + q->lane_events; }
+size_t sim_queue_size(const sim_queue_t *q)
+{
+    return q->size + q->wheel_events + q->lane_events;
+}
 uint64_t sim_queue_pushed(const sim_queue_t *q) { return q->seq; }

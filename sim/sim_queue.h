@@ -1,18 +1,20 @@
 /*
- * sim_queue.h: the simulator's event queue, a 4-ary heap ordered by (time, sequence).
+ * sim_queue.h: the simulator's event queue, ordered by (time, sequence).
  *
  * Every insert takes the next value of a 64-bit sequence counter, so two events at the same
- * microsecond always run in insertion order whatever the heap does internally: ties never depend
- * on memory layout. Events live in a pool of slots; the heap holds (time, seq, slot) triples so
- * sifting touches only the heap array. Cancellation is lazy: a cancelled event stays in the heap
- * and is skipped when popped, which costs less than removing it because most cancelled events
- * (request timeouts) are cancelled long before they are due.
+ * microsecond always run in insertion order whatever the queue does internally: ties never depend
+ * on memory layout. Events live in a pool of slots. An event due within a few milliseconds of the
+ * last pop goes to a timing wheel of one-microsecond buckets (a FIFO each, so in sequence order);
+ * a later one to a 4-ary heap of (time, seq, slot) triples, so sifting touches only the heap
+ * array. Cancellation is lazy: a cancelled event stays where it is and is skipped when popped,
+ * which costs less than removing it because most cancelled events (request timeouts) are
+ * cancelled long before they are due.
  *
  * Lanes: events scheduled a fixed delay after the current time (request timeouts: most of the
  * pending events of a busy run) arrive in deadline order, so a FIFO per delay value is already
  * sorted. sim_queue_push_lane() appends to such a FIFO in O(1); pop takes the smallest (time, seq)
- * among the heap top and the lane heads, so the order is exactly that of a single heap while the
- * heap itself stays small enough to live in cache.
+ * among the heap top, the wheel's first event and the lane heads, so the order is exactly that of
+ * a single heap.
  *
  * Ownership: the queue owns its pool; an event's payload pointer is the caller's business.
  */

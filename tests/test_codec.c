@@ -1761,14 +1761,28 @@ static void test_varint_boundaries(void **state)
         const uint64_t values[] = {k < 64 ? (1ull << k) - 1 : UINT64_MAX, k < 64 ? 1ull << k : 0,
                                    k < 64 ? (1ull << k) + 1 : 1};
         for (size_t v = 0; v < 3; v++) {
-            for (int t = 0; t < 2; t++) {
+            /* A ping ends with its id: a varint written past its end would show. */
+            const dyn_msg_type_t types[] = {DYN_MSG_REPLICA_PUT_REPLY, DYN_MSG_REPLICA_GET,
+                                            DYN_MSG_PING};
+            for (int t = 0; t < 3; t++) {
                 dyn_msg_t m, d;
-                dyn_msg_init(&m, t == 0 ? DYN_MSG_REPLICA_PUT_REPLY : DYN_MSG_REPLICA_GET);
+                dyn_msg_init(&m, types[t]);
                 m.request_id = values[v];
                 m.key = KEY_USER;
                 m.key_length = sizeof KEY_USER - 1;
                 int n = dyn_codec_encode(&m, buf, sizeof buf);
                 assert_true(n > 0);
+                /* The id's bytes are the byte-at-a-time encoding's. */
+                builder_t b = {.len = 0};
+                b_header(&b, m.type, values[v]);
+                assert_memory_equal(buf, b.buf, b.len);
+                /* In a buffer of exactly its size, nothing is written past the encoding. */
+                uint8_t exact[BUF_CAP];
+                memset(exact, 0xA5, sizeof exact);
+                assert_int_equal(dyn_codec_encode(&m, exact, (size_t)n), n);
+                assert_memory_equal(exact, buf, (size_t)n);
+                for (size_t i = (size_t)n; i < sizeof exact; i++)
+                    assert_int_equal(exact[i], 0xA5);
                 dyn_msg_init(&d, (dyn_msg_type_t)0);
                 assert_int_equal(dyn_codec_decode(buf, (size_t)n, &d), DYN_OK);
                 assert_true(d.request_id == values[v]);

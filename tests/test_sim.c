@@ -86,31 +86,58 @@ static void test_queue_total_order(void **state)
 }
 
 /*
- * Pushes and pops interleaved, with the heap growing and shrinking through every depth and every
- * count of children at its last level: each pop is the earliest live event by (time, push order),
- * found by a linear scan of what is pending.
+ * Pushes and pops interleaved, with the wheel and the heap growing and shrinking (the heap through
+ * every depth and every count of children at its last level): each pop is the earliest live event
+ * by (time, push order), found by a linear scan of what is pending. `spread` is how far ahead of
+ * the last pop events are pushed: within the wheel's window, across its end, or mostly beyond it;
+ * with `past`, one push in 16 is earlier than the last pop, which only the heap takes. One push in
+ * four goes to one of three lanes (in nondecreasing time per lane), and now and then a pending
+ * event is cancelled.
  */
-static void test_queue_interleaved(void **state)
+static void queue_interleaved(uint64_t seed, uint64_t spread, int past)
 {
-    (void)state;
     sim_queue_t *q = sim_queue_create();
     dyn_prng_t rng;
-    dyn_prng_seed(&rng, 12);
+    dyn_prng_seed(&rng, seed);
     enum { ROUNDS = 40000, LIVE_MAX = 600 };
     sim_event_t *live = calloc(LIVE_MAX, sizeof(*live));
+    uint64_t *handles = calloc(LIVE_MAX, sizeof(*handles));
     size_t live_count = 0;
-    dyn_time_us now = 0;
+    dyn_time_us now = 0, lane_tail[3] = {0, 0, 0};
     uint64_t next_a = 0;
     for (uint32_t round = 0; round < ROUNDS; round++) {
         /* Drift between filling and draining so the size sweeps up and down. */
         uint64_t push_odds = (round / 3000) % 2 ? 3 : 7;
         if (live_count < LIVE_MAX && (live_count == 0 || dyn_prng_below(&rng, 10) < push_odds)) {
             /* Few distinct times, so ties are common. */
-            sim_event_t ev = {.time = now + dyn_prng_below(&rng, 50), .a = next_a++};
-            assert_true(sim_queue_push(q, &ev) != 0);
+            sim_event_t ev = {.time = now + dyn_prng_below(&rng, spread), .a = next_a++};
+            uint64_t handle;
+            if (dyn_prng_below(&rng, 4) == 0) {
+                uint32_t lane = (uint32_t)dyn_prng_below(&rng, 3);
+                if (lane_tail[lane] < now)
+                    lane_tail[lane] = now;
+                ev.time = lane_tail[lane] += dyn_prng_below(&rng, spread / 8 + 1);
+                handle = sim_queue_push_lane(q, &ev, 100 + lane);
+            } else {
+                if (past && now > 0 && dyn_prng_below(&rng, 16) == 0)
+                    ev.time = now - 1 - dyn_prng_below(&rng, now < 100 ? now : 100);
+                handle = sim_queue_push(q, &ev);
+            }
+            assert_true(handle != 0);
+            handles[live_count] = handle;
             live[live_count++] = ev;
             continue;
         }
+        if (live_count > 0 && dyn_prng_below(&rng, 8) == 0) {
+            size_t victim = (size_t)dyn_prng_below(&rng, live_count);
+            sim_queue_cancel(q, handles[victim]);
+            live_count--;
+            live[victim] = live[live_count];
+            handles[victim] = handles[live_count];
+            continue;
+        }
+        if (live_count == 0)
+            continue;
         size_t best = 0;
         for (size_t i = 1; i < live_count; i++)
             if (live[i].time < live[best].time ||
@@ -120,11 +147,22 @@ static void test_queue_interleaved(void **state)
         assert_int_equal(sim_queue_pop(q, DYN_TIME_NEVER, &ev, NULL), 1);
         assert_true(ev.time == live[best].time && ev.a == live[best].a);
         now = ev.time;
-        live[best] = live[--live_count];
-        assert_int_equal(sim_queue_size(q), live_count);
+        live_count--;
+        live[best] = live[live_count];
+        handles[best] = handles[live_count];
     }
     free(live);
+    free(handles);
     sim_queue_destroy(q);
+}
+
+static void test_queue_interleaved(void **state)
+{
+    (void)state;
+    queue_interleaved(12, 50, 0);      /* the wheel alone */
+    queue_interleaved(13, 6000, 0);    /* across the end of the wheel's window */
+    queue_interleaved(14, 200000, 0);  /* mostly the heap */
+    queue_interleaved(15, 6000, 1);    /* and some pushes before the last pop */
 }
 
 static void record(sim_metrics_t *m, dyn_op_kind_t kind, int status, uint64_t latency)
