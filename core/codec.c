@@ -711,28 +711,28 @@ void dyn_msg_init(dyn_msg_t *msg, dyn_msg_type_t type)
     msg->siblings.items = NULL;
 }
 
-void dyn_msg_clear(dyn_msg_t *msg)
+/* Drop what a decode borrowed or allocated, except the sibling array. */
+static void msg_release(dyn_msg_t *msg)
 {
     free(msg->ae_store_);
     msg->ae_store_ = NULL;
     msg->indices = NULL;
     msg->hashes = NULL;
     msg->keys = NULL;
-    dyn_siblings_clear(&msg->siblings);
     msg->siblings_blob = NULL;
     msg->siblings_blob_length = 0;
 }
 
+void dyn_msg_clear(dyn_msg_t *msg)
+{
+    msg_release(msg);
+    dyn_siblings_clear(&msg->siblings);
+}
+
 void dyn_msg_recycle(dyn_msg_t *msg)
 {
-    free(msg->ae_store_);
-    msg->ae_store_ = NULL;
-    msg->indices = NULL;
-    msg->hashes = NULL;
-    msg->keys = NULL;
+    msg_release(msg);
     siblings_empty(&msg->siblings);
-    msg->siblings_blob = NULL;
-    msg->siblings_blob_length = 0;
 }
 
 static int key_check(const dyn_msg_t *msg)
