@@ -185,8 +185,13 @@ typedef struct run_options {
     const char *fuzz_profile;   /* NULL unless run by fuzz */
 } run_options_t;
 
-/* The command line that replays a run exactly: the seed made explicit, every -D kept. */
-static void make_replay(const run_options_t *o, char *buf, size_t size)
+#define REPLAY_MAX 65536
+
+/*
+ * The command line that replays a run exactly: the seed made explicit, every -D kept. Returns 0,
+ * or -1 if it did not fit in size bytes and was cut (the caller says so; it is never silent).
+ */
+static int make_replay(const run_options_t *o, char *buf, size_t size)
 {
     snprintf(buf, size, "dynsim run");
     append_arg(buf, size, o->script);
@@ -195,10 +200,16 @@ static void make_replay(const run_options_t *o, char *buf, size_t size)
     append_arg(buf, size, "--seed");
     append_arg(buf, size, number);
     for (size_t i = 0; i < o->define_count; i++) {
-        char def[4096];
-        snprintf(def, sizeof(def), "%s=%s", o->defines[i].name, o->defines[i].value);
         append_arg(buf, size, "-D");
+        size_t n = strlen(o->defines[i].name) + strlen(o->defines[i].value) + 2;
+        char *def = malloc(n);
+        if (!def) {
+            snprintf(buf, size, "(out of memory)");
+            return -1;
+        }
+        snprintf(def, n, "%s=%s", o->defines[i].name, o->defines[i].value);
         append_arg(buf, size, def);
+        free(def);
     }
     /* The limits decide where a run stops, so a run that hit one replays only with it. */
     if (o->time_limit_s != TIME_LIMIT_DEFAULT_S) {
@@ -216,13 +227,17 @@ static void make_replay(const run_options_t *o, char *buf, size_t size)
         snprintf(profile, sizeof(profile), "--fuzz-profile=%s", o->fuzz_profile);
         append_arg(buf, size, profile);
     }
+    return strlen(buf) + 1 < size ? 0 : -1;
 }
 
 /* One run of one scenario with one seed; returns the exit status. */
 static int run_once(const run_options_t *o)
 {
-    static char replay[8192];
-    make_replay(o, replay, sizeof(replay));
+    static char replay[REPLAY_MAX];
+    if (make_replay(o, replay, sizeof(replay)) != 0)
+        fprintf(stderr, "dynsim: the arguments make a replay line over %d bytes; the one printed "
+                "is cut: replay with the same -D values and --seed %" PRIu64 "\n", REPLAY_MAX,
+                o->seed);
     sim_assert_set_replay(replay);
 
     if (!o->describe && !o->no_output && o->out_dir) {
@@ -437,12 +452,13 @@ static int fuzz(run_options_t base, uint64_t first, uint64_t last, unsigned jobs
                 failed++;
                 run_options_t o = base;
                 o.seed = seed;
-                char replay[8192];
-                make_replay(&o, replay, sizeof(replay));
+                static char replay[REPLAY_MAX];
+                int cut = make_replay(&o, replay, sizeof(replay));
                 const char *why = code == EXIT_CHECK ? "check failed"
                                   : code == EXIT_USAGE ? "script error"
                                   : "crashed (an assertion or a signal)";
-                printf("seed %" PRIu64 ": FAIL, %s\n  replay: %s\n", seed, why, replay);
+                printf("seed %" PRIu64 ": FAIL, %s\n  replay: %s\n%s", seed, why, replay,
+                       cut ? "  (cut: over 64 KiB; replay with the same -D values)\n" : "");
                 fflush(stdout);
             }
         }

@@ -86,6 +86,10 @@ expect events-max-replay 2 "$dynsim" run $replay --no-output
 expect time-limit-replay 2 "$dynsim" run "$fixtures/sleeps_past_limit.lua" --seed 1 --no-output --time-limit 60
 contains time-limit-replay "$tmp/out" "--seed 1 --time-limit 60"
 
+long=$(awk 'BEGIN { while (n++ < 70000) printf "x" }')
+expect long-replay 0 "$dynsim" run "$fixtures/long_param.lua" --seed 1 --no-output -D "text=$long"
+contains long-replay "$tmp/err" "the one printed is cut"
+
 expect coroutine-sleep 2 "$dynsim" run "$fixtures/coroutine_sleep.lua" --seed 1 --no-output
 contains coroutine-sleep "$tmp/err" "spawn()ed actor"
 contains coroutine-sleep "$tmp/out" "verdict: ERROR"
