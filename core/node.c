@@ -580,30 +580,44 @@ place_t node_data_place(const uint8_t *key, size_t key_length)
  * *print (may be NULL) receives the fingerprint of what was stored; *found (may be NULL) whether
  * anything was.
  */
+/*
+ * The stored set at pl, as the engine holds it, and its print (if print is non-NULL; an absent key
+ * prints as the empty answer). DYN_OK, DYN_ENOTFOUND, or the engine's error.
+ */
+static int load_blob(dyn_node_t *node, const place_t *pl, const uint8_t **blob, size_t *length,
+                     uint64_t *print)
+{
+    int rc = node->storage.ops->get(node->storage.ctx, pl->space, pl->key, pl->key_length, blob,
+                                    length);
+    if (print && (rc == DYN_OK || rc == DYN_ENOTFOUND))
+        *print = rc == DYN_OK ? node_answer_print(*blob, *length) : node_answer_print(NULL, 0);
+    return rc;
+}
+
+/* A stored blob that does not decode is a broken invariant of this node's own storage. */
+static void decode_stored(const uint8_t *blob, size_t length, dyn_siblings_t *set)
+{
+    int rc = dyn_codec_decode_siblings(blob, length, set);
+    DYN_ASSERT(rc == DYN_OK);
+}
+
 static int load_at(dyn_node_t *node, const place_t *pl, uint64_t *print, bool *found)
 {
     const uint8_t *blob;
     size_t blob_length;
     dyn_siblings_t *set = &node->w->scratch;
-    int rc = node->storage.ops->get(node->storage.ctx, pl->space, pl->key, pl->key_length, &blob,
-                                    &blob_length);
+    int rc = load_blob(node, pl, &blob, &blob_length, print);
     if (found)
         *found = rc == DYN_OK;
     if (rc == DYN_ENOTFOUND) {
         for (uint32_t i = 0; i < set->count; i++)
             DYN_ASSERT(!set->items[i].owned);
         set->count = 0;
-        if (print)
-            *print = node_answer_print(NULL, 0);
         return DYN_OK;
     }
-    if (rc == DYN_OK && print)
-        *print = node_answer_print(blob, blob_length);
     if (rc != DYN_OK)
         return rc;
-    /* A stored blob that does not decode is a broken invariant of this node's own storage. */
-    rc = dyn_codec_decode_siblings(blob, blob_length, set);
-    DYN_ASSERT(rc == DYN_OK);
+    decode_stored(blob, blob_length, set);
     return DYN_OK;
 }
 
@@ -708,15 +722,11 @@ static int load_answer(dyn_node_t *node, op_t *op, const place_t *pl, uint64_t *
     DYN_ASSERT(op->merged.count == 0);
     const uint8_t *blob;
     size_t length;
-    int rc = node->storage.ops->get(node->storage.ctx, pl->space, pl->key, pl->key_length, &blob,
-                                    &length);
-    if (rc == DYN_ENOTFOUND) {
-        *print = node_answer_print(NULL, 0);
+    int rc = load_blob(node, pl, &blob, &length, print);
+    if (rc == DYN_ENOTFOUND)
         return DYN_OK;
-    }
     if (rc != DYN_OK)
         return rc;
-    *print = node_answer_print(blob, length);
     if (length > op->answer_capacity) {
         uint8_t *grown = realloc(op->answer, length);
         if (!grown)
@@ -726,9 +736,7 @@ static int load_answer(dyn_node_t *node, op_t *op, const place_t *pl, uint64_t *
     }
     memcpy(op->answer, blob, length);
     op->answer_length = (uint32_t)length;
-    /* A stored blob that does not decode is a broken invariant of this node's own storage. */
-    rc = dyn_codec_decode_siblings(op->answer, length, &op->merged);
-    DYN_ASSERT(rc == DYN_OK);
+    decode_stored(op->answer, length, &op->merged);
     op->answer_exact = true;
     return DYN_OK;
 }
@@ -1384,8 +1392,7 @@ static void on_client_request(dyn_node_t *node, dyn_time_us now_us, dyn_endpoint
 /* The highest counter of this node's actor in an encoded stored set (node->w->scratch is used). */
 static uint64_t set_own_high(dyn_node_t *node, const uint8_t *blob, size_t length)
 {
-    int rc = dyn_codec_decode_siblings(blob, length, &node->w->scratch);
-    DYN_ASSERT(rc == DYN_OK); /* a store holds only what it encoded */
+    decode_stored(blob, length, &node->w->scratch);
     uint64_t high = node_own_high(node, &node->w->scratch);
     node->w->scratch.count = 0; /* its values borrowed the stored bytes, about to be deleted */
     return high;
