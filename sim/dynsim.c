@@ -116,28 +116,48 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* Append `s` to the replay line, quoting it if the shell would split or expand it. */
+/* Append s to the NUL-terminated buf of n characters, as far as it fits; returns the new length. */
+static size_t put(char *buf, size_t size, size_t n, const char *s)
+{
+    while (*s && n + 1 < size)
+        buf[n++] = *s++;
+    buf[n] = '\0';
+    return n;
+}
+
+/*
+ * Append a, b and c as one word of the replay line, quoted if the shell would split or expand it
+ * (so "-D name=value" is one word without building it first). A line cut short by size fills
+ * buf, which make_replay reports.
+ */
+static void append_word(char *buf, size_t size, const char *a, const char *b, const char *c)
+{
+    const char *parts[3] = {a, b, c};
+    size_t n = strlen(buf);
+    int plain = *a || *b || *c;
+    for (int i = 0; i < 3; i++)
+        for (const char *p = parts[i]; *p; p++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./,:+",
+                        *p))
+                plain = 0;
+    n = put(buf, size, n, plain ? " " : " '");
+    for (int i = 0; i < 3; i++) {
+        if (plain) {
+            n = put(buf, size, n, parts[i]);
+            continue;
+        }
+        for (const char *p = parts[i]; *p; p++) {
+            char one[2] = {*p, '\0'};
+            n = put(buf, size, n, *p == '\'' ? "'\\''" : one);
+        }
+    }
+    if (!plain)
+        put(buf, size, n, "'");
+}
+
 static void append_arg(char *buf, size_t size, const char *s)
 {
-    size_t n = strlen(buf);
-    int plain = *s != '\0';
-    for (const char *p = s; *p; p++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./,:+", *p))
-            plain = 0;
-    if (plain) {
-        snprintf(buf + n, size - n, " %s", s);
-        return;
-    }
-    snprintf(buf + n, size - n, " '");
-    for (const char *p = s; *p; p++) {
-        n = strlen(buf);
-        if (*p == '\'')
-            snprintf(buf + n, size - n, "'\\''");
-        else
-            snprintf(buf + n, size - n, "%c", *p);
-    }
-    n = strlen(buf);
-    snprintf(buf + n, size - n, "'");
+    append_word(buf, size, s, "", "");
 }
 
 static void print_benchmark(sim_world_t *w, sim_lua_t *sl, double wall_s, double cpu_s)
@@ -201,15 +221,7 @@ static int make_replay(const run_options_t *o, char *buf, size_t size)
     append_arg(buf, size, number);
     for (size_t i = 0; i < o->define_count; i++) {
         append_arg(buf, size, "-D");
-        size_t n = strlen(o->defines[i].name) + strlen(o->defines[i].value) + 2;
-        char *def = malloc(n);
-        if (!def) {
-            snprintf(buf, size, "(out of memory)");
-            return -1;
-        }
-        snprintf(def, n, "%s=%s", o->defines[i].name, o->defines[i].value);
-        append_arg(buf, size, def);
-        free(def);
+        append_word(buf, size, o->defines[i].name, "=", o->defines[i].value);
     }
     /* The limits decide where a run stops, so a run that hit one replays only with it. */
     if (o->time_limit_s != TIME_LIMIT_DEFAULT_S) {
