@@ -103,6 +103,14 @@ int sim_net_set_latency_for(sim_net_t *net, dyn_msg_type_t type, const sim_dist_
 const sim_dist_t *sim_net_latency(const sim_net_t *net) { return &net->latency; }
 const sim_net_stats_t *sim_net_stats(const sim_net_t *net) { return &net->stats; }
 
+static int is_node(const sim_net_t *net, uint32_t id) { return id >= 1 && id <= net->nodes; }
+
+/* Index of the ordered pair (from, to) of nodes in the blocked bitmap and the link rule table. */
+static size_t bit_of(const sim_net_t *net, uint32_t from, uint32_t to)
+{
+    return (size_t)(from - 1) * net->nodes + (to - 1);
+}
+
 static inline dyn_time_us draw_delay(const sim_dist_t *d, gsl_rng *rng)
 {
     double us = sim_dist_sample(d, rng);
@@ -113,8 +121,8 @@ static inline dyn_time_us draw_delay(const sim_dist_t *d, gsl_rng *rng)
 dyn_time_us sim_net_delay(sim_net_t *net, dyn_endpoint_t from, dyn_endpoint_t to,
                           dyn_msg_type_t type, gsl_rng *rng)
 {
-    if (net->link_rule && from >= 1 && from <= net->nodes && to >= 1 && to <= net->nodes) {
-        uint16_t rule = net->link_rule[(size_t)(from - 1) * net->nodes + (to - 1)];
+    if (net->link_rule && is_node(net, from) && is_node(net, to)) {
+        uint16_t rule = net->link_rule[bit_of(net, from, to)];
         if (rule)
             return draw_delay(&net->link_dists[rule - 1], rng);
     }
@@ -135,10 +143,10 @@ int sim_net_set_link_latency(sim_net_t *net, const uint32_t *from, size_t from_c
     if (net->nodes == 0)
         return DYN_EINVAL;
     for (size_t i = 0; i < from_count; i++)
-        if (from[i] < 1 || from[i] > net->nodes)
+        if (!is_node(net, from[i]))
             return DYN_EINVAL;
     for (size_t i = 0; i < to_count; i++)
-        if (to[i] < 1 || to[i] > net->nodes)
+        if (!is_node(net, to[i]))
             return DYN_EINVAL;
     uint16_t rule = 0;
     if (dist) {
@@ -165,7 +173,7 @@ int sim_net_set_link_latency(sim_net_t *net, const uint32_t *from, size_t from_c
     for (size_t i = 0; i < from_count; i++)
         for (size_t j = 0; j < to_count; j++)
             if (from[i] != to[j])
-                net->link_rule[(size_t)(from[i] - 1) * net->nodes + (to[j] - 1)] = rule;
+                net->link_rule[bit_of(net, from[i], to[j])] = rule;
     return DYN_OK;
 }
 
@@ -181,13 +189,6 @@ int sim_net_set_nodes(sim_net_t *net, uint32_t nodes)
         return DYN_EINVAL;
     net->nodes = nodes;
     return DYN_OK;
-}
-
-static int is_node(const sim_net_t *net, uint32_t id) { return id >= 1 && id <= net->nodes; }
-
-static size_t bit_of(const sim_net_t *net, uint32_t from, uint32_t to)
-{
-    return (size_t)(from - 1) * net->nodes + (to - 1);
 }
 
 int sim_net_blocked(const sim_net_t *net, uint32_t from, uint32_t to)
