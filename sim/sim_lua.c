@@ -2386,21 +2386,17 @@ static int l_net_stats(lua_State *L)
     return 1;
 }
 
-/* Append "id" or "{a,b,...}" to a bounded description, marking where it had to stop. */
-static void describe_ids(char *buf, size_t size, const uint32_t *ids, size_t count, int list)
+/* Add "id", or "{a,b,...}" for a list, to a description being built (luaL_addvalue's rule). */
+static void add_ids(lua_State *L, luaL_Buffer *b, const uint32_t *ids, size_t count, int list)
 {
-    size_t n = strlen(buf);
-    for (size_t i = 0; i < count && n + 24 < size; i++) {
-        if (n + 40 >= size && i + 1 < count) {
-            snprintf(buf + n, size - n, "...(+%zu more)", count - i);
-            n = strlen(buf);
-            break;
-        }
-        snprintf(buf + n, size - n, "%s%s%u", i == 0 && list ? "{" : "", i ? "," : "", ids[i]);
-        n = strlen(buf);
+    if (list)
+        luaL_addchar(b, '{');
+    for (size_t i = 0; i < count; i++) {
+        lua_pushfstring(L, "%s%d", i ? "," : "", (int)ids[i]);
+        luaL_addvalue(b);
     }
-    if (list && n + 1 < size)
-        snprintf(buf + n, size - n, "}");
+    if (list)
+        luaL_addchar(b, '}');
 }
 
 /* A node id or an array of them, at stack index idx, as a userdata array left on the stack. */
@@ -2469,13 +2465,16 @@ static int l_net_latency(lua_State *L)
         return luaL_error(L, "net.latency: more than %d link rules", (int)SIM_NET_LINK_RULES_MAX);
     if (rc != DYN_OK)
         return luaL_error(L, "net.latency: %s", dyn_strerror(rc));
-    char what[512] = "latency ";
-    describe_ids(what, sizeof(what) - 180, from, from_count, from_list);
-    strcat(what, both ? " <-> " : " -> ");
-    describe_ids(what, sizeof(what) - 170, to, to_count, to_list);
-    strcat(what, " ");
-    strcat(what, shown);
-    fault_event(get_sl(L), what, 0, 0);
+    luaL_Buffer what;
+    luaL_buffinit(L, &what);
+    luaL_addstring(&what, "latency ");
+    add_ids(L, &what, from, from_count, from_list);
+    luaL_addstring(&what, both ? " <-> " : " -> ");
+    add_ids(L, &what, to, to_count, to_list);
+    luaL_addchar(&what, ' ');
+    luaL_addstring(&what, shown);
+    luaL_pushresult(&what);
+    fault_event(get_sl(L), lua_tostring(L, -1), 0, 0);
     return 0;
 }
 
