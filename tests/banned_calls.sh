@@ -40,11 +40,9 @@ strip() {
     done
 }
 
-scan() {  # scan PATTERN WHY FILES...
-    pattern=$1
+scan() {  # scan PATTERN WHY CODE (strip's output)
+    hits=$(printf '%s\n' "$3" | grep -E "$1")
     why=$2
-    shift 2
-    hits=$(strip "$@" | grep -E "$pattern")
     if [ -n "$hits" ]; then
         printf '%s\n' "$hits" | sed "s|\$| <- $why|"
         status=1
@@ -61,13 +59,14 @@ threads='\bpthread_[a-z_]+[[:space:]]*\(|\bthrd_create\b|<pthread\.h>|<threads\.
 io='\b(printf|fprintf|puts|fopen|socket|sendto|recvfrom)[[:space:]]*\(|<sys/socket\.h>|<stdio\.h>'
 
 # shellcheck disable=SC2086
-{
-    scan "$clock" "wall clock: take time as an argument (core) or use virtual time (sim)" $core_files $sim_files
-    scan "$random" "randomness: use dyn_prng_t or a stream derived from the run seed" $core_files $sim_files
-    scan "$environ" "environment: pass configuration explicitly" $core_files $sim_files
-    scan "$threads" "threads: the simulator is single-threaded by design" $core_files $sim_files
-    scan "$io" "I/O in core: go through dyn_env_t (send, trace)" $core_files
-}
+core_code=$(strip $core_files)
+# shellcheck disable=SC2086
+all_code=$(printf '%s\n' "$core_code"; strip $sim_files)
+scan "$clock" "wall clock: take time as an argument (core) or use virtual time (sim)" "$all_code"
+scan "$random" "randomness: use dyn_prng_t or a stream derived from the run seed" "$all_code"
+scan "$environ" "environment: pass configuration explicitly" "$all_code"
+scan "$threads" "threads: the simulator is single-threaded by design" "$all_code"
+scan "$io" "I/O in core: go through dyn_env_t (send, trace)" "$core_code"
 if [ "$status" -eq 0 ]; then
     echo "banned calls: none in core/ and sim/ (sim_wall.c excepted)"
 fi
